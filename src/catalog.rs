@@ -1,0 +1,397 @@
+//! The field catalogue: every field name a tool may write, with its unit, Home Assistant
+//! classes and meaning. One source of truth for docs/readings.md (generated from
+//! [`markdown`]) and for MQTT discovery.
+//!
+//! Home Assistant's rules (protocols.md §6.5): voltage/current/temperature/battery device
+//! classes take `measurement` only; `energy` takes `total`/`total_increasing`; booleans
+//! become binary_sensors of class `problem`; text has no state class.
+
+/// The JSON shape of a field's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A number.
+    Number,
+    /// An array of numbers, index 0 = item 1.
+    Array,
+    /// A boolean alarm bit (true = problem).
+    Flag,
+    /// A short string.
+    Text,
+}
+
+/// What one field means.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub unit: Option<&'static str>,
+    pub device_class: Option<&'static str>,
+    pub state_class: Option<&'static str>,
+    /// Sources that write it (`lp4`, `eg4-7e`, `eflex`).
+    pub sources: &'static [&'static str],
+    pub description: &'static str,
+}
+
+const ALL: &[&str] = &["lp4", "eg4-7e", "eflex"];
+const LP4: &[&str] = &["lp4"];
+const LP4_7E: &[&str] = &["lp4", "eg4-7e"];
+
+macro_rules! num {
+    ($name:literal, $unit:expr, $dc:expr, $sc:expr, $src:expr, $desc:literal) => {
+        FieldSpec {
+            name: $name,
+            kind: Kind::Number,
+            unit: $unit,
+            device_class: $dc,
+            state_class: $sc,
+            sources: $src,
+            description: $desc,
+        }
+    };
+}
+macro_rules! arr {
+    ($name:literal, $unit:expr, $dc:expr, $src:expr, $desc:literal) => {
+        FieldSpec {
+            name: $name,
+            kind: Kind::Array,
+            unit: $unit,
+            device_class: $dc,
+            state_class: Some("measurement"),
+            sources: $src,
+            description: $desc,
+        }
+    };
+}
+macro_rules! flag {
+    ($name:literal, $src:expr, $desc:literal) => {
+        FieldSpec {
+            name: $name,
+            kind: Kind::Flag,
+            unit: None,
+            device_class: Some("problem"),
+            state_class: None,
+            sources: $src,
+            description: $desc,
+        }
+    };
+}
+
+const M: Option<&str> = Some("measurement");
+const V: Option<&str> = Some("V");
+const A: Option<&str> = Some("A");
+const AH: Option<&str> = Some("Ah");
+const PCT: Option<&str> = Some("%");
+const DEG: Option<&str> = Some("°C");
+
+/// Every field, in the order docs/readings.md lists them.
+pub static CATALOG: &[FieldSpec] = &[
+    num!(
+        "pack_voltage",
+        V,
+        Some("voltage"),
+        M,
+        ALL,
+        "Pack (battery terminal) voltage."
+    ),
+    num!(
+        "pack_current",
+        A,
+        Some("current"),
+        M,
+        ALL,
+        "Pack current; positive = charging, negative = discharging."
+    ),
+    num!("soc", PCT, Some("battery"), M, ALL, "State of charge."),
+    num!("soh", PCT, None, M, LP4_7E, "State of health."),
+    arr!(
+        "cell_voltages",
+        V,
+        Some("voltage"),
+        ALL,
+        "Cell voltages; index 0 is cell 1. Exactly as many as the pack reports."
+    ),
+    num!(
+        "cell_voltage_min",
+        V,
+        Some("voltage"),
+        M,
+        ALL,
+        "Lowest cell voltage (derived from cell_voltages)."
+    ),
+    num!(
+        "cell_voltage_max",
+        V,
+        Some("voltage"),
+        M,
+        ALL,
+        "Highest cell voltage (derived from cell_voltages)."
+    ),
+    num!(
+        "cell_voltage_delta_mv",
+        Some("mV"),
+        Some("voltage"),
+        M,
+        ALL,
+        "Highest minus lowest cell voltage, in millivolts (derived)."
+    ),
+    num!(
+        "cell_lowest",
+        None,
+        None,
+        None,
+        ALL,
+        "1-based index of the lowest cell (the first, where several are equal)."
+    ),
+    num!(
+        "cell_highest",
+        None,
+        None,
+        None,
+        ALL,
+        "1-based index of the highest cell (the first, where several are equal)."
+    ),
+    num!(
+        "cell_count",
+        None,
+        None,
+        None,
+        LP4,
+        "Number of cells the pack reports."
+    ),
+    arr!(
+        "temperatures",
+        DEG,
+        Some("temperature"),
+        LP4_7E,
+        "Cell/probe temperature sensors; index 0 is sensor 1."
+    ),
+    num!(
+        "temperature_pcb",
+        DEG,
+        Some("temperature"),
+        M,
+        LP4,
+        "BMS board (MOSFET) temperature."
+    ),
+    num!("remaining_ah", AH, None, M, LP4, "Remaining capacity."),
+    num!("capacity_ah", AH, None, M, LP4_7E, "Full-charge capacity."),
+    num!(
+        "design_capacity_ah",
+        AH,
+        None,
+        M,
+        LP4,
+        "Design (nominal) capacity."
+    ),
+    num!(
+        "max_charge_current",
+        A,
+        Some("current"),
+        M,
+        LP4,
+        "Charge current limit the BMS requests."
+    ),
+    num!(
+        "cycle_count",
+        None,
+        None,
+        Some("total_increasing"),
+        LP4_7E,
+        "Charge cycles."
+    ),
+    FieldSpec {
+        name: "state",
+        kind: Kind::Text,
+        unit: None,
+        device_class: Some("enum"),
+        state_class: None,
+        sources: LP4_7E,
+        description: "Operating state: standby/idle, charging, discharging, protect, charge_limit.",
+    },
+    num!(
+        "balancing_mask",
+        None,
+        None,
+        None,
+        LP4,
+        "Cells being balanced: bit n set = cell n+1."
+    ),
+    flag!("warning_pack_ov", LP4, "Warning: pack over-voltage."),
+    flag!("warning_cell_ov", LP4, "Warning: cell over-voltage."),
+    flag!("warning_pack_uv", LP4, "Warning: pack under-voltage."),
+    flag!("warning_cell_uv", LP4, "Warning: cell under-voltage."),
+    flag!("warning_charge_oc", LP4, "Warning: charge over-current."),
+    flag!(
+        "warning_discharge_oc",
+        LP4,
+        "Warning: discharge over-current."
+    ),
+    flag!(
+        "warning_ambient_temp",
+        LP4,
+        "Warning: abnormal ambient temperature."
+    ),
+    flag!("warning_mos_ot", LP4, "Warning: MOSFET over-temperature."),
+    flag!(
+        "warning_charge_ot",
+        LP4,
+        "Warning: charge over-temperature."
+    ),
+    flag!(
+        "warning_discharge_ot",
+        LP4,
+        "Warning: discharge over-temperature."
+    ),
+    flag!(
+        "warning_charge_ut",
+        LP4,
+        "Warning: charge under-temperature."
+    ),
+    flag!(
+        "warning_discharge_ut",
+        LP4,
+        "Warning: discharge under-temperature."
+    ),
+    flag!("warning_low_capacity", LP4, "Warning: low capacity."),
+    flag!(
+        "warning_float_stopped",
+        LP4,
+        "Warning: float charge stopped."
+    ),
+    flag!("protection_pack_ov", LP4, "Protection: pack over-voltage."),
+    flag!("protection_cell_ov", LP4, "Protection: cell over-voltage."),
+    flag!("protection_pack_uv", LP4, "Protection: pack under-voltage."),
+    flag!("protection_cell_uv", LP4, "Protection: cell under-voltage."),
+    flag!(
+        "protection_charge_oc",
+        LP4,
+        "Protection: charge over-current."
+    ),
+    flag!(
+        "protection_discharge_oc",
+        LP4,
+        "Protection: discharge over-current."
+    ),
+    flag!(
+        "protection_ambient_temp",
+        LP4,
+        "Protection: abnormal ambient temperature."
+    ),
+    flag!(
+        "protection_mos_ot",
+        LP4,
+        "Protection: MOSFET over-temperature."
+    ),
+    flag!(
+        "protection_charge_ot",
+        LP4,
+        "Protection: charge over-temperature."
+    ),
+    flag!(
+        "protection_discharge_ot",
+        LP4,
+        "Protection: discharge over-temperature."
+    ),
+    flag!(
+        "protection_charge_ut",
+        LP4,
+        "Protection: charge under-temperature."
+    ),
+    flag!(
+        "protection_discharge_ut",
+        LP4,
+        "Protection: discharge under-temperature."
+    ),
+    flag!("protection_low_capacity", LP4, "Protection: low capacity."),
+    flag!(
+        "protection_short_circuit",
+        LP4,
+        "Protection: discharge short circuit."
+    ),
+    flag!("alarm_voltage_error", LP4, "Error: voltage sensing error."),
+    flag!(
+        "alarm_temperature_error",
+        LP4,
+        "Error: temperature sensing error."
+    ),
+    flag!("alarm_current_error", LP4, "Error: current-flow error."),
+    flag!("alarm_cell_unbalance", LP4, "Error: cell unbalance."),
+];
+
+/// The spec of a field, if the catalogue has it.
+pub fn lookup(name: &str) -> Option<&'static FieldSpec> {
+    CATALOG.iter().find(|f| f.name == name)
+}
+
+/// The catalogue as a Markdown table, for docs/readings.md.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| field | type | unit | HA device_class | HA state_class | sources | meaning |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for f in CATALOG {
+        let kind = match f.kind {
+            Kind::Number => "number",
+            Kind::Array => "array of numbers",
+            Kind::Flag => "bool",
+            Kind::Text => "string",
+        };
+        let dash = |o: Option<&str>| o.map(|s| format!("`{s}`")).unwrap_or_else(|| "—".into());
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+            f.name,
+            kind,
+            f.unit.unwrap_or("—"),
+            dash(f.device_class),
+            dash(f.state_class),
+            f.sources.join(", "),
+            f.description
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_topic_safe() {
+        for (i, f) in CATALOG.iter().enumerate() {
+            assert!(crate::record::is_device_id(f.name), "{}", f.name);
+            assert!(
+                !CATALOG[..i].iter().any(|g| g.name == f.name),
+                "duplicate {}",
+                f.name
+            );
+        }
+    }
+
+    /// Home Assistant's compatibility rules of protocols.md §6.5.
+    #[test]
+    fn classes_follow_home_assistant_rules() {
+        for f in CATALOG {
+            match f.device_class {
+                Some("voltage") => assert!(matches!(f.unit, Some("V" | "mV"))),
+                Some("current") => assert!(matches!(f.unit, Some("A" | "mA"))),
+                Some("temperature") => assert!(matches!(f.unit, Some("°C" | "K"))),
+                Some("battery") => assert_eq!(f.unit, Some("%")),
+                Some("energy") => {
+                    assert!(matches!(f.state_class, Some("total" | "total_increasing")))
+                }
+                Some("enum") | Some("problem") => assert_eq!(f.state_class, None),
+                None => {}
+                Some(other) => panic!("{}: class {other} not checked", f.name),
+            }
+            if matches!(
+                f.device_class,
+                Some("voltage" | "current" | "temperature" | "battery")
+            ) {
+                assert_eq!(f.state_class, Some("measurement"), "{}", f.name);
+            }
+            if matches!(f.kind, Kind::Flag | Kind::Text) {
+                assert_eq!(f.state_class, None, "{}", f.name);
+            }
+        }
+    }
+}

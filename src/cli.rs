@@ -1,0 +1,150 @@
+//! Option groups shared by the tools, flattened into each one so a flag means the same thing
+//! everywhere, and the registry of every tool's command (man pages and completions are
+//! generated from it).
+
+use crate::time::parse_duration;
+use clap::{ArgAction, Args, CommandFactory};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `-v`, `-q`, `--trace`: every tool has them.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// More log output on stderr (-v info, -vv debug)
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output on stderr (-q errors only, -qq nothing)
+    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// Log every frame sent and received as hex on stderr
+    #[arg(long, global = true)]
+    pub trace: bool,
+}
+
+impl Common {
+    /// Installs the stderr logger according to these flags.
+    pub fn init_logging(&self) {
+        crate::log::init(self.verbose, self.quiet, self.trace);
+    }
+}
+
+/// Serial line settings (8N1 always).
+#[derive(Debug, Clone, Args)]
+pub struct SerialOpts {
+    /// Line speed in baud
+    #[arg(long, short = 'b', value_name = "BAUD", default_value_t = 9600)]
+    pub baud: u32,
+}
+
+/// Parses a duration flag value.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+/// A list of bus addresses, from `1,2,3` or `1-4` (hex as `0x40`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses(pub Vec<u8>);
+
+/// Parses `1,2,3` or `1-4` lists of bus addresses.
+pub fn addresses(s: &str) -> Result<Addresses, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let one = |t: &str| -> Result<u8, String> {
+            let t = t.trim();
+            let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                u8::from_str_radix(h, 16)
+            } else {
+                t.parse::<u8>()
+            };
+            v.map_err(|_| format!("invalid address '{t}': expected 0-255 or 0x00-0xFF"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (one(a)?, one(b)?);
+                if a > b {
+                    return Err(format!("invalid address range '{part}'"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(one(part)?),
+        }
+    }
+    if out.is_empty() {
+        return Err("no address given".into());
+    }
+    Ok(Addresses(out))
+}
+
+/// Scheduling and output options of the bus-master tools (lp4-poll, eg4-7e-query).
+#[derive(Debug, Clone, Args)]
+pub struct PollOpts {
+    /// Bus addresses of the packs on each port: 1,2,3 or 1-4
+    #[arg(long, short = 'a', value_name = "ADDR[,ADDR...]", value_parser = addresses, default_value = "1")]
+    pub address: Addresses,
+    /// Poll every pack once, then exit (0 = all answered, 1 = some did not)
+    #[arg(long, conflicts_with = "count")]
+    pub once: bool,
+    /// Poll N cycles, then exit
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Time from the start of one cycle to the start of the next [default: 10s]
+    #[arg(long, short = 'i', value_name = "DUR", value_parser = duration)]
+    pub interval: Option<Duration>,
+    /// How long to wait for a reply [default: 1s]
+    #[arg(long, short = 't', value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<Duration>,
+    /// Pause between two requests on the same bus
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub gap: Option<Duration>,
+    /// Device id of each pack, in the order of the port/address pairs (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub name: Vec<String>,
+    /// Write a status record for each pack that did not answer
+    #[arg(long)]
+    pub emit_errors: bool,
+    /// Append every byte sent and received to FILE (decode it later with rtu-sniff)
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+}
+
+impl PollOpts {
+    /// Cycles to run: Some(1) for --once, Some(n) for --count, None for ever.
+    pub fn cycles(&self) -> Option<u64> {
+        if self.once {
+            Some(1)
+        } else {
+            self.count
+        }
+    }
+}
+
+/// Every tool's clap command, for man pages, completions and the docs test.
+pub fn commands() -> Vec<clap::Command> {
+    vec![
+        crate::tools::lp4_poll::Args::command(),
+        crate::tools::bms_sim::Args::command(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_lists() {
+        assert_eq!(addresses("1").unwrap().0, vec![1]);
+        assert_eq!(addresses("1,2, 3").unwrap().0, vec![1, 2, 3]);
+        assert_eq!(addresses("1-4").unwrap().0, vec![1, 2, 3, 4]);
+        assert_eq!(addresses("0x40,16").unwrap().0, vec![0x40, 16]);
+        assert!(addresses("300").is_err());
+        assert!(addresses("4-1").is_err());
+        assert!(addresses("").is_err());
+    }
+
+    #[test]
+    fn commands_are_well_formed() {
+        for cmd in commands() {
+            cmd.debug_assert();
+        }
+    }
+}

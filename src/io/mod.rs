@@ -1,0 +1,7 @@
+//! Device adapters: serial ports, pseudo-terminals, capture files. They move bytes and know
+//! nothing of any payload; codecs in `proto` decide what the bytes mean.
+
+pub mod capture;
+pub mod modbus;
+pub mod pty;
+pub mod serial;

@@ -1,0 +1,28 @@
+//! bmstap: read home-energy battery management systems and hand their telemetry on as NDJSON.
+//!
+//! Module map (style.md, house style):
+//! - [`record`], [`catalog`]: the readings contract in code (record types, field catalogue);
+//! - [`ndjson`]: the one record writer (flush per record, closed stdout ends quietly);
+//! - [`exit`]: the exit-code table and the main wrapper every binary uses;
+//! - [`cli`]: option groups shared by the tools, and the registry of every tool's command;
+//! - [`proto`]: pure codecs (no I/O);
+//! - [`io`]: serial ports, pseudo-terminals, capture files;
+//! - [`poll`]: the poll engine shared by the bus-master tools;
+//! - [`sim`]: simulated packs for `bms-sim`;
+//! - [`tools`]: one module per binary (`Args` + `run`); `src/bin/*.rs` only call them.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod errlog;
+pub mod exit;
+pub mod hexfmt;
+pub mod io;
+pub mod log;
+pub mod ndjson;
+pub mod poll;
+pub mod proto;
+pub mod record;
+pub mod sim;
+pub mod time;
+pub mod tools;

@@ -1,0 +1,403 @@
+//! The poll engine shared by the bus-master tools (lp4-poll, eg4-7e-query).
+//!
+//! One thread per port; the packs on a port are polled in turn with a gap between requests;
+//! cycles start every `interval` (start to start). Records go through a bounded channel to
+//! the one writer on the main thread, so a slow reader of stdout slows the pollers down
+//! instead of losing or reordering records.
+//!
+//! A port that fails (unplugged adapter, simulator restarted) is closed and reopened with
+//! backoff while the other ports carry on; each pack's and port's failures are logged through
+//! an [`ErrorLog`] (first, on change, hourly, "recovered after N failed cycles").
+
+use crate::errlog::ErrorLog;
+use crate::exit::{unavailable, Exit};
+use crate::io::capture::Capture;
+use crate::io::serial::{Link, LinkError};
+use crate::ndjson::RecordWriter;
+use crate::record::{device_id, Fields, Info, Reading, Record, StatusRecord};
+use crate::time::Timestamp;
+use std::io::Write;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A decoded status read.
+pub struct Polled {
+    pub fields: Fields,
+    pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a protocol must do for the engine. `pack` indexes the port's pack list.
+pub trait Driver: Send {
+    /// The reading's `source`.
+    fn source(&self) -> &'static str;
+    /// Reads a pack's identity, once per connection. `Ok(None)`: the pack has none to give.
+    fn identify(
+        &mut self,
+        link: &mut Link,
+        pack: &PackPlan,
+        timeout: Duration,
+    ) -> Result<Option<Info>, LinkError>;
+    /// One status read.
+    fn read(
+        &mut self,
+        link: &mut Link,
+        pack: &PackPlan,
+        timeout: Duration,
+    ) -> Result<Polled, LinkError>;
+}
+
+/// One pack on a port.
+#[derive(Debug, Clone)]
+pub struct PackPlan {
+    pub address: u8,
+    /// User-given device id.
+    pub name: Option<String>,
+    /// Index into the driver's own per-pack settings.
+    pub index: usize,
+}
+
+/// One port and its packs.
+pub struct PortPlan {
+    pub path: String,
+    pub baud: u32,
+    pub packs: Vec<PackPlan>,
+    pub driver: Box<dyn Driver>,
+}
+
+/// When and how to poll.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Cycles to run; None = until killed.
+    pub cycles: Option<u64>,
+    pub interval: Duration,
+    pub gap: Duration,
+    pub timeout: Duration,
+    /// Identity reads on connect.
+    pub identify: bool,
+    /// Status records for packs that did not answer.
+    pub emit_errors: bool,
+}
+
+enum Msg {
+    Record(Box<Record>),
+    /// A pack missed a cycle.
+    Missed,
+}
+
+/// Polls every port until the schedule ends; returns Ok (all answered every time) or
+/// Partial. Fails with exit 75 when a port cannot be opened at the start.
+pub fn run(
+    ports: Vec<PortPlan>,
+    schedule: Schedule,
+    capture: Option<Capture>,
+    out: &mut RecordWriter<impl Write>,
+) -> anyhow::Result<Exit> {
+    let mut opened = Vec::with_capacity(ports.len());
+    for p in ports {
+        let link =
+            Link::open(&p.path, p.baud, capture.clone()).map_err(|e| unavailable(e.to_string()))?;
+        log::info!(
+            "{}: open at {} baud, {} pack(s)",
+            p.path,
+            p.baud,
+            p.packs.len()
+        );
+        opened.push((p, link));
+    }
+    let (tx, rx) = sync_channel::<Msg>(256);
+    let mut handles = Vec::new();
+    for (plan, link) in opened {
+        let tx = tx.clone();
+        let schedule = schedule.clone();
+        let capture = capture.clone();
+        let name = format!("poll {}", plan.path);
+        handles.push(
+            thread::Builder::new()
+                .name(name)
+                .spawn(move || PortWorker::new(plan, link, schedule, capture, tx).run())?,
+        );
+    }
+    drop(tx);
+    let mut missed = 0u64;
+    for msg in rx {
+        match msg {
+            Msg::Record(r) => out.write(&r)?,
+            Msg::Missed => missed += 1,
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    if missed > 0 {
+        log::warn!("{missed} pack read(s) failed");
+        Ok(Exit::Partial)
+    } else {
+        Ok(Exit::Ok)
+    }
+}
+
+#[derive(PartialEq)]
+enum Identity {
+    Pending,
+    Known,
+    None,
+}
+
+struct PackState {
+    plan: PackPlan,
+    info: Info,
+    identity: Identity,
+    errors: ErrorLog,
+}
+
+struct PortWorker {
+    path: String,
+    label: String,
+    baud: u32,
+    link: Option<Link>,
+    packs: Vec<PackState>,
+    driver: Box<dyn Driver>,
+    schedule: Schedule,
+    capture: Option<Capture>,
+    tx: SyncSender<Msg>,
+    port_errors: ErrorLog,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+impl PortWorker {
+    fn new(
+        plan: PortPlan,
+        link: Link,
+        schedule: Schedule,
+        capture: Option<Capture>,
+        tx: SyncSender<Msg>,
+    ) -> Self {
+        let identity = if schedule.identify {
+            Identity::Pending
+        } else {
+            Identity::None
+        };
+        let packs = plan
+            .packs
+            .into_iter()
+            .map(|p| PackState {
+                plan: p,
+                info: Info::default(),
+                identity: if identity == Identity::Pending {
+                    Identity::Pending
+                } else {
+                    Identity::None
+                },
+                errors: ErrorLog::default(),
+            })
+            .collect();
+        PortWorker {
+            label: link.label.clone(),
+            path: plan.path,
+            baud: plan.baud,
+            link: Some(link),
+            packs,
+            driver: plan.driver,
+            schedule,
+            capture,
+            tx,
+            port_errors: ErrorLog::default(),
+            retry_at: Instant::now(),
+            backoff: BACKOFF_MIN,
+        }
+    }
+
+    fn run(mut self) {
+        let mut cycle = 0u64;
+        loop {
+            if self.schedule.cycles.is_some_and(|n| cycle >= n) {
+                return;
+            }
+            cycle += 1;
+            let start = Instant::now();
+            if self.cycle().is_err() {
+                return; // the writer is gone: stdout closed
+            }
+            if self.schedule.cycles.is_some_and(|n| cycle >= n) {
+                return;
+            }
+            let next = start + self.schedule.interval;
+            let now = Instant::now();
+            if next > now {
+                thread::sleep(next - now);
+            } else {
+                log::debug!(
+                    "{}: cycle took {} ms, longer than the interval",
+                    self.label,
+                    (now - start).as_millis()
+                );
+            }
+        }
+    }
+
+    /// One pass over the port's packs. Err only when the record channel is closed.
+    fn cycle(&mut self) -> Result<(), ()> {
+        if self.link.is_none() && Instant::now() >= self.retry_at {
+            self.reopen();
+        }
+        let mut first = true;
+        for i in 0..self.packs.len() {
+            let Some(link) = self.link.as_mut() else {
+                let why = format!("port {} unavailable", self.path);
+                self.missed(i, &why)?;
+                continue;
+            };
+            let pack = &mut self.packs[i];
+            if pack.identity == Identity::Pending {
+                if !first {
+                    thread::sleep(self.schedule.gap);
+                }
+                first = false;
+                match self
+                    .driver
+                    .identify(link, &pack.plan, self.schedule.timeout)
+                {
+                    Ok(Some(info)) => {
+                        log::info!(
+                            "{} address {}: {}",
+                            self.label,
+                            pack.plan.address,
+                            describe(&info)
+                        );
+                        pack.info = info;
+                        pack.identity = Identity::Known;
+                    }
+                    Ok(None) => pack.identity = Identity::None,
+                    Err(LinkError::Io(e)) => {
+                        self.lost(&e.to_string());
+                        self.missed(i, &format!("port error: {e}"))?;
+                        continue;
+                    }
+                    Err(e) => log::debug!(
+                        "{} address {}: identity: {e}",
+                        self.label,
+                        pack.plan.address
+                    ),
+                }
+            }
+            if !first {
+                thread::sleep(self.schedule.gap);
+            }
+            first = false;
+            let pack = &mut self.packs[i];
+            let Some(link) = self.link.as_mut() else {
+                continue;
+            };
+            match self.driver.read(link, &pack.plan, self.schedule.timeout) {
+                Ok(polled) => {
+                    if let Some(msg) = pack.errors.ok() {
+                        log::warn!("{} address {}: {msg}", self.label, pack.plan.address);
+                    }
+                    let reading = Reading {
+                        ts: Timestamp::now(),
+                        source: self.driver.source(),
+                        device: device_name(&self.label, &pack.plan, &pack.info),
+                        fields: polled.fields,
+                        info: pack.info.clone(),
+                        raw: polled.raw,
+                    };
+                    self.tx
+                        .send(Msg::Record(Box::new(Record::Reading(reading))))
+                        .map_err(drop)?;
+                }
+                Err(LinkError::Io(e)) => {
+                    self.lost(&e.to_string());
+                    self.missed(i, &format!("port error: {e}"))?;
+                }
+                Err(e) => self.missed(i, &e.to_string())?,
+            }
+        }
+        Ok(())
+    }
+
+    fn missed(&mut self, i: usize, why: &str) -> Result<(), ()> {
+        let pack = &mut self.packs[i];
+        if let Some(line) = pack.errors.fail(why, Instant::now()) {
+            log::warn!("{} address {}: {line}", self.label, pack.plan.address);
+        }
+        if self.schedule.emit_errors {
+            let status = StatusRecord {
+                ts: Timestamp::now(),
+                source: self.driver.source(),
+                device: device_name(&self.label, &pack.plan, &pack.info),
+                error: why.to_string(),
+            };
+            self.tx
+                .send(Msg::Record(Box::new(Record::Status(status))))
+                .map_err(drop)?;
+        }
+        if self.schedule.cycles.is_some() {
+            self.tx.send(Msg::Missed).map_err(drop)?;
+        }
+        Ok(())
+    }
+
+    fn lost(&mut self, why: &str) {
+        self.link = None;
+        if let Some(line) = self
+            .port_errors
+            .fail(&format!("port lost: {why}"), Instant::now())
+        {
+            log::warn!("{}: {line}; reopening", self.path);
+        }
+        self.backoff = BACKOFF_MIN;
+        self.retry_at = Instant::now() + self.backoff;
+    }
+
+    fn reopen(&mut self) {
+        match Link::open(&self.path, self.baud, self.capture.clone()) {
+            Ok(link) => {
+                self.link = Some(link);
+                self.backoff = BACKOFF_MIN;
+                if let Some(msg) = self.port_errors.ok() {
+                    log::warn!("{}: reopened, {msg}", self.path);
+                }
+                for p in &mut self.packs {
+                    if p.identity == Identity::Known {
+                        p.identity = Identity::Pending;
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some(line) = self.port_errors.fail(&e.to_string(), Instant::now()) {
+                    log::warn!("{line}; retrying");
+                }
+                self.retry_at = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// The device id: the user's name, else the serial number, else `<port>-<address>`.
+pub fn device_name(port_label: &str, plan: &PackPlan, info: &Info) -> String {
+    if let Some(n) = &plan.name {
+        return n.clone();
+    }
+    if let Some(s) = &info.serial {
+        return device_id(s);
+    }
+    device_id(&format!("{port_label}-{}", plan.address))
+}
+
+fn describe(info: &Info) -> String {
+    let parts: Vec<String> = [
+        ("model", &info.model),
+        ("firmware", &info.firmware),
+        ("serial", &info.serial),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+    .collect();
+    parts.join(", ")
+}

@@ -1,0 +1,5 @@
+//! Pure codecs: bytes in, frames and fields out. No device, clap or stdout in here, so every
+//! codec is testable from testdata/ and fuzzable.
+
+pub mod lp4;
+pub mod modbus;

@@ -1,0 +1,174 @@
+//! Time helpers: human durations on the command line (`200ms`, `10s`, `1.5m`) and the
+//! contract's timestamps (RFC 3339, UTC, milliseconds: `2026-11-21T14:03:07.512Z`).
+//!
+//! Written here rather than pulled in (humantime, chrono): both jobs are a few dozen lines,
+//! and the civil-date conversion is the well-known days-from-epoch algorithm.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Parses a duration such as `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration '{text}': expected e.g. 500ms, 10s, 2m"))?;
+    let scale = match unit.trim() {
+        "ms" => 1e-3,
+        "" | "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "us" | "µs" => 1e-6,
+        other => {
+            return Err(format!(
+                "invalid duration unit '{other}' in '{text}': use ms, s, m or h"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("duration '{text}' is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A point in time with millisecond resolution, serialised as RFC 3339 UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp {
+    /// Milliseconds since the Unix epoch (negative before 1970).
+    pub unix_ms: i64,
+}
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from_system(SystemTime::now())
+    }
+
+    pub fn from_system(t: SystemTime) -> Self {
+        let unix_ms = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i64,
+            Err(e) => -(e.duration().as_millis() as i64),
+        };
+        Timestamp { unix_ms }
+    }
+
+    /// From seconds and a sub-second part in nanoseconds (candump log timestamps).
+    pub fn from_secs_nanos(secs: u64, nanos: u32) -> Self {
+        Timestamp {
+            unix_ms: (secs as i64).saturating_mul(1000) + (nanos / 1_000_000) as i64,
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.unix_ms.rem_euclid(1000);
+        let secs = self.unix_ms.div_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        )
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01, proleptic Gregorian.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats a duration for humans in log lines: `1500 ms`, `12 s`, `3 min`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 10_000 {
+        format!("{ms} ms")
+    } else if ms < 600_000 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} min", ms / 60_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn formats_rfc3339_millis() {
+        assert_eq!(
+            Timestamp { unix_ms: 0 }.to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        // 1715987139.069323 is the last frame of protocols.md §3.6.
+        let t = Timestamp::from_secs_nanos(1_715_987_139, 69_323_000);
+        assert_eq!(t.to_string(), "2024-05-17T23:05:39.069Z");
+        assert_eq!(
+            Timestamp {
+                unix_ms: 951_782_400_000
+            }
+            .to_string(),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp { unix_ms: -1 }.to_string(),
+            "1969-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-800_000i64, -1, 0, 59, 10_957, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per binary: `Args` (clap derive) and `run`. The binaries in src/bin only hand
+//! these to [`crate::exit::main`].
+
+pub mod bms_sim;
+pub mod lp4_poll;

@@ -1,0 +1,180 @@
+//! Test helpers: hermetic commands for the built binaries and simulators on real
+//! pseudo-terminals.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+/// Path of a built binary of this package.
+pub fn bin_path(name: &str) -> PathBuf {
+    match name {
+        "lp4-poll" => PathBuf::from(env!("CARGO_BIN_EXE_lp4-poll")),
+        "bms-sim" => PathBuf::from(env!("CARGO_BIN_EXE_bms-sim")),
+        other => panic!("unknown binary {other}"),
+    }
+}
+
+/// A command for one of our binaries with every behaviour-changing variable removed.
+pub fn cmd(name: &str) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(bin_path(name));
+    c.env_remove("RUST_LOG")
+        .env_remove("MQTT_PASSWORD")
+        .env_remove("NO_COLOR");
+    c.timeout(Duration::from_secs(60));
+    c
+}
+
+/// The same as a plain std command (for processes the test drives itself).
+pub fn std_cmd(name: &str) -> Command {
+    let mut c = Command::new(bin_path(name));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+/// A running simulator, killed when dropped.
+pub struct Sim {
+    pub child: Child,
+    pub path: String,
+    _stdout: ChildStdout,
+}
+
+impl Sim {
+    /// Starts `bms-sim <args>` and waits for the pseudo-terminal path on its first line.
+    pub fn start(args: &[&str]) -> Sim {
+        let mut child = std_cmd("bms-sim")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bms-sim");
+        let mut stdout = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        let path = String::from_utf8(line).unwrap();
+        assert!(path.starts_with("/dev/pts/"), "bms-sim printed {path:?}");
+        Sim {
+            child,
+            path,
+            _stdout: stdout,
+        }
+    }
+
+    pub fn lp4(extra: &[&str]) -> Sim {
+        let mut args = vec!["lp4"];
+        args.extend_from_slice(extra);
+        Sim::start(&args)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lines of a child's stdout as they arrive.
+pub fn lines_of(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Parses NDJSON output and checks every line against the readings contract.
+pub fn records(stdout: &[u8]) -> Vec<serde_json::Value> {
+    let text = std::str::from_utf8(stdout).expect("stdout is UTF-8");
+    text.lines().map(check_record).collect()
+}
+
+/// One line checked against the contract (docs/readings.md).
+pub fn check_record(line: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let ty = v["type"].as_str().expect("type");
+    assert!(["reading", "status", "frame"].contains(&ty), "{line}");
+    if ty != "frame" || v.get("ts").is_some() {
+        let ts = v["ts"].as_str().expect("ts");
+        assert_eq!(ts.len(), 24, "ts {ts}");
+        assert!(
+            ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.',
+            "{ts}"
+        );
+    }
+    if ty == "reading" || ty == "status" {
+        let device = v["device"].as_str().expect("device");
+        assert!(
+            !device.is_empty()
+                && device.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'_'
+                    || b == b'-'),
+            "device id {device}"
+        );
+        assert!(v["source"].is_string());
+    }
+    if ty == "reading" {
+        for (name, value) in v["fields"].as_object().expect("fields") {
+            assert!(
+                bmstap::catalog::lookup(name).is_some(),
+                "field {name} is not in the catalogue"
+            );
+            let ok = match value {
+                serde_json::Value::Number(_)
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::String(_) => true,
+                serde_json::Value::Array(a) => a.iter().all(|x| x.is_number()),
+                _ => false,
+            };
+            assert!(ok, "field {name} has value {value}");
+        }
+    }
+    v
+}
+
+/// Readings only.
+pub fn readings(stdout: &[u8]) -> Vec<serde_json::Value> {
+    records(stdout)
+        .into_iter()
+        .filter(|r| r["type"] == "reading")
+        .collect()
+}
+
+/// A temporary directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("bmstap-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
