@@ -220,16 +220,16 @@ fn decode_v0106(w: Window<'_>) -> Fields {
     }
     cells(w, w.get(36), &mut f);
     if let Some(t) = w.range(33, 3) {
-        let mut temps: Vec<f64> = t
+        let mut temps: Vec<i64> = t
             .iter()
             .flat_map(|r| r.to_be_bytes())
-            .map(|b| f64::from(b as i8))
+            .map(|b| i64::from(b as i8))
             .collect();
         // Sensors 5 and 6 read 0 on 16S packs that do not fit them (§1.4).
-        if temps[4] == 0.0 && temps[5] == 0.0 {
+        if temps[4] == 0 && temps[5] == 0 {
             temps.truncate(4);
         }
-        f.set("temperatures", Value::Floats(temps));
+        f.set("temperatures", Value::Ints(temps));
     }
     if let Some(r) = w.get(18) {
         f.int("temperature_pcb", r as i16);
@@ -290,8 +290,8 @@ fn decode_eg4_battery(w: Window<'_>) -> Fields {
     }
     cells(w, w.get(36), &mut f);
     if let Some(t) = w.range(18, 4) {
-        let temps = t.iter().map(|&r| f64::from(r as i16)).collect();
-        f.set("temperatures", Value::Floats(temps));
+        let temps = t.iter().map(|&r| i64::from(r as i16)).collect();
+        f.set("temperatures", Value::Ints(temps));
     }
     if let Some(r) = w.get(24) {
         f.int("temperature_pcb", r as i16);
@@ -490,7 +490,7 @@ mod tests {
         assert_eq!(f(&d, "cell_voltage_delta_mv"), Value::Int(2));
         assert_eq!(f(&d, "cell_lowest"), Value::Int(2));
         assert_eq!(f(&d, "cell_highest"), Value::Int(3));
-        assert_eq!(f(&d, "temperatures"), Value::Floats(vec![24.0; 4]));
+        assert_eq!(f(&d, "temperatures"), Value::Ints(vec![24; 4]));
         assert_eq!(f(&d, "temperature_pcb"), Value::Int(25));
         assert_eq!(f(&d, "remaining_ah"), Value::Int(97));
         assert_eq!(f(&d, "max_charge_current"), Value::Int(100));
@@ -510,6 +510,39 @@ mod tests {
                 "{name} missing from catalogue"
             );
         }
+    }
+
+    /// The golden reading: testdata/lp4/wombatt-status.hex decodes to exactly
+    /// testdata/lp4/wombatt-status.ndjson (with a fixed time and device id).
+    /// `UPDATE_GENERATED=1` rewrites the expectation.
+    #[test]
+    fn golden_reading() {
+        use crate::record::{Reading, Record};
+        let regs = wombatt();
+        let window = Window {
+            start: 0,
+            regs: &regs,
+        };
+        let reading = Record::Reading(Reading {
+            ts: crate::time::Timestamp {
+                unix_ms: 1_666_742_400_000,
+            },
+            source: "lp4",
+            device: "lifepower4-2".into(),
+            fields: decode(Map::V0106, window),
+            info: Info::default(),
+            raw: raw(window),
+        });
+        let got = serde_json::to_string(&reading).unwrap() + "\n";
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/lp4/wombatt-status.ndjson"
+        );
+        if std::env::var_os("UPDATE_GENERATED").is_some_and(|v| v == "1") {
+            std::fs::write(path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(path).unwrap();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -576,7 +609,7 @@ mod tests {
         assert_eq!(f(&d, "alarm_cell_unbalance"), Value::Bool(true));
         assert_eq!(
             f(&d, "temperatures"),
-            Value::Floats(vec![17.0, -56.0, 24.0, 24.0, 5.0, 0.0])
+            Value::Ints(vec![17, -56, 24, 24, 5, 0])
         );
     }
 
@@ -595,10 +628,7 @@ mod tests {
         assert_eq!(f(&d, "soc"), Value::Int(23));
         assert_eq!(f(&d, "temperature_pcb"), Value::Int(25));
         assert_eq!(f(&d, "cycle_count"), Value::Int(40));
-        assert_eq!(
-            f(&d, "temperatures"),
-            Value::Floats(vec![19.0, 20.0, 21.0, 22.0])
-        );
+        assert_eq!(f(&d, "temperatures"), Value::Ints(vec![19, 20, 21, 22]));
         for (name, _) in d.iter() {
             assert!(
                 catalog::lookup(name).is_some(),
@@ -673,10 +703,7 @@ mod tests {
         assert_eq!(f(&d, "temperature_pcb"), Value::Int(-5));
         assert_eq!(f(&d, "cell_lowest"), Value::Int(3));
         assert_eq!(f(&d, "state"), Value::Text("discharging".into()));
-        assert_eq!(
-            f(&d, "temperatures"),
-            Value::Floats(vec![21.0, 22.0, -3.0, 20.0])
-        );
+        assert_eq!(f(&d, "temperatures"), Value::Ints(vec![21, 22, -3, 20]));
         let info = decode_identity(Window {
             start: 105,
             regs: &regs[105..128],
