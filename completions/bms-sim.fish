@@ -30,11 +30,12 @@ complete -c bms-sim -n "__fish_bms_sim_needs_command" -l trace -d 'Log every fra
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -s h -l help -d 'Print help'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -s V -l version -d 'Print version'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l silent -d 'Address that never answers (repeatable)' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l bad-crc-every -d 'Damage the CRC of every Nth reply' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l fault -d 'Set a warning/protection/error bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
@@ -42,5 +43,18 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s v -l verbose -d 
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s h -l help -d 'Print help'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l cells -d 'Cells per pack' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

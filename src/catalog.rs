@@ -35,6 +35,7 @@ pub struct FieldSpec {
 const ALL: &[&str] = &["lp4", "eg4-7e", "eflex"];
 const LP4: &[&str] = &["lp4"];
 const LP4_7E: &[&str] = &["lp4", "eg4-7e"];
+const E7: &[&str] = &["eg4-7e"];
 
 macro_rules! num {
     ($name:literal, $unit:expr, $dc:expr, $sc:expr, $src:expr, $desc:literal) => {
@@ -206,7 +207,7 @@ pub static CATALOG: &[FieldSpec] = &[
         device_class: Some("enum"),
         state_class: None,
         sources: LP4_7E,
-        description: "Operating state: standby/idle, charging, discharging, protect, charge_limit.",
+        description: "Operating state: lp4 standby, charging, discharging, protect, charge_limit; eg4-7e idle, charging, discharging.",
     },
     num!(
         "balancing_mask",
@@ -308,6 +309,9 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "Protection: discharge short circuit."
     ),
+    flag!("protection_overcurrent", E7, "Protection: over-current (bit 3 of status word 2, as dbus-serialbattery reads it; unconfirmed)."),
+    flag!("protection_overvoltage", E7, "Protection: over-voltage (bit 4 of status word 2, as dbus-serialbattery reads it; unconfirmed)."),
+    flag!("protection_undervoltage", E7, "Protection: under-voltage (bit 5 of status word 2, as dbus-serialbattery reads it; unconfirmed)."),
     flag!("alarm_voltage_error", LP4, "Error: voltage sensing error."),
     flag!(
         "alarm_temperature_error",

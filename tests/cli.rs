@@ -2,5 +2,6 @@
 
 mod bms_sim;
 mod common;
+mod eg4_7e_query;
 mod generated;
 mod lp4_poll;

@@ -3,3 +3,4 @@
 
 pub mod lp4;
 pub mod modbus;
+pub mod tianpower;

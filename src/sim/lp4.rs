@@ -1,6 +1,6 @@
 //! A simulated EG4 LifePower4 v2 pack and the Modbus RTU slave that serves it.
 
-use super::Rng;
+use super::{Responder, Rng};
 use crate::proto::lp4::{fault_bit, PackImage};
 use crate::proto::modbus::{crc_ok, encode_exception, encode_read_reply, parse_read_request};
 use std::f64::consts::TAU;
@@ -154,34 +154,6 @@ impl Slave {
         }
     }
 
-    /// Feeds received bytes; returns the replies to send, in order.
-    pub fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
-        self.buf.extend_from_slice(bytes);
-        let mut out = Vec::new();
-        loop {
-            if self.buf.len() < 8 {
-                break;
-            }
-            let frame_len = request_len(&self.buf);
-            match frame_len {
-                Some(n) if self.buf.len() < n => break,
-                Some(n) if crc_ok(&self.buf[..n]) => {
-                    let frame: Vec<u8> = self.buf.drain(..n).collect();
-                    if let Some(reply) = self.answer(&frame, now) {
-                        out.push(reply);
-                    }
-                }
-                _ => {
-                    self.buf.remove(0);
-                }
-            }
-        }
-        if self.buf.len() > 1024 {
-            self.buf.clear();
-        }
-        out
-    }
-
     fn answer(&mut self, frame: &[u8], now: Instant) -> Option<Vec<u8>> {
         let address = frame[0];
         if self.misbehave.silent.contains(&address) {
@@ -218,6 +190,35 @@ impl Slave {
     }
 }
 
+impl Responder for Slave {
+    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        self.buf.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        loop {
+            if self.buf.len() < 8 {
+                break;
+            }
+            let frame_len = request_len(&self.buf);
+            match frame_len {
+                Some(n) if self.buf.len() < n => break,
+                Some(n) if crc_ok(&self.buf[..n]) => {
+                    let frame: Vec<u8> = self.buf.drain(..n).collect();
+                    if let Some(reply) = self.answer(&frame, now) {
+                        out.push(reply);
+                    }
+                }
+                _ => {
+                    self.buf.remove(0);
+                }
+            }
+        }
+        if self.buf.len() > 1024 {
+            self.buf.clear();
+        }
+        out
+    }
+}
+
 /// Length of the request starting at `buf[0]`, by function code (§5.2), if known.
 fn request_len(buf: &[u8]) -> Option<usize> {
     match buf.get(1)? {
@@ -233,6 +234,7 @@ mod tests {
     use crate::proto::lp4::{decode, decode_identity, Map, Window};
     use crate::proto::modbus::{parse_reply, ReadRequest, ReplyError};
     use crate::record::Value;
+    use crate::sim::Responder;
 
     fn slave() -> Slave {
         let t = Instant::now();

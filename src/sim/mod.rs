@@ -1,7 +1,16 @@
 //! Simulated packs for `bms-sim`: plausible, slowly drifting values encoded the way real
 //! packs send them, so every tool can be tried and tested without hardware.
 
+pub mod eg4_7e;
 pub mod lp4;
+
+use std::time::Instant;
+
+/// A simulated bus slave: bytes from the master in, replies out.
+pub trait Responder {
+    /// Feeds received bytes; returns the replies to send, in order.
+    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>>;
+}
 
 /// A small deterministic generator (xorshift64*), so a pack's quirks depend on its address.
 #[derive(Debug, Clone)]

@@ -3,7 +3,8 @@
 use crate::cli::{addresses, Addresses, Common};
 use crate::exit::{unavailable, usage, Exit};
 use crate::io::pty::Pty;
-use crate::sim::lp4::{Misbehaviour, PackModel, Slave};
+use crate::sim::lp4::{Misbehaviour, PackModel};
+use crate::sim::{eg4_7e, lp4, Responder};
 use anyhow::Context;
 use clap::Subcommand;
 use std::io::{Read, Write};
@@ -19,7 +20,11 @@ Examples:
   lp4-poll --address 1,2 --interval 2s /tmp/lp4
 
   # A pack that never answers, damaged CRCs, a warning bit, real 9600-baud timing
-  bms-sim lp4 --address 1,2,3 --silent 3 --bad-crc-every 5 --fault 2:cell_ov --wire-baud 9600";
+  bms-sim lp4 --address 1,2,3 --silent 3 --bad-crc-every 5 --fault 2:cell_ov --wire-baud 9600
+
+  # First-generation LifePower packs (7E/0D protocol), one with 15 cells
+  bms-sim eg4-7e --address 1,2 --cells 15 --link /tmp/lp1 &
+  eg4-7e-query --address 1,2 --gap 100ms /tmp/lp1";
 
 /// Simulate battery management systems for the bmstap tools.
 #[derive(Debug, clap::Parser)]
@@ -39,21 +44,31 @@ pub enum Sim {
 The packs answer fn 0x03 reads of registers 0-135 (status, settings, identity); \
 other ranges get exception 02, other functions exception 01."
     )]
-    Lp4(Lp4Args),
+    Lp4(SerialSim),
+    /// First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal
+    #[command(
+        after_help = "The pseudo-terminal's path is printed on the first stdout line. \
+The packs answer commands 0x01 (status), 0x33 (firmware/model string) and 0x42 (hardware \
+version); other commands get no answer. Faults are the status-word protection bits: \
+overcurrent, overvoltage, undervoltage, charge_ot, charge_ut."
+    )]
+    #[command(name = "eg4-7e")]
+    Eg47e(Eg47eSim),
 }
 
+/// Options of every simulator behind a pseudo-terminal.
 #[derive(Debug, clap::Args)]
-pub struct Lp4Args {
+pub struct SerialSim {
     /// Bus addresses of the simulated packs: 1,2,3 or 1-4
     #[arg(long, short = 'a', value_name = "ADDR[,ADDR...]", value_parser = addresses, default_value = "1")]
     pub address: Addresses,
     /// Address that never answers (repeatable)
     #[arg(long, value_name = "ADDR", value_parser = addresses)]
     pub silent: Vec<Addresses>,
-    /// Damage the CRC of every Nth reply
+    /// Damage the checksum of every Nth reply
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub bad_crc_every: Option<u64>,
-    /// Set a warning/protection/error bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit
+    /// Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit
     #[arg(long, value_name = "[ADDR:]NAME")]
     pub fault: Vec<String>,
     /// Pace replies like a real line at this baud rate (default: as fast as possible)
@@ -67,14 +82,68 @@ pub struct Lp4Args {
     pub serial_tag: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct Eg47eSim {
+    #[command(flatten)]
+    pub sim: SerialSim,
+    /// Cells per pack
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(15..=16))]
+    pub cells: u8,
+}
+
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
     match args.sim {
-        Sim::Lp4(a) => run_lp4(a),
+        Sim::Lp4(a) => {
+            let (pty, packs) = open(&a)?;
+            let mut packs = packs;
+            for (target, name) in faults(&a.fault)? {
+                for p in packs
+                    .iter_mut()
+                    .filter(|p| target.is_none_or(|t| t == p.address))
+                {
+                    p.set_fault(name).map_err(usage)?;
+                }
+            }
+            let misbehave = Misbehaviour {
+                silent: silent(&a),
+                bad_crc_every: a.bad_crc_every,
+            };
+            serve(pty, &mut lp4::Slave::new(packs, misbehave), a.wire_baud)
+        }
+        Sim::Eg47e(e) => {
+            let a = &e.sim;
+            let (pty, packs) = open(a)?;
+            let mut slave =
+                eg4_7e::Slave::new(packs, usize::from(e.cells), silent(a), a.bad_crc_every);
+            for (target, name) in faults(&a.fault)? {
+                slave.set_fault(target, name).map_err(usage)?;
+            }
+            serve(pty, &mut slave, a.wire_baud)
+        }
     }
 }
 
-fn run_lp4(a: Lp4Args) -> anyhow::Result<Exit> {
+fn silent(a: &SerialSim) -> Vec<u8> {
+    a.silent.iter().flat_map(|s| s.0.iter().copied()).collect()
+}
+
+/// `[ADDR:]NAME` fault specifications.
+fn faults(specs: &[String]) -> anyhow::Result<Vec<(Option<u8>, &str)>> {
+    specs
+        .iter()
+        .map(|f| match f.split_once(':') {
+            Some((addr, name)) => {
+                let addr = addresses(addr).map_err(|e| usage(format!("--fault {f}: {e}")))?;
+                Ok((addr.0.first().copied(), name))
+            }
+            None => Ok((None, f.as_str())),
+        })
+        .collect()
+}
+
+/// Opens the pseudo-terminal, makes the link, prints the path; returns the pack models.
+fn open(a: &SerialSim) -> anyhow::Result<(Pty, Vec<PackModel>)> {
     let pty =
         Pty::open().map_err(|e| unavailable(format!("cannot open a pseudo-terminal: {e}")))?;
     let tag = a.serial_tag.clone().unwrap_or_else(|| {
@@ -84,51 +153,31 @@ fn run_lp4(a: Lp4Args) -> anyhow::Result<Exit> {
             .unwrap_or_default()
     });
     let start = Instant::now();
-    let mut packs: Vec<PackModel> = a
+    let packs = a
         .address
         .0
         .iter()
         .map(|&addr| PackModel::new(addr, format!("SIM-{tag}-{addr:02}"), start))
         .collect();
-    for f in &a.fault {
-        let (target, name) = match f.split_once(':') {
-            Some((addr, name)) => {
-                let addr: u8 = addr
-                    .parse()
-                    .map_err(|_| usage(format!("--fault {f}: bad address")))?;
-                (Some(addr), name)
-            }
-            None => (None, f.as_str()),
-        };
-        for p in packs
-            .iter_mut()
-            .filter(|p| target.is_none_or(|t| t == p.address))
-        {
-            p.set_fault(name).map_err(usage)?;
-        }
-    }
-    let misbehave = Misbehaviour {
-        silent: a.silent.iter().flat_map(|s| s.0.iter().copied()).collect(),
-        bad_crc_every: a.bad_crc_every,
-    };
     if let Some(link) = &a.link {
         let _ = std::fs::remove_file(link);
         std::os::unix::fs::symlink(&pty.path, link)
-            .with_context(|| format!("creating symlink {}", link.display()))
-            .map_err(|e| usage(format!("{e:#}")))?;
+            .map_err(|e| usage(format!("creating symlink {}: {e}", link.display())))?;
     }
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", pty.path.display());
-        let _ = out.flush();
-    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", pty.path.display());
+    let _ = out.flush();
     log::info!(
-        "simulating LP4 pack(s) at address {:?} on {}",
+        "simulating pack(s) at address {:?} on {}",
         a.address.0,
         pty.path.display()
     );
-    let mut slave = Slave::new(std::mem::take(&mut packs), misbehave);
-    let mut master = pty.master.try_clone().context("pty")?;
+    Ok((pty, packs))
+}
+
+/// Answers requests on the pseudo-terminal until it is closed or the process is killed.
+fn serve(pty: Pty, slave: &mut dyn Responder, wire_baud: Option<u32>) -> anyhow::Result<Exit> {
+    let mut master = pty.master.try_clone().context("pseudo-terminal")?;
     let mut chunk = [0u8; 512];
     loop {
         let n = match master.read(&mut chunk) {
@@ -139,7 +188,7 @@ fn run_lp4(a: Lp4Args) -> anyhow::Result<Exit> {
         };
         crate::log::trace("sim", "<", &chunk[..n]);
         for reply in slave.feed(&chunk[..n], Instant::now()) {
-            if let Some(baud) = a.wire_baud {
+            if let Some(baud) = wire_baud {
                 // 10 bits per byte on an 8N1 line, plus a 3.5-character turnaround.
                 let bits = (reply.len() as u64 + 4) * 10;
                 std::thread::sleep(Duration::from_micros(

@@ -2,4 +2,5 @@
 //! these to [`crate::exit::main`].
 
 pub mod bms_sim;
+pub mod eg4_7e_query;
 pub mod lp4_poll;

@@ -14,6 +14,7 @@ pub fn bin_path(name: &str) -> PathBuf {
     match name {
         "lp4-poll" => PathBuf::from(env!("CARGO_BIN_EXE_lp4-poll")),
         "bms-sim" => PathBuf::from(env!("CARGO_BIN_EXE_bms-sim")),
+        "eg4-7e-query" => PathBuf::from(env!("CARGO_BIN_EXE_eg4-7e-query")),
         other => panic!("unknown binary {other}"),
     }
 }
