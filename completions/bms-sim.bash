@@ -16,6 +16,9 @@ _bms__sim() {
             ",$1")
                 cmd="bms__sim"
                 ;;
+            bms__sim,eflex)
+                cmd="bms__sim__subcmd__eflex"
+                ;;
             bms__sim,eg4-7e)
                 cmd="bms__sim__subcmd__eg4__subcmd__7e"
                 ;;
@@ -24,6 +27,9 @@ _bms__sim() {
                 ;;
             bms__sim,lp4)
                 cmd="bms__sim__subcmd__lp4"
+                ;;
+            bms__sim__subcmd__help,eflex)
+                cmd="bms__sim__subcmd__help__subcmd__eflex"
                 ;;
             bms__sim__subcmd__help,eg4-7e)
                 cmd="bms__sim__subcmd__help__subcmd__eg4__subcmd__7e"
@@ -41,12 +47,58 @@ _bms__sim() {
 
     case "${cmd}" in
         bms__sim)
-            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e help"
+            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e eflex help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__eflex)
+            opts="-n -v -q -h --batteries --cycles --rate --interleave --no-partial --truth --iface --start --seed --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --batteries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cycles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --truth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -105,8 +157,22 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__help)
-            opts="lp4 eg4-7e help"
+            opts="lp4 eg4-7e eflex help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__help__subcmd__eflex)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -36,6 +36,7 @@ const ALL: &[&str] = &["lp4", "eg4-7e", "eflex"];
 const LP4: &[&str] = &["lp4"];
 const LP4_7E: &[&str] = &["lp4", "eg4-7e"];
 const E7: &[&str] = &["eg4-7e"];
+const EF: &[&str] = &["eflex"];
 
 macro_rules! num {
     ($name:literal, $unit:expr, $dc:expr, $sc:expr, $src:expr, $desc:literal) => {
@@ -209,6 +210,12 @@ pub static CATALOG: &[FieldSpec] = &[
         sources: LP4_7E,
         description: "Operating state: lp4 standby, charging, discharging, protect, charge_limit; eg4-7e idle, charging, discharging.",
     },
+    num!("battery_number", None, None, None, EF, "Position of the battery in the chain (changes when batteries are re-ordered; the device id is the serial)."),
+    num!("batteries_in_system", None, None, None, EF, "Batteries in the system, as the battery reports it."),
+    num!("system_average_voltage", V, Some("voltage"), M, EF, "Average voltage of the whole system, as the battery reports it."),
+    num!("pre_voltage", V, Some("voltage"), M, EF, "\"Pre-voltage\" (eflexcan2mqtt's name; likely the voltage before the contactor)."),
+    num!("insulation_resistance", None, None, M, EF, "\"Insulation resistance\", raw (65535 in every capture seen: not measured?)."),
+    num!("lifetime_discharge_energy", None, None, Some("total_increasing"), EF, "Lifetime discharge energy, raw counter (unit not known yet)."),
     num!(
         "balancing_mask",
         None,

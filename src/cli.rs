@@ -123,6 +123,7 @@ pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::tools::lp4_poll::Args::command(),
         crate::tools::eg4_7e_query::Args::command(),
+        crate::tools::eflex_candump_decode::Args::command(),
         crate::tools::bms_sim::Args::command(),
     ]
 }

@@ -44,18 +44,40 @@ impl<W: Write> RecordWriter<W> {
 
     /// Writes one record and flushes.
     pub fn write(&mut self, record: &Record) -> anyhow::Result<()> {
-        self.write_value(record)
+        self.write_record(record)?;
+        self.flush()
+    }
+
+    /// Writes one record into the buffer without flushing (filters: see [`Self::flush`]).
+    pub fn write_record(&mut self, record: &Record) -> anyhow::Result<()> {
+        self.line.clear();
+        record.write_json(&mut self.line)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line).map_err(stdout_error)?;
+        self.written += 1;
+        Ok(())
     }
 
     /// Writes any serialisable value as one line and flushes.
     pub fn write_value<T: serde::Serialize>(&mut self, value: &T) -> anyhow::Result<()> {
+        self.write_buffered(value)?;
+        self.flush()
+    }
+
+    /// Writes one record into the buffer without flushing (filters: see [`Self::flush`]).
+    pub fn write_buffered<T: serde::Serialize>(&mut self, value: &T) -> anyhow::Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, value)?;
         self.line.push(b'\n');
         self.out.write_all(&self.line).map_err(stdout_error)?;
-        self.out.flush().map_err(stdout_error)?;
         self.written += 1;
         Ok(())
+    }
+
+    /// Flushes buffered records. Filters call it whenever their input is drained, so live
+    /// pipes see each record at once and files are written in large blocks.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        self.out.flush().map_err(stdout_error)
     }
 
     /// Records written so far.

@@ -118,13 +118,12 @@ impl Fields {
         Fields(Vec::new())
     }
 
-    /// Sets a field, replacing an earlier value of the same name.
+    /// Adds a field. Decoders set each name once (checked in debug builds); the list is
+    /// not searched on the hot path.
     pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: Value) {
         let name = name.into();
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((name, value)),
-        }
+        debug_assert!(self.get(&name).is_none(), "field {name} set twice");
+        self.0.push((name, value));
     }
 
     pub fn int(&mut self, name: &'static str, v: impl Into<i64>) {
@@ -193,6 +192,86 @@ impl Serialize for Fields {
     }
 }
 
+impl Record {
+    /// Appends the record as one line of JSON (without the newline) to `out`.
+    ///
+    /// Readings are written directly: field names are validated `[a-z0-9_]` names needing
+    /// no escaping, numbers go through serde_json's own formatters, and the result is byte
+    /// for byte what the serde derive gives (the golden tests compare both), at a third of
+    /// the cost. Decoders write hundreds of thousands of readings per second.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let Record::Reading(r) = self else {
+            return serde_json::to_writer(out, self);
+        };
+        out.extend_from_slice(b"{\"type\":\"reading\",\"ts\":\"");
+        out.extend_from_slice(&r.ts.rfc3339());
+        out.extend_from_slice(b"\",\"source\":");
+        json_str(out, r.source)?;
+        out.extend_from_slice(b",\"device\":");
+        json_str(out, &r.device)?;
+        out.extend_from_slice(b",\"fields\":{");
+        for (i, (k, v)) in r.fields.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, k)?;
+            out.push(b':');
+            match v {
+                Value::Int(n) => serde_json::to_writer(&mut *out, n)?,
+                Value::Float(x) => serde_json::to_writer(&mut *out, x)?,
+                Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                Value::Text(t) => json_str(out, t)?,
+                Value::Floats(xs) => {
+                    out.push(b'[');
+                    for (j, x) in xs.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        serde_json::to_writer(&mut *out, x)?;
+                    }
+                    out.push(b']');
+                }
+                Value::Ints(ns) => {
+                    out.push(b'[');
+                    for (j, n) in ns.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        serde_json::to_writer(&mut *out, n)?;
+                    }
+                    out.push(b']');
+                }
+            }
+        }
+        out.push(b'}');
+        if !r.info.is_empty() {
+            out.extend_from_slice(b",\"info\":");
+            serde_json::to_writer(&mut *out, &r.info)?;
+        }
+        if !r.raw.is_empty() {
+            out.extend_from_slice(b",\"raw\":");
+            serde_json::to_writer(&mut *out, &r.raw)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// A JSON string; plain printable ASCII is copied as is, anything else goes through
+/// serde_json's escaping.
+fn json_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, s)
+    }
+}
+
 /// Turns any name (a serial number, a port and address) into a device id that is safe in
 /// MQTT topics and Home Assistant unique_ids: `[a-z0-9_-]+`. Other characters become `-`,
 /// runs of `-` collapse, and an empty result becomes `device`.
@@ -252,6 +331,47 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"type":"reading","ts":"1970-01-01T00:00:01.000Z","source":"lp4","device":"ttyusb0-2","fields":{"pack_voltage":53.66,"pack_current":1.2,"soc":97,"warning_cell_ov":false,"cell_voltages":[3.354,3.353]},"raw":{"start":0}}"#
         );
+    }
+
+    #[test]
+    fn direct_json_matches_serde() {
+        let mut fields = Fields::new();
+        fields.float("pack_voltage", 53.66);
+        fields.set(
+            "cell_voltages",
+            Value::Floats(vec![3.354, 3.353, 1e-7, 100.0]),
+        );
+        fields.set("temperatures", Value::Ints(vec![-5, 0, 24]));
+        fields.set("state", Value::Text("dis\"charging\u{1}é".into()));
+        fields.bool("warning_cell_ov", true);
+        fields.int("cycle_count", -1);
+        let mut raw = serde_json::Map::new();
+        raw.insert("registers".into(), vec![1u16, 2].into());
+        for info in [
+            Info::default(),
+            Info {
+                serial: Some("2205075E0604".into()),
+                model: Some("a\"b".into()),
+                ..Info::default()
+            },
+        ] {
+            let r = Record::Reading(Reading {
+                ts: Timestamp {
+                    unix_ms: 1_715_987_139_069,
+                },
+                source: "eflex",
+                device: "2205075e0604".into(),
+                fields: fields.clone(),
+                info,
+                raw: raw.clone(),
+            });
+            let mut direct = Vec::new();
+            r.write_json(&mut direct).unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                serde_json::to_string(&r).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -64,26 +64,45 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The RFC 3339 text, written without the formatting machinery (it is on the hot path
+    /// of every decoder: one per record).
+    pub fn rfc3339(&self) -> [u8; 24] {
+        let ms = self.unix_ms.rem_euclid(1000) as u32;
+        let secs = self.unix_ms.div_euclid(1000);
+        let sod = secs.rem_euclid(86_400) as u32;
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let y = y.clamp(0, 9999) as u32;
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, v: u32, n: usize| {
+            let mut v = v;
+            for i in (0..n).rev() {
+                b[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, y, 4);
+        put(5, m, 2);
+        put(8, d, 2);
+        put(11, sod / 3600, 2);
+        put(14, sod / 60 % 60, 2);
+        put(17, sod % 60, 2);
+        put(20, ms, 3);
+        b
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.unix_ms.rem_euclid(1000);
-        let secs = self.unix_ms.div_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            sod / 3600,
-            sod / 60 % 60,
-            sod % 60
-        )
+        let b = self.rfc3339();
+        f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)
     }
 }
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let b = self.rfc3339();
+        s.serialize_str(std::str::from_utf8(&b).map_err(serde::ser::Error::custom)?)
     }
 }
 

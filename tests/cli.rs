@@ -2,6 +2,7 @@
 
 mod bms_sim;
 mod common;
+mod eflex_candump_decode;
 mod eg4_7e_query;
 mod generated;
 mod lp4_poll;

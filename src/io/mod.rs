@@ -1,7 +1,9 @@
 //! Device adapters: serial ports, pseudo-terminals, capture files. They move bytes and know
 //! nothing of any payload; codecs in `proto` decide what the bytes mean.
 
+pub mod can;
 pub mod capture;
+pub mod lines;
 pub mod modbus;
 pub mod pty;
 pub mod serial;

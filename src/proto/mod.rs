@@ -1,6 +1,8 @@
 //! Pure codecs: bytes in, frames and fields out. No device, clap or stdout in here, so every
 //! codec is testable from testdata/ and fuzzable.
 
+pub mod candump;
+pub mod eflex;
 pub mod lp4;
 pub mod modbus;
 pub mod tianpower;

@@ -120,7 +120,7 @@ impl Slave {
         self.replies += 1;
         if self
             .bad_every
-            .is_some_and(|n| n > 0 && self.replies % n == 0)
+            .is_some_and(|n| n > 0 && self.replies.is_multiple_of(n))
         {
             let chk = reply.len() - 2;
             reply[chk] ^= 0x5A;

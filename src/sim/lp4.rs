@@ -177,7 +177,7 @@ impl Slave {
         };
         self.replies += 1;
         if let Some(n) = self.misbehave.bad_crc_every {
-            if n > 0 && self.replies % n == 0 {
+            if n > 0 && self.replies.is_multiple_of(n) {
                 let last = reply.len() - 1;
                 reply[last] ^= 0x5A;
                 log::debug!(

@@ -1,6 +1,7 @@
 //! Simulated packs for `bms-sim`: plausible, slowly drifting values encoded the way real
 //! packs send them, so every tool can be tried and tested without hardware.
 
+pub mod eflex;
 pub mod eg4_7e;
 pub mod lp4;
 

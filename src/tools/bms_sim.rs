@@ -22,6 +22,11 @@ Examples:
   # A pack that never answers, damaged CRCs, a warning bit, real 9600-baud timing
   bms-sim lp4 --address 1,2,3 --silent 3 --bad-crc-every 5 --fault 2:cell_ov --wire-baud 9600
 
+  # 14 Fortress eFlex batteries as a candump -L stream, decoded
+  bms-sim eflex --batteries 14 --cycles 3 | eflex-candump-decode
+  # ... paced like the real bus (one cycle per battery per second), frames interleaved
+  bms-sim eflex --batteries 3 --rate --interleave | eflex-candump-decode
+
   # First-generation LifePower packs (7E/0D protocol), one with 15 cells
   bms-sim eg4-7e --address 1,2 --cells 15 --link /tmp/lp1 &
   eg4-7e-query --address 1,2 --gap 100ms /tmp/lp1";
@@ -54,6 +59,44 @@ overcurrent, overvoltage, undervoltage, charge_ot, charge_ut."
     )]
     #[command(name = "eg4-7e")]
     Eg47e(Eg47eSim),
+    /// Fortress eFlex batteries as a candump -L stream on stdout
+    #[command(
+        after_help = "Without --rate the stream is written as fast as possible (a \
+benchmark input); with --rate it is paced like the real bus and stamped with the real clock. \
+By default a capture-like partial group opens and closes the stream; the decoder drops them."
+    )]
+    Eflex(EflexSimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EflexSimArgs {
+    /// Number of batteries on the bus (nodes 1..N)
+    #[arg(long, short = 'n', default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=15))]
+    pub batteries: u8,
+    /// Stop after N rounds (every battery once per round); default: never
+    #[arg(long, value_name = "N")]
+    pub cycles: Option<u64>,
+    /// Pace like a real bus: ROUNDS per second (default 1), frames 0.5 ms apart
+    #[arg(long, value_name = "ROUNDS", num_args = 0..=1, default_missing_value = "1")]
+    pub rate: Option<f64>,
+    /// Interleave the batteries' frames instead of sending battery after battery
+    #[arg(long)]
+    pub interleave: bool,
+    /// No partial groups at the start and end
+    #[arg(long)]
+    pub no_partial: bool,
+    /// Write the readings the decoder must produce (ground truth) to FILE as NDJSON
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// Interface name in the log lines
+    #[arg(long, default_value = "can0")]
+    pub iface: String,
+    /// First timestamp (Unix seconds) when not paced
+    #[arg(long, value_name = "SECS", default_value_t = 1_715_987_139)]
+    pub start: u64,
+    /// Seed of the value generator
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Options of every simulator behind a pseudo-terminal.
@@ -111,6 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             };
             serve(pty, &mut lp4::Slave::new(packs, misbehave), a.wire_baud)
         }
+        Sim::Eflex(e) => run_eflex(e),
         Sim::Eg47e(e) => {
             let a = &e.sim;
             let (pty, packs) = open(a)?;
@@ -201,4 +245,97 @@ fn serve(pty: Pty, slave: &mut dyn Responder, wire_baud: Option<u32>) -> anyhow:
                 .context("writing to the pseudo-terminal")?;
         }
     }
+}
+
+fn run_eflex(a: EflexSimArgs) -> anyhow::Result<Exit> {
+    use crate::ndjson::RecordWriter;
+    use crate::proto::eflex;
+    use crate::record::{device_id, Reading, Record};
+    use crate::sim::eflex::{EflexModel, StreamWriter};
+    use crate::time::Timestamp;
+    if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(usage(
+            "--rate must be a positive number of rounds per second",
+        ));
+    }
+    let mut models: Vec<EflexModel> = (1..=a.batteries)
+        .map(|n| EflexModel::new(n, a.seed))
+        .collect();
+    let mut truth = match &a.truth {
+        Some(p) => Some(RecordWriter::new(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        ))),
+        None => None,
+    };
+    let start_us = match a.rate {
+        Some(_) => Timestamp::now().unix_ms as u64 * 1000,
+        None => a.start * 1_000_000,
+    };
+    let mut stream = StreamWriter {
+        iface: a.iface.clone(),
+        now_us: start_us,
+        frame_gap_us: 500,
+    };
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let mut text = String::with_capacity(64 * 1024);
+    let mut emit = |text: &mut String, flush: bool| -> anyhow::Result<()> {
+        let r = out
+            .write_all(text.as_bytes())
+            .and_then(|_| if flush { out.flush() } else { Ok(()) });
+        text.clear();
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Err(crate::ndjson::StdoutClosed.into())
+            }
+            other => other.map_err(Into::into),
+        }
+    };
+    let paced = a.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let began = Instant::now();
+    if !a.no_partial {
+        let b = models[0].clone().step(a.batteries);
+        stream.partial_head(&mut text, &b);
+    }
+    let mut round = 0u64;
+    while a.cycles.is_none_or(|n| round < n) {
+        if let Some(period) = paced {
+            let due = began + period.mul_f64(round as f64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            stream.now_us = stream.now_us.max(Timestamp::now().unix_ms as u64 * 1000);
+        }
+        let batteries: Vec<_> = models.iter_mut().map(|m| m.step(a.batteries)).collect();
+        let last = stream.round(&mut text, &batteries, a.interleave);
+        if let Some(t) = truth.as_mut() {
+            for (b, us) in batteries.iter().zip(last) {
+                let reading = Reading {
+                    ts: Timestamp {
+                        unix_ms: (us / 1000) as i64,
+                    },
+                    source: "eflex",
+                    device: device_id(&b.serial()),
+                    fields: eflex::fields(b),
+                    info: eflex::info(b),
+                    raw: eflex::raw(b, None),
+                };
+                t.write_record(&Record::Reading(reading))?;
+            }
+        }
+        if text.len() > 48 * 1024 || paced.is_some() {
+            emit(&mut text, paced.is_some())?;
+        }
+        round += 1;
+    }
+    if !a.no_partial {
+        let b = models[0].clone().step(a.batteries);
+        stream.partial_tail(&mut text, &b);
+    }
+    emit(&mut text, true)?;
+    if let Some(mut t) = truth {
+        t.flush()?;
+    }
+    Ok(Exit::Ok)
 }

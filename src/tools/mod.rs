@@ -2,5 +2,6 @@
 //! these to [`crate::exit::main`].
 
 pub mod bms_sim;
+pub mod eflex_candump_decode;
 pub mod eg4_7e_query;
 pub mod lp4_poll;

@@ -15,6 +15,7 @@ pub fn bin_path(name: &str) -> PathBuf {
         "lp4-poll" => PathBuf::from(env!("CARGO_BIN_EXE_lp4-poll")),
         "bms-sim" => PathBuf::from(env!("CARGO_BIN_EXE_bms-sim")),
         "eg4-7e-query" => PathBuf::from(env!("CARGO_BIN_EXE_eg4-7e-query")),
+        "eflex-candump-decode" => PathBuf::from(env!("CARGO_BIN_EXE_eflex-candump-decode")),
         other => panic!("unknown binary {other}"),
     }
 }
