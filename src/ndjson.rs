@@ -5,7 +5,7 @@
 
 use crate::record::Record;
 use std::fmt;
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io::{self, Stdout, Write};
 
 /// stdout was closed by the reader.
 #[derive(Debug, Clone, Copy)]
@@ -19,17 +19,21 @@ impl fmt::Display for StdoutClosed {
 
 impl std::error::Error for StdoutClosed {}
 
-/// Writes records as NDJSON, flushing after each one.
-pub struct RecordWriter<W: Write = BufWriter<Stdout>> {
+/// Writes records as NDJSON into its own buffer, handed to the output on [`Self::flush`]
+/// (sources: after every record, see [`Self::write`]) or when 64 KiB have collected
+/// (filters, between the flushes they do whenever their input is drained).
+pub struct RecordWriter<W: Write = Stdout> {
     out: W,
-    line: Vec<u8>,
+    buf: Vec<u8>,
     written: u64,
 }
 
-impl RecordWriter<BufWriter<Stdout>> {
+const BLOCK: usize = 64 * 1024;
+
+impl RecordWriter<Stdout> {
     /// The writer on this process's stdout.
     pub fn stdout() -> Self {
-        RecordWriter::new(BufWriter::with_capacity(64 * 1024, io::stdout()))
+        RecordWriter::new(io::stdout())
     }
 }
 
@@ -37,7 +41,7 @@ impl<W: Write> RecordWriter<W> {
     pub fn new(out: W) -> Self {
         RecordWriter {
             out,
-            line: Vec::with_capacity(1024),
+            buf: Vec::with_capacity(BLOCK + 4096),
             written: 0,
         }
     }
@@ -50,12 +54,18 @@ impl<W: Write> RecordWriter<W> {
 
     /// Writes one record into the buffer without flushing (filters: see [`Self::flush`]).
     pub fn write_record(&mut self, record: &Record) -> anyhow::Result<()> {
-        self.line.clear();
-        record.write_json(&mut self.line)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line).map_err(stdout_error)?;
-        self.written += 1;
-        Ok(())
+        record.write_json(&mut self.buf)?;
+        self.end_record()
+    }
+
+    /// Writes one line built by `f` (which appends JSON without the newline), unflushed:
+    /// for decoders that write records straight from their own structures.
+    pub fn write_with(
+        &mut self,
+        f: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> anyhow::Result<()> {
+        f(&mut self.buf)?;
+        self.end_record()
     }
 
     /// Writes any serialisable value as one line and flushes.
@@ -64,19 +74,17 @@ impl<W: Write> RecordWriter<W> {
         self.flush()
     }
 
-    /// Writes one record into the buffer without flushing (filters: see [`Self::flush`]).
+    /// Writes any serialisable value as one line, without flushing.
     pub fn write_buffered<T: serde::Serialize>(&mut self, value: &T) -> anyhow::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, value)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line).map_err(stdout_error)?;
-        self.written += 1;
-        Ok(())
+        serde_json::to_writer(&mut self.buf, value)?;
+        self.end_record()
     }
 
-    /// Flushes buffered records. Filters call it whenever their input is drained, so live
-    /// pipes see each record at once and files are written in large blocks.
+    /// Hands buffered records to the output and flushes it. Filters call it whenever their
+    /// input is drained, so live pipes see each record at once and files are written in
+    /// large blocks.
     pub fn flush(&mut self) -> anyhow::Result<()> {
+        self.drain()?;
         self.out.flush().map_err(stdout_error)
     }
 
@@ -85,8 +93,28 @@ impl<W: Write> RecordWriter<W> {
         self.written
     }
 
-    pub fn into_inner(self) -> W {
+    /// The output, after writing what is buffered (a write error is dropped: for tests).
+    pub fn into_inner(mut self) -> W {
+        let _ = self.drain();
         self.out
+    }
+
+    fn end_record(&mut self) -> anyhow::Result<()> {
+        self.buf.push(b'\n');
+        self.written += 1;
+        if self.buf.len() >= BLOCK {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) -> anyhow::Result<()> {
+        if !self.buf.is_empty() {
+            let r = self.out.write_all(&self.buf);
+            self.buf.clear();
+            r.map_err(stdout_error)?;
+        }
+        Ok(())
     }
 }
 

@@ -123,6 +123,11 @@ impl Fields {
     pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: Value) {
         let name = name.into();
         debug_assert!(self.get(&name).is_none(), "field {name} set twice");
+        debug_assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "field name {name} must be [a-z0-9_]"
+        );
         self.0.push((name, value));
     }
 
@@ -182,6 +187,42 @@ impl Fields {
     }
 }
 
+/// The cell statistics every source derives the same way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellStats {
+    pub min: f64,
+    pub max: f64,
+    /// max − min in mV, rounded.
+    pub delta_mv: i64,
+    /// 1-based index of the (first) lowest cell.
+    pub lowest: i64,
+    /// 1-based index of the (first) highest cell.
+    pub highest: i64,
+}
+
+impl CellStats {
+    pub fn of(cells_v: &[f64]) -> Option<CellStats> {
+        let first = *cells_v.first()?;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let (mut min, mut max) = (first, first);
+        for (i, &v) in cells_v.iter().enumerate() {
+            if v < min {
+                (lo, min) = (i, v);
+            }
+            if v > max {
+                (hi, max) = (i, v);
+            }
+        }
+        Some(CellStats {
+            min,
+            max,
+            delta_mv: ((max - min) * 1000.0).round() as i64,
+            lowest: lo as i64 + 1,
+            highest: hi as i64 + 1,
+        })
+    }
+}
+
 impl Serialize for Fields {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
@@ -214,8 +255,10 @@ impl Record {
             if i > 0 {
                 out.push(b',');
             }
-            json_str(out, k)?;
-            out.push(b':');
+            // Names are [a-z0-9_] (checked in `set`): no escaping needed.
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
             match v {
                 Value::Int(n) => serde_json::to_writer(&mut *out, n)?,
                 Value::Float(x) => serde_json::to_writer(&mut *out, x)?,
@@ -245,12 +288,43 @@ impl Record {
         }
         out.push(b'}');
         if !r.info.is_empty() {
-            out.extend_from_slice(b",\"info\":");
-            serde_json::to_writer(&mut *out, &r.info)?;
+            out.extend_from_slice(b",\"info\":{");
+            let i = &r.info;
+            let mut first = true;
+            for (k, v) in [
+                ("manufacturer", &i.manufacturer),
+                ("model", &i.model),
+                ("firmware", &i.firmware),
+                ("hardware", &i.hardware),
+                ("serial", &i.serial),
+            ] {
+                if let Some(v) = v {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.push(b'"');
+                    out.extend_from_slice(k.as_bytes());
+                    out.extend_from_slice(b"\":");
+                    json_str(out, v)?;
+                }
+            }
+            out.push(b'}');
         }
         if !r.raw.is_empty() {
-            out.extend_from_slice(b",\"raw\":");
-            serde_json::to_writer(&mut *out, &r.raw)?;
+            out.extend_from_slice(b",\"raw\":{");
+            for (n, (k, v)) in r.raw.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                json_str(out, k)?;
+                out.push(b':');
+                match v {
+                    serde_json::Value::String(s) => json_str(out, s)?,
+                    other => serde_json::to_writer(&mut *out, other)?,
+                }
+            }
+            out.push(b'}');
         }
         out.push(b'}');
         Ok(())
@@ -259,7 +333,7 @@ impl Record {
 
 /// A JSON string; plain printable ASCII is copied as is, anything else goes through
 /// serde_json's escaping.
-fn json_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+pub fn json_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
     if s.bytes()
         .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
     {

@@ -791,6 +791,103 @@ pub fn raw(
     m
 }
 
+/// Appends a battery's reading as one JSON line (no newline) straight from the decoded
+/// values, without building a [`crate::record::Reading`]: byte for byte what
+/// `Record::Reading` with [`fields`], [`info`] and [`raw`] writes (property-tested), with no
+/// allocation but the serial. A long log holds one reading per 18 lines, so this is the
+/// decoder's hot path.
+pub fn write_json(
+    b: &Battery,
+    ts: crate::time::Timestamp,
+    blocks: Option<(&[u8; BLOCK10_LEN], &[u8; BLOCK60_LEN])>,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    use crate::record::{json_str, CellStats};
+    fn key(out: &mut Vec<u8>, k: &str) {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+    fn num<T: serde::Serialize>(out: &mut Vec<u8>, k: &str, v: T) -> serde_json::Result<()> {
+        key(out, k);
+        serde_json::to_writer(&mut *out, &v)
+    }
+    let serial = b.serial();
+    out.extend_from_slice(b"{\"type\":\"reading\",\"ts\":\"");
+    out.extend_from_slice(&ts.rfc3339());
+    out.extend_from_slice(b"\",\"source\":\"eflex\",\"device\":");
+    json_str(out, &crate::record::device_id(&serial))?;
+    out.extend_from_slice(b",\"fields\":{\"pack_voltage\":");
+    serde_json::to_writer(&mut *out, &b.pack_voltage)?;
+    num(out, "pack_current", b.pack_current)?;
+    num(out, "soc", i64::from(b.soc))?;
+    let mut cells = [0f64; 16];
+    for (c, &mv) in cells.iter_mut().zip(&b.cell_voltages_mv) {
+        *c = f64::from(mv) / 1000.0;
+    }
+    out.extend_from_slice(b",\"cell_voltages\":[");
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, c)?;
+    }
+    out.push(b']');
+    if let Some(s) = CellStats::of(&cells) {
+        num(out, "cell_voltage_min", s.min)?;
+        num(out, "cell_voltage_max", s.max)?;
+        num(out, "cell_voltage_delta_mv", s.delta_mv)?;
+        num(out, "cell_lowest", s.lowest)?;
+        num(out, "cell_highest", s.highest)?;
+    }
+    num(out, "battery_number", i64::from(b.battery_number))?;
+    num(out, "batteries_in_system", i64::from(b.batteries_in_system))?;
+    num(out, "system_average_voltage", b.system_average_voltage)?;
+    num(out, "pre_voltage", b.pre_voltage)?;
+    num(
+        out,
+        "insulation_resistance",
+        i64::from(b.insulation_resistance),
+    )?;
+    num(
+        out,
+        "lifetime_discharge_energy",
+        i64::from(b.lifetime_discharge_energy),
+    )?;
+    out.extend_from_slice(
+        b"},\"info\":{\"manufacturer\":\"Fortress Power\",\"model\":\"eFlex\",\"firmware\":\"",
+    );
+    out.extend_from_slice(b.software_version.to_string().as_bytes());
+    out.push(b'"');
+    if b.hardware_version.is_ascii_graphic() {
+        out.extend_from_slice(b",\"hardware\":");
+        json_str(out, b.hardware_version.encode_utf8(&mut [0; 4]))?;
+    }
+    out.extend_from_slice(b",\"serial\":");
+    json_str(out, &serial)?;
+    out.extend_from_slice(b"},\"raw\":{");
+    // serde_json's map is ordered by key: the b10_/b60_ names, then block10, block60.
+    for (i, (k, v)) in b.inferred.hex_fields().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":\"");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+    if let Some((b10, b60)) = blocks {
+        out.extend_from_slice(b",\"block10\":\"");
+        out.extend_from_slice(hex(b10).as_bytes());
+        out.extend_from_slice(b"\",\"block60\":\"");
+        out.extend_from_slice(hex(b60).as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::candump::{format_log_line, parse_line, Line, Timestamp};
@@ -1267,5 +1364,36 @@ mod tests {
         }
         assert_eq!(asm.stats().cycles, 10);
         assert_eq!(asm.stats().out_of_order, 5);
+    }
+
+    proptest::proptest! {
+        /// The direct writer gives exactly the generic reading's JSON.
+        #[test]
+        fn direct_json_equals_generic_reading(
+            b10 in proptest::collection::vec(proptest::prelude::any::<u8>(), BLOCK10_LEN),
+            b60 in proptest::collection::vec(proptest::prelude::any::<u8>(), BLOCK60_LEN),
+            ms in 0i64..4_000_000_000_000,
+            blocks in proptest::prelude::any::<bool>(),
+        ) {
+            use crate::record::{device_id, Reading, Record};
+            let b10: [u8; BLOCK10_LEN] = b10.try_into().unwrap();
+            let b60: [u8; BLOCK60_LEN] = b60.try_into().unwrap();
+            let b = decode(&b10, &b60);
+            let ts = crate::time::Timestamp { unix_ms: ms };
+            let blocks = blocks.then_some((&b10, &b60));
+            let generic = Record::Reading(Reading {
+                ts,
+                source: "eflex",
+                device: device_id(&b.serial()),
+                fields: fields(&b),
+                info: info(&b),
+                raw: raw(&b, blocks),
+            });
+            let mut want = Vec::new();
+            generic.write_json(&mut want).unwrap();
+            let mut got = Vec::new();
+            write_json(&b, ts, blocks, &mut got).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+        }
     }
 }

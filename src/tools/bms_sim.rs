@@ -262,10 +262,10 @@ fn run_eflex(a: EflexSimArgs) -> anyhow::Result<Exit> {
         .map(|n| EflexModel::new(n, a.seed))
         .collect();
     let mut truth = match &a.truth {
-        Some(p) => Some(RecordWriter::new(std::io::BufWriter::new(
+        Some(p) => Some(RecordWriter::new(
             std::fs::File::create(p)
                 .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
-        ))),
+        )),
         None => None,
     };
     let start_us = match a.rate {

@@ -123,6 +123,10 @@ impl Decoder {
     ) -> anyhow::Result<()> {
         let b = c.decode();
         let ts = c.ts.unwrap_or_else(Timestamp::now);
+        if self.every.is_none() {
+            let blocks = self.blocks.then_some((&c.block10, &c.block60));
+            return out.write_with(|buf| eflex::write_json(&b, ts, blocks, buf));
+        }
         let device = device_id(&b.serial());
         let reading = Reading {
             ts,
