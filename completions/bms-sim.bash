@@ -28,6 +28,12 @@ _bms__sim() {
             bms__sim,lp4)
                 cmd="bms__sim__subcmd__lp4"
                 ;;
+            bms__sim,replay)
+                cmd="bms__sim__subcmd__replay"
+                ;;
+            bms__sim,rtu-capture)
+                cmd="bms__sim__subcmd__rtu__subcmd__capture"
+                ;;
             bms__sim__subcmd__help,eflex)
                 cmd="bms__sim__subcmd__help__subcmd__eflex"
                 ;;
@@ -40,6 +46,12 @@ _bms__sim() {
             bms__sim__subcmd__help,lp4)
                 cmd="bms__sim__subcmd__help__subcmd__lp4"
                 ;;
+            bms__sim__subcmd__help,replay)
+                cmd="bms__sim__subcmd__help__subcmd__replay"
+                ;;
+            bms__sim__subcmd__help,rtu-capture)
+                cmd="bms__sim__subcmd__help__subcmd__rtu__subcmd__capture"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +59,7 @@ _bms__sim() {
 
     case "${cmd}" in
         bms__sim)
-            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e eflex help"
+            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,7 +169,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__help)
-            opts="lp4 eg4-7e eflex help"
+            opts="lp4 eg4-7e replay rtu-capture eflex help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +238,34 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bms__subcmd__sim__subcmd__help__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__help__subcmd__rtu__subcmd__capture)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bms__subcmd__sim__subcmd__lp4)
             opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -262,6 +302,54 @@ _bms__sim() {
                     return 0
                     ;;
                 --serial-tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__replay)
+            opts="-v -q -h --wire-baud --now --link --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wire-baud)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --link)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__rtu__subcmd__capture)
+            opts="-v -q -h --bytes --noise --seed --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --noise)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -31,6 +31,8 @@ complete -c bms-sim -n "__fish_bms_sim_needs_command" -s h -l help -d 'Print hel
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -s V -l version -d 'Print version'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
@@ -56,6 +58,20 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s v -l verbose 
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l wire-baud -d 'Pace the bytes like a line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l link -d 'Also make PATH a symlink to the pseudo-terminal' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l now -d 'Start writing at once instead of waiting for a line on standard input'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand rtu-capture" -l bytes -d 'Stop after about this many bytes' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand rtu-capture" -l noise -d 'Fraction of noise bytes between frames' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand rtu-capture" -l seed -d 'Seed of the generator' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand rtu-capture" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand rtu-capture" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand rtu-capture" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand rtu-capture" -s h -l help -d 'Print help'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -s n -l batteries -d 'Number of batteries on the bus (nodes 1..N)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -l cycles -d 'Stop after N rounds (every battery once per round); default: never' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -l rate -d 'Pace like a real bus: ROUNDS per second (default 1), frames 0.5 ms apart' -r
@@ -69,7 +85,9 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -s v -l verbose -
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -s h -l help -d 'Print help'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e eflex help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e eflex help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e eflex help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e eflex help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -147,7 +147,8 @@ mod tests {
             ts: Timestamp { unix_ms: 0 },
             source: "lp4",
             device: "d".into(),
-            error: "e".into(),
+            error: Some("e".into()),
+            stats: None,
         })
     }
 

@@ -330,7 +330,8 @@ impl PortWorker {
                 ts: Timestamp::now(),
                 source: self.driver.source(),
                 device: device_name(&self.label, &pack.plan, &pack.info),
-                error: why.to_string(),
+                error: Some(why.to_string()),
+                stats: None,
             };
             self.tx
                 .send(Msg::Record(Box::new(Record::Status(status))))

@@ -57,13 +57,17 @@ impl Info {
     }
 }
 
-/// A device that did not answer (written only when a tool is asked to).
+/// A device that did not answer (written only when a tool is asked to), or, with `stats`
+/// instead of `error`, a tool's counters (rtu-sniff), which say nothing about availability.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusRecord {
     pub ts: Timestamp,
     pub source: &'static str,
     pub device: String,
-    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A bus frame seen by a sniffer.
@@ -454,7 +458,8 @@ mod tests {
             ts: Timestamp { unix_ms: 0 },
             source: "lp4",
             device: "x".into(),
-            error: "timeout after 1000 ms".into(),
+            error: Some("timeout after 1000 ms".into()),
+            stats: None,
         });
         assert_eq!(
             serde_json::to_string(&r).unwrap(),

@@ -6,3 +6,4 @@ mod eflex_candump_decode;
 mod eg4_7e_query;
 mod generated;
 mod lp4_poll;
+mod rtu_sniff;

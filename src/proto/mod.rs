@@ -5,4 +5,5 @@ pub mod candump;
 pub mod eflex;
 pub mod lp4;
 pub mod modbus;
+pub mod rtu;
 pub mod tianpower;

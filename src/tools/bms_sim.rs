@@ -59,6 +59,16 @@ overcurrent, overvoltage, undervoltage, charge_ot, charge_ut."
     )]
     #[command(name = "eg4-7e")]
     Eg47e(Eg47eSim),
+    /// Replay a saved byte capture into a pseudo-terminal, as if it were a live bus
+    #[command(
+        after_help = "The pseudo-terminal's path is printed on the first stdout line. \
+The bytes are written once the first line arrives on standard input (or at once with \
+--now), paced by --wire-baud, then the terminal stays open until standard input closes."
+    )]
+    Replay(ReplayArgs),
+    /// Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout
+    #[command(name = "rtu-capture")]
+    RtuCapture(RtuCaptureArgs),
     /// Fortress eFlex batteries as a candump -L stream on stdout
     #[command(
         after_help = "Without --rate the stream is written as fast as possible (a \
@@ -66,6 +76,35 @@ benchmark input); with --rate it is paced like the real bus and stamped with the
 By default a capture-like partial group opens and closes the stream; the decoder drops them."
     )]
     Eflex(EflexSimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The capture (raw bytes, e.g. from lp4-poll --capture or rtu-sniff --save)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Pace the bytes like a line at this baud rate (default: as fast as possible)
+    #[arg(long, value_name = "BAUD")]
+    pub wire_baud: Option<u32>,
+    /// Start writing at once instead of waiting for a line on standard input
+    #[arg(long)]
+    pub now: bool,
+    /// Also make PATH a symlink to the pseudo-terminal
+    #[arg(long, value_name = "PATH")]
+    pub link: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RtuCaptureArgs {
+    /// Stop after about this many bytes
+    #[arg(long, value_name = "N", default_value_t = 100_000_000)]
+    pub bytes: u64,
+    /// Fraction of noise bytes between frames
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.1)]
+    pub noise: f64,
+    /// Seed of the generator
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -155,6 +194,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             serve(pty, &mut lp4::Slave::new(packs, misbehave), a.wire_baud)
         }
         Sim::Eflex(e) => run_eflex(e),
+        Sim::Replay(r) => run_replay(r),
+        Sim::RtuCapture(c) => run_rtu_capture(c),
         Sim::Eg47e(e) => {
             let a = &e.sim;
             let (pty, packs) = open(a)?;
@@ -337,5 +378,94 @@ fn run_eflex(a: EflexSimArgs) -> anyhow::Result<Exit> {
     if let Some(mut t) = truth {
         t.flush()?;
     }
+    Ok(Exit::Ok)
+}
+
+fn run_replay(a: ReplayArgs) -> anyhow::Result<Exit> {
+    let bytes = std::fs::read(&a.file)
+        .map_err(|e| usage(format!("cannot read {}: {e}", a.file.display())))?;
+    let pty =
+        Pty::open().map_err(|e| unavailable(format!("cannot open a pseudo-terminal: {e}")))?;
+    if let Some(link) = &a.link {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(&pty.path, link)
+            .map_err(|e| usage(format!("creating symlink {}: {e}", link.display())))?;
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", pty.path.display());
+        let _ = out.flush();
+    }
+    let mut line = String::new();
+    if !a.now {
+        std::io::stdin().read_line(&mut line)?;
+    }
+    let mut master = pty.master.try_clone().context("pseudo-terminal")?;
+    for chunk in bytes.chunks(64) {
+        if let Some(baud) = a.wire_baud {
+            let us = chunk.len() as u64 * 10 * 1_000_000 / u64::from(baud.max(1));
+            std::thread::sleep(Duration::from_micros(us));
+        }
+        master
+            .write_all(chunk)
+            .context("writing to the pseudo-terminal")?;
+    }
+    log::info!("replayed {} bytes", bytes.len());
+    // Keep the line up until told to go (standard input closes) so readers see no hang-up.
+    let _ = std::io::stdin().read_to_string(&mut line);
+    Ok(Exit::Ok)
+}
+
+fn run_rtu_capture(a: RtuCaptureArgs) -> anyhow::Result<Exit> {
+    use crate::proto::modbus::{encode_read_reply, ReadRequest};
+    use crate::sim::Rng;
+    if !(0.0..1.0).contains(&a.noise) {
+        return Err(usage("--noise must be a fraction from 0 to below 1"));
+    }
+    let mut rng = Rng::new(a.seed);
+    let start = Instant::now();
+    let mut packs: Vec<PackModel> = (1..=4)
+        .map(|addr| PackModel::new(addr, format!("SIM-CAP-{addr:02}"), start))
+        .collect();
+    let images: Vec<Vec<u16>> = packs
+        .iter_mut()
+        .map(|p| p.image(start).registers())
+        .collect();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let mut written = 0u64;
+    let mut frame_bytes = 0u64;
+    let mut noise_bytes = 0u64;
+    let mut i = 0usize;
+    while written < a.bytes {
+        let addr = (i % 4) as u8 + 1;
+        let req = ReadRequest::holding(addr, 0, 39);
+        let mut pair = req.encode();
+        pair.extend(encode_read_reply(addr, 3, &images[i % 4][..39]));
+        frame_bytes += pair.len() as u64;
+        // Noise so that noise / (frames + noise) = --noise on average.
+        let want_noise = (frame_bytes as f64 * a.noise / (1.0 - a.noise)) as u64;
+        let mut noise = Vec::new();
+        while noise_bytes + (noise.len() as u64) < want_noise {
+            noise.push((rng.next_u64() & 0xFF) as u8);
+        }
+        noise_bytes += noise.len() as u64;
+        let r = out.write_all(&pair).and_then(|_| out.write_all(&noise));
+        if let Err(e) = r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(Exit::Ok);
+            }
+            return Err(e.into());
+        }
+        written += (pair.len() + noise.len()) as u64;
+        i += 1;
+    }
+    out.flush().or_else(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    log::info!("{written} bytes: {i} request/reply pairs, {noise_bytes} noise bytes");
     Ok(Exit::Ok)
 }

@@ -16,6 +16,7 @@ pub fn bin_path(name: &str) -> PathBuf {
         "bms-sim" => PathBuf::from(env!("CARGO_BIN_EXE_bms-sim")),
         "eg4-7e-query" => PathBuf::from(env!("CARGO_BIN_EXE_eg4-7e-query")),
         "eflex-candump-decode" => PathBuf::from(env!("CARGO_BIN_EXE_eflex-candump-decode")),
+        "rtu-sniff" => PathBuf::from(env!("CARGO_BIN_EXE_rtu-sniff")),
         other => panic!("unknown binary {other}"),
     }
 }

@@ -1,0 +1,3 @@
+fn main() {
+    bmstap::exit::main(bmstap::tools::rtu_sniff::run)
+}
