@@ -1,6 +1,6 @@
 //! lp4-poll against bms-sim over real pseudo-terminals.
 
-use crate::common::{cmd, lines_of, readings, records, std_cmd, Sim, TempDir};
+use crate::common::{cmd, lines_of, readings, records, std_cmd, Guard, Sim, TempDir};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -132,20 +132,20 @@ fn recovers_when_the_simulator_restarts() {
     let link = dir.path("port");
     let link_s = link.to_str().unwrap();
     let sim = Sim::lp4(&["--link", link_s, "--serial-tag", "first"]);
-    let mut poller = std_cmd("lp4-poll")
-        .args([
-            "--interval",
-            "100ms",
-            "--timeout",
-            "200ms",
-            "--gap",
-            "10ms",
-            link_s,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut poller = Guard::spawn(
+        std_cmd("lp4-poll")
+            .args([
+                "--interval",
+                "100ms",
+                "--timeout",
+                "200ms",
+                "--gap",
+                "10ms",
+                link_s,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let lines = lines_of(poller.stdout.take().unwrap());
     let wait = Duration::from_secs(30);
     let first = lines.recv_timeout(wait).expect("a first reading");
@@ -243,12 +243,12 @@ fn missing_port_exits_75() {
 #[test]
 fn second_poller_gets_port_busy() {
     let sim = Sim::lp4(&[]);
-    let mut first = std_cmd("lp4-poll")
-        .args(["--interval", "100ms", &sim.path])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = Guard::spawn(
+        std_cmd("lp4-poll")
+            .args(["--interval", "100ms", &sim.path])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
     let lines = lines_of(first.stdout.take().unwrap());
     lines
         .recv_timeout(Duration::from_secs(30))

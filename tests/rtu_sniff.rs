@@ -1,6 +1,6 @@
 //! rtu-sniff: golden capture, decoding lp4-poll's own capture, live over a pseudo-terminal.
 
-use crate::common::{cmd, lines_of, readings, records, std_cmd, Sim, TempDir};
+use crate::common::{cmd, lines_of, readings, records, std_cmd, Guard, Sim, TempDir};
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
@@ -143,31 +143,31 @@ fn live_over_a_pseudo_terminal() {
     let dir = TempDir::new("rtu-live");
     let cap = mixed_capture(&dir);
     let saved = dir.path("saved.bin");
-    let mut replay = std_cmd("bms-sim")
-        .args(["replay", "--wire-baud", "115200"])
-        .arg(&cap)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut replay = Guard::spawn(
+        std_cmd("bms-sim")
+            .args(["replay", "--wire-baud", "115200"])
+            .arg(&cap)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
     let mut path = String::new();
     BufReader::new(replay.stdout.take().unwrap())
         .read_line(&mut path)
         .unwrap();
-    let mut sniff = std_cmd("rtu-sniff")
-        .args([
-            "-v",
-            "--baud",
-            "115200",
-            "--save",
-            saved.to_str().unwrap(),
-            path.trim(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sniff = Guard::spawn(
+        std_cmd("rtu-sniff")
+            .args([
+                "-v",
+                "--baud",
+                "115200",
+                "--save",
+                saved.to_str().unwrap(),
+                path.trim(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     // Wait until it listens, then let the bytes flow.
     let mut err = BufReader::new(sniff.stderr.take().unwrap());
     let mut line = String::new();

@@ -84,6 +84,35 @@ impl Drop for Sim {
     }
 }
 
+/// A child process killed when dropped, so a failing test leaves nothing running.
+pub struct Guard(pub Child);
+
+impl Guard {
+    pub fn spawn(c: &mut Command) -> Guard {
+        Guard(c.spawn().expect("spawn"))
+    }
+}
+
+impl std::ops::Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Lines of a child's stdout as they arrive.
 pub fn lines_of(stdout: ChildStdout) -> Receiver<String> {
     let (tx, rx) = channel();
