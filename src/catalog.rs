@@ -205,7 +205,7 @@ pub static CATALOG: &[FieldSpec] = &[
         name: "state",
         kind: Kind::Text,
         unit: None,
-        device_class: Some("enum"),
+        device_class: None,
         state_class: None,
         sources: LP4_7E,
         description: "Operating state: lp4 standby, charging, discharging, protect, charge_limit; eg4-7e idle, charging, discharging.",

@@ -125,6 +125,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::tools::eg4_7e_query::Args::command(),
         crate::tools::eflex_candump_decode::Args::command(),
         crate::tools::rtu_sniff::Args::command(),
+        crate::tools::readings_to_mqtt::Args::command(),
         crate::tools::bms_sim::Args::command(),
     ]
 }

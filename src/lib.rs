@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod errlog;
 pub mod exit;
+pub mod ha;
 pub mod hexfmt;
 pub mod io;
 pub mod log;

@@ -6,4 +6,5 @@ mod eflex_candump_decode;
 mod eg4_7e_query;
 mod generated;
 mod lp4_poll;
+mod readings_to_mqtt;
 mod rtu_sniff;

@@ -5,4 +5,5 @@ pub mod bms_sim;
 pub mod eflex_candump_decode;
 pub mod eg4_7e_query;
 pub mod lp4_poll;
+pub mod readings_to_mqtt;
 pub mod rtu_sniff;
