@@ -388,6 +388,148 @@ fn password_file_and_json_topic() {
         .is_none());
 }
 
+/// TLS with a test CA and password authentication (mosquitto refuses anonymous clients).
+#[test]
+fn tls_with_a_test_ca_and_password_auth() {
+    if Broker::start().is_none() {
+        return;
+    }
+    if !have("openssl") || !have("mosquitto_passwd") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl and mosquitto_passwd are needed under CI"
+        );
+        eprintln!("SKIPPED: openssl or mosquitto_passwd missing");
+        return;
+    }
+    let dir = TempDir::new("mqtt-tls");
+    let p = |n: &str| dir.path(n).to_str().unwrap().to_string();
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=bmstap-test-ca");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost");
+    sh("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext");
+    sh("mosquitto_passwd -c -b passwords bms hunter2 && chmod 0644 passwords server.key");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path("mosquitto.conf"),
+        format!(
+            "listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nallow_anonymous false\npassword_file {}\n",
+            p("ca.crt"),
+            p("server.crt"),
+            p("server.key"),
+            p("passwords")
+        ),
+    )
+    .unwrap();
+    let _broker = Guard::spawn(
+        Command::new("mosquitto")
+            .args(["-c", &p("mosquitto.conf")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "mosquitto with TLS did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(dir.path("secret"), "hunter2\n").unwrap();
+    let port_s = port.to_string();
+    let base = ["--host", "localhost", "--port", &port_s, "--tls"];
+    // Right password: delivered.
+    cmd("readings-to-mqtt")
+        .args(base)
+        .args([
+            "--ca-file",
+            &p("ca.crt"),
+            "--username",
+            "bms",
+            "--password-file",
+            &p("secret"),
+        ])
+        .write_stdin(LP4)
+        .assert()
+        .success();
+    let out = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &port_s,
+            "--cafile",
+            &p("ca.crt"),
+            "-u",
+            "bms",
+            "-P",
+            "hunter2",
+        ])
+        .args([
+            "-t",
+            "bmstap/lifepower4-2/state",
+            "--retained-only",
+            "-W",
+            "3",
+            "-C",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the retained state over TLS");
+    assert_eq!(state["soc"], 97);
+    // The password from the environment works too; a wrong one is a configuration error.
+    cmd("readings-to-mqtt")
+        .args(base)
+        .args(["--ca-file", &p("ca.crt"), "--username", "bms"])
+        .args(["--connect-timeout", "10s"])
+        .env("MQTT_PASSWORD", "hunter2")
+        .write_stdin(LP4)
+        .assert()
+        .success();
+    cmd("readings-to-mqtt")
+        .args(base)
+        .args(["--ca-file", &p("ca.crt"), "--username", "bms"])
+        .args(["--connect-timeout", "10s"])
+        .env("MQTT_PASSWORD", "wrong")
+        .write_stdin(LP4)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("refused"));
+    // A CA that did not sign the broker's certificate: never connects (75).
+    cmd("readings-to-mqtt")
+        .args(base)
+        .args([
+            "--ca-file",
+            &p("server.crt"),
+            "--username",
+            "bms",
+            "--connect-timeout",
+            "2s",
+        ])
+        .env("MQTT_PASSWORD", "hunter2")
+        .write_stdin(LP4)
+        .assert()
+        .code(75);
+}
+
 #[test]
 fn print_discovery_needs_no_broker() {
     let out = cmd("readings-to-mqtt")

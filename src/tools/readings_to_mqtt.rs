@@ -142,7 +142,13 @@ enum Msg {
     /// A parsed record, its line as read, and where it came from (`stdin:12`).
     Record(Value, String, String),
     Eof,
-    Conn(Result<Event, String>),
+    Conn(Result<Event, ConnError>),
+}
+
+/// A connection failure; `auth` when the broker refused our credentials (retrying won't help).
+struct ConnError {
+    text: String,
+    auth: bool,
 }
 
 /// Where messages go: the broker, or stdout for --print-discovery.
@@ -583,10 +589,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let mut failures = 0u32;
         for ev in connection.iter() {
             let failed = ev.is_err();
-            if conn_tx
-                .send(Msg::Conn(ev.map_err(|e| e.to_string())))
-                .is_err()
-            {
+            let ev = ev.map_err(|e| ConnError {
+                auth: matches!(
+                    e,
+                    rumqttc::ConnectionError::ConnectionRefused(
+                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
+                    )
+                ),
+                text: e.to_string(),
+            });
+            if conn_tx.send(Msg::Conn(ev)).is_err() {
                 break;
             }
             if failed {
@@ -608,6 +620,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut ever_connected = false;
     let mut eof = false;
     let mut reader_done = false;
+    let mut records_in = 0u64;
     let mut bad_records = 0u64;
     let mut outgoing = 0u64;
     let mut unacked: HashSet<u16> = HashSet::new();
@@ -620,6 +633,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let now = Instant::now();
         match msg {
             Ok(Msg::Record(v, raw, at)) => {
+                records_in += 1;
                 if !eof {
                     if let Err(why) = bridge.record(&v, &raw, now) {
                         bad_records += 1;
@@ -691,9 +705,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 }
                 _ => {}
             },
-            Ok(Msg::Conn(Err(e))) => {
+            Ok(Msg::Conn(Err(ConnError { text: e, auth }))) => {
                 if disconnecting {
                     break;
+                }
+                if auth {
+                    return Err(usage(format!(
+                        "{}:{}: broker refused the credentials ({e}); check --username and the password",
+                        args.host,
+                        broker_port(&args)
+                    )));
                 }
                 if connected {
                     log::warn!("{}: connection lost ({e}); reconnecting", args.host);
@@ -753,15 +774,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             }
         }
     }
+    let enqueued = broker.enqueued;
     // The connection thread may stay parked in the event loop after the DISCONNECT went
     // out; the process ends here, so it is not joined. The reader is joined only when it
     // has reached the end of its input (after a signal, stdin may still be open).
     drop(conn_thread);
+    drop(broker);
     let bad = if reader_done {
         reader.join().unwrap_or(0)
     } else {
         0
     } + bad_records;
+    log::info!("{records_in} record(s) read, {enqueued} message(s) published");
     if bad > 0 {
         log::warn!("{bad} input line(s) skipped");
         return Ok(Exit::Partial);
