@@ -62,6 +62,64 @@ pub fn item_name(field: &str, i: usize) -> String {
     }
 }
 
+/// The state payload as JSON bytes, written directly (one per reading, so on the hot path);
+/// the same object [`state_payload`] builds.
+pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
+    use std::io::Write;
+    out.push(b'{');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+    };
+    for (k, v) in fields {
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    sep(out);
+                    let n = i + 1;
+                    let _ = match k.as_str() {
+                        "cell_voltages" => write!(out, "\"cell_{n:02}_voltage\":"),
+                        "temperatures" => write!(out, "\"temperature_{n:02}\":"),
+                        other => {
+                            let _ = serde_json::to_writer(&mut *out, &format!("{other}_{n:02}"));
+                            write!(out, ":")
+                        }
+                    };
+                    let _ = serde_json::to_writer(&mut *out, item);
+                }
+            }
+            other => {
+                sep(out);
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                let _ = serde_json::to_writer(&mut *out, other);
+            }
+        }
+    }
+    out.push(b'}');
+}
+
+/// Do `keys` (from [`state_keys`]) still describe `fields`? Checked without allocating.
+pub fn same_keys(fields: &Map<String, Value>, keys: &[(String, String)]) -> bool {
+    let mut it = keys.iter();
+    for (k, v) in fields {
+        let n = match v {
+            Value::Array(items) => items.len(),
+            _ => 1,
+        };
+        for _ in 0..n {
+            match it.next() {
+                Some((_, field)) if field == k => {}
+                _ => return false,
+            }
+        }
+    }
+    it.next().is_none()
+}
+
 /// The state payload: the reading's fields with arrays flattened into numbered items.
 pub fn state_payload(fields: &Map<String, Value>) -> Map<String, Value> {
     let mut out = Map::new();
@@ -251,6 +309,14 @@ mod tests {
         assert_eq!(s["soc"], 97);
         let keys = state_keys(&f);
         assert!(keys.contains(&("cell_02_voltage".into(), "cell_voltages".into())));
+        assert!(same_keys(&f, &keys));
+        assert!(!same_keys(&f, &keys[1..]));
+        let mut direct = Vec::new();
+        write_state(&f, &mut direct);
+        assert_eq!(
+            String::from_utf8(direct).unwrap(),
+            serde_json::to_string(&s).unwrap()
+        );
     }
 
     #[test]

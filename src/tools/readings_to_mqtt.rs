@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
@@ -254,8 +254,10 @@ impl Bridge {
             .unwrap_or("bmstap")
             .to_string();
         let info = DeviceInfo::from_json(v.get("info"));
-        let keys = ha::state_keys(fields);
-        let d = self.devices.entry(id.to_string()).or_default();
+        let d = match self.devices.get_mut(id) {
+            Some(d) => d,
+            None => self.devices.entry(id.to_string()).or_default(),
+        };
         if let Some(prev) = d.last_seen {
             d.interval = Some(now.duration_since(prev));
         }
@@ -266,19 +268,24 @@ impl Bridge {
         };
         // Re-announce when the fields change, the device describes itself differently, or the
         // expiry moves by more than half (the interval is learnt from the second reading on).
-        if d.keys != keys
+        let same = ha::same_keys(fields, &d.keys);
+        if !same
             || d.info != info
             || d.source != source
             || expire * 2 < d.expire
             || expire > d.expire * 3 / 2
         {
             d.announced = false;
-            d.keys = keys;
+            if !same {
+                d.keys = ha::state_keys(fields);
+            }
             d.info = info;
             d.source = source;
             d.expire = expire;
         }
-        let payload = serde_json::to_vec(&ha::state_payload(fields)).map_err(|e| e.to_string())?;
+        let mut payload = d.state.take().unwrap_or_default();
+        payload.clear();
+        ha::write_state(fields, &mut payload);
         d.state = Some(payload);
         d.state_dirty = true;
         if d.available != Some(true) {
@@ -470,7 +477,7 @@ fn options(args: &Args, topics: &Topics) -> anyhow::Result<MqttOptions> {
     Ok(o)
 }
 
-fn spawn_reader(tx: Sender<Msg>, tee: bool) -> std::thread::JoinHandle<u64> {
+fn spawn_reader(tx: SyncSender<Msg>, tee: bool) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut tee_out = tee.then(RecordWriter::stdout);
@@ -554,7 +561,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         next_array: None,
         devices: BTreeMap::new(),
     };
-    let (tx, rx) = channel::<Msg>();
+    // Bounded: a fast producer waits for the publisher instead of filling memory.
+    let (tx, rx) = sync_channel::<Msg>(256);
     if args.print_discovery {
         let reader = spawn_reader(tx, false);
         let mut out = Printer(RecordWriter::stdout());
