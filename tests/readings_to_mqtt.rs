@@ -586,3 +586,95 @@ fn usage_help_version() {
     cmd("readings-to-mqtt").arg("--version").assert().success();
     let _ = bin_path("readings-to-mqtt");
 }
+
+#[test]
+fn tee_copies_input_and_min_interval_keeps_the_newest() {
+    let Some(b) = Broker::start() else { return };
+    let input: String = [97, 50, 51, 52]
+        .iter()
+        .map(|soc| LP4.replace("\"soc\":97", &format!("\"soc\":{soc}")))
+        .collect();
+    let out = b
+        .bridge(&["--tee", "--min-interval", "1h"])
+        .write_stdin(input.clone())
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout),
+        input,
+        "--tee copies every record"
+    );
+    // At most one state per hour, but the newest is released at the end of input.
+    assert_eq!(b.json("bmstap/lifepower4-2/state")["soc"], 52);
+}
+
+#[test]
+fn array_every_publishes_every_devices_newest() {
+    let Some(b) = Broker::start() else { return };
+    let mut sub = Guard::spawn(
+        Command::new("mosquitto_sub")
+            .args([
+                "-p",
+                &b.port.to_string(),
+                "-t",
+                "eflex/all",
+                "-C",
+                "1",
+                "-W",
+                "30",
+            ])
+            .stdout(Stdio::piped()),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (_g, mut stdin, _err) = running_bridge(
+        &b,
+        &[
+            "--json-topic",
+            "eflex/all",
+            "--array-every",
+            "500ms",
+            "--no-discovery",
+        ],
+    );
+    let older = LP4.replace("\"soc\":97", "\"soc\":10");
+    stdin
+        .write_all(format!("{older}{LP4}{EFLEX}").as_bytes())
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(sub.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let array: Vec<serde_json::Value> = serde_json::from_str(&line).unwrap();
+    assert_eq!(array.len(), 2, "one per device: {line}");
+    let lp4 = array
+        .iter()
+        .find(|r| r["device"] == "lifepower4-2")
+        .unwrap();
+    assert_eq!(lp4["fields"]["soc"], 97, "the newest");
+}
+
+#[test]
+fn sigterm_delivers_what_was_read() {
+    let Some(b) = Broker::start() else { return };
+    let (mut g, mut stdin, mut err) = running_bridge(&b, &[]);
+    stdin.write_all(format!("{LP4}{EFLEX}").as_bytes()).unwrap();
+    wait_until(
+        || b.get("bmstap/2205075e0604/state").is_some(),
+        "the states",
+    );
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(g.id() as libc::pid_t, libc::SIGTERM) };
+    wait_for(&mut err, "signal");
+    let status = g.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "stdin still open, SIGTERM: a clean exit"
+    );
+    drop(stdin);
+    // A clean disconnect: no last will.
+    assert_eq!(
+        b.get("bmstap/bridge/availability").as_deref(),
+        Some("online")
+    );
+}

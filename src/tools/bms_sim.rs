@@ -227,10 +227,25 @@ fn faults(specs: &[String]) -> anyhow::Result<Vec<(Option<u8>, &str)>> {
         .collect()
 }
 
-/// Opens the pseudo-terminal, makes the link, prints the path; returns the pack models.
-fn open(a: &SerialSim) -> anyhow::Result<(Pty, Vec<PackModel>)> {
+/// Opens a pseudo-terminal, points `link` at it, and prints its path on the first stdout
+/// line (what the tests and scripts wait for).
+fn open_pty(link: Option<&std::path::Path>) -> anyhow::Result<Pty> {
     let pty =
         Pty::open().map_err(|e| unavailable(format!("cannot open a pseudo-terminal: {e}")))?;
+    if let Some(link) = link {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(&pty.path, link)
+            .map_err(|e| usage(format!("creating symlink {}: {e}", link.display())))?;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", pty.path.display());
+    let _ = out.flush();
+    Ok(pty)
+}
+
+/// Opens the pseudo-terminal and returns it with the pack models.
+fn open(a: &SerialSim) -> anyhow::Result<(Pty, Vec<PackModel>)> {
+    let pty = open_pty(a.link.as_deref())?;
     let tag = a.serial_tag.clone().unwrap_or_else(|| {
         pty.path
             .file_name()
@@ -244,14 +259,6 @@ fn open(a: &SerialSim) -> anyhow::Result<(Pty, Vec<PackModel>)> {
         .iter()
         .map(|&addr| PackModel::new(addr, format!("SIM-{tag}-{addr:02}"), start))
         .collect();
-    if let Some(link) = &a.link {
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(&pty.path, link)
-            .map_err(|e| usage(format!("creating symlink {}: {e}", link.display())))?;
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", pty.path.display());
-    let _ = out.flush();
     log::info!(
         "simulating pack(s) at address {:?} on {}",
         a.address.0,
@@ -384,18 +391,7 @@ fn run_eflex(a: EflexSimArgs) -> anyhow::Result<Exit> {
 fn run_replay(a: ReplayArgs) -> anyhow::Result<Exit> {
     let bytes = std::fs::read(&a.file)
         .map_err(|e| usage(format!("cannot read {}: {e}", a.file.display())))?;
-    let pty =
-        Pty::open().map_err(|e| unavailable(format!("cannot open a pseudo-terminal: {e}")))?;
-    if let Some(link) = &a.link {
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(&pty.path, link)
-            .map_err(|e| usage(format!("creating symlink {}: {e}", link.display())))?;
-    }
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", pty.path.display());
-        let _ = out.flush();
-    }
+    let pty = open_pty(a.link.as_deref())?;
     let mut line = String::new();
     if !a.now {
         std::io::stdin().read_line(&mut line)?;
