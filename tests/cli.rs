@@ -8,3 +8,4 @@ mod generated;
 mod lp4_poll;
 mod readings_to_mqtt;
 mod rtu_sniff;
+mod units;
