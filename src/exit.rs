@@ -23,25 +23,6 @@ pub enum Exit {
     Unavailable = 75,
 }
 
-impl Exit {
-    /// The worse of two outcomes (Unavailable > Usage > Partial > Ok).
-    pub fn worst(self, other: Exit) -> Exit {
-        fn rank(e: Exit) -> u8 {
-            match e {
-                Exit::Ok => 0,
-                Exit::Partial => 1,
-                Exit::Usage => 2,
-                Exit::Unavailable => 3,
-            }
-        }
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
-    }
-}
-
 /// An error that carries the exit status it must end the tool with.
 #[derive(Debug)]
 pub struct Fatal {
@@ -120,12 +101,5 @@ mod tests {
         assert_eq!(classify(&e), Exit::Unavailable);
         let e = anyhow::Error::new(StdoutClosed).context("writing");
         assert_eq!(classify(&e), Exit::Ok);
-    }
-
-    #[test]
-    fn worst_of() {
-        assert_eq!(Exit::Ok.worst(Exit::Partial), Exit::Partial);
-        assert_eq!(Exit::Unavailable.worst(Exit::Partial), Exit::Unavailable);
-        assert_eq!(Exit::Usage.worst(Exit::Ok), Exit::Usage);
     }
 }

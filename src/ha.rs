@@ -63,7 +63,7 @@ pub fn item_name(field: &str, i: usize) -> String {
 }
 
 /// The state payload as JSON bytes, written directly (one per reading, so on the hot path);
-/// the same object [`state_payload`] builds.
+/// the reading's fields with arrays flattened into numbered items.
 pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
     use std::io::Write;
     out.push(b'{');
@@ -118,24 +118,6 @@ pub fn same_keys(fields: &Map<String, Value>, keys: &[(String, String)]) -> bool
         }
     }
     it.next().is_none()
-}
-
-/// The state payload: the reading's fields with arrays flattened into numbered items.
-pub fn state_payload(fields: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (k, v) in fields {
-        match v {
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    out.insert(item_name(k, i), item.clone());
-                }
-            }
-            other => {
-                out.insert(k.clone(), other.clone());
-            }
-        }
-    }
-    out
 }
 
 /// A human entity name (Home Assistant adds the device name itself).
@@ -288,6 +270,24 @@ pub fn state_keys(fields: &Map<String, Value>) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reference for [`write_state`]: the state payload the reading's fields with arrays flattened into numbered items.
+    fn state_payload(fields: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (k, v) in fields {
+            match v {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        out.insert(item_name(k, i), item.clone());
+                    }
+                }
+                other => {
+                    out.insert(k.clone(), other.clone());
+                }
+            }
+        }
+        out
+    }
 
     fn topics() -> Topics {
         Topics {

@@ -78,13 +78,7 @@ pub fn trace(port: &str, dir: &str, bytes: &[u8]) {
     if !tracing() {
         return;
     }
-    let mut line = String::with_capacity(bytes.len() * 3 + 32);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            line.push(' ');
-        }
-        line.push_str(&format!("{b:02X}"));
-    }
+    let line = crate::hexfmt::spaced(bytes);
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{}: {port} {dir} {line}", tool_name());
 }

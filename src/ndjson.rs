@@ -25,7 +25,6 @@ impl std::error::Error for StdoutClosed {}
 pub struct RecordWriter<W: Write = Stdout> {
     out: W,
     buf: Vec<u8>,
-    written: u64,
 }
 
 const BLOCK: usize = 64 * 1024;
@@ -42,7 +41,6 @@ impl<W: Write> RecordWriter<W> {
         RecordWriter {
             out,
             buf: Vec::with_capacity(BLOCK + 4096),
-            written: 0,
         }
     }
 
@@ -88,11 +86,6 @@ impl<W: Write> RecordWriter<W> {
         self.out.flush().map_err(stdout_error)
     }
 
-    /// Records written so far.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
     /// The output, after writing what is buffered (a write error is dropped: for tests).
     pub fn into_inner(mut self) -> W {
         let _ = self.drain();
@@ -101,7 +94,6 @@ impl<W: Write> RecordWriter<W> {
 
     fn end_record(&mut self) -> anyhow::Result<()> {
         self.buf.push(b'\n');
-        self.written += 1;
         if self.buf.len() >= BLOCK {
             self.drain()?;
         }

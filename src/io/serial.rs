@@ -52,8 +52,6 @@ pub enum LinkError {
 /// An open serial line to a bus of packs.
 pub struct Link {
     port: TTYPort,
-    /// The path as given.
-    pub path: String,
     /// Short name for logs and device ids (`ttyUSB0`).
     pub label: String,
     pub baud: u32,
@@ -85,7 +83,6 @@ impl Link {
             .map_err(|e| map_open_error(path, baud, e))?;
         Ok(Link {
             port,
-            path: path.into(),
             label: port_label(path),
             baud,
             capture,

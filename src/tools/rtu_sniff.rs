@@ -203,6 +203,20 @@ impl Sink {
     }
 }
 
+/// The event callback for the framer: records go to `out`; the first error is kept in
+/// `failed` (the framer's callback cannot return one) and stops further writing.
+fn forward<'a, W: Write>(
+    sink: &'a mut Sink,
+    out: &'a mut RecordWriter<W>,
+    failed: &'a mut Option<anyhow::Error>,
+) -> impl FnMut(Event<'_>) + 'a {
+    move |e| {
+        if failed.is_none() {
+            *failed = sink.event(e, out).err();
+        }
+    }
+}
+
 fn stats_record(label: &str, s: &Stats, ts: Timestamp) -> Record {
     let mut m = serde_json::Map::new();
     for (k, v) in [
@@ -295,21 +309,13 @@ fn offline(path: &PathBuf, sink: &mut Sink, out: &mut RecordWriter) -> anyhow::R
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
         };
-        framer.push(&buf[..n], None, |e| {
-            if failed.is_none() {
-                failed = sink.event(e, out).err();
-            }
-        });
+        framer.push(&buf[..n], None, forward(sink, out, &mut failed));
         if let Some(e) = failed.take() {
             return Err(e);
         }
         out.flush()?;
     }
-    framer.finish(|e| {
-        if failed.is_none() {
-            failed = sink.event(e, out).err();
-        }
-    });
+    framer.finish(forward(sink, out, &mut failed));
     if let Some(e) = failed {
         return Err(e);
     }
@@ -388,11 +394,7 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
                         log::error!("--save: {e}");
                     }
                 }
-                framer.push(&buf[..n], Some(now_us()), |e| {
-                    if failed.is_none() {
-                        failed = sink.event(e, out).err();
-                    }
-                });
+                framer.push(&buf[..n], Some(now_us()), forward(sink, out, &mut failed));
                 if let Some(e) = failed.take() {
                     return Err(e);
                 }
@@ -401,16 +403,8 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 // A quiet line: what is held back will not be completed, and the reply
                 // timeout runs on in stream time.
-                framer.idle(|e| {
-                    if failed.is_none() {
-                        failed = sink.event(e, out).err();
-                    }
-                });
-                framer.push(&[], Some(now_us()), |e| {
-                    if failed.is_none() {
-                        failed = sink.event(e, out).err();
-                    }
-                });
+                framer.idle(forward(sink, out, &mut failed));
+                framer.push(&[], Some(now_us()), forward(sink, out, &mut failed));
                 if let Some(e) = failed.take() {
                     return Err(e);
                 }
