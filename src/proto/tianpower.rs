@@ -376,10 +376,12 @@ impl Status {
     }
 
     /// Decode one group into `self`; `false` if its id or word count is not one
-    /// this module decodes.
+    /// this module decodes. An empty group decodes to nothing, so it is kept raw (and a
+    /// later group of the same id is decoded): that keeps [`encode_status`] the inverse.
     fn decode_group(&mut self, id: u8, words: &[u16]) -> bool {
         let hundredths = |w: u16| f64::from(w) / 100.0;
         match (id, words) {
+            (group::CELLS | group::TEMPERATURES | group::STATUS, []) => return false,
             (group::CELLS, _) => {
                 self.cells_mv = words.iter().map(|w| w & 0x7FFF).collect();
                 self.cell_flags = words.iter().map(|w| w & 0x8000 != 0).collect();
@@ -1156,6 +1158,21 @@ mod tests {
                 undecoded_groups: undecoded,
             }
         }
+    }
+
+    /// Found by the fuzzer (fuzz/tianpower_reply): an empty cell group followed by a full one
+    /// used to decode as "no cells", and re-encoding then decoded the second group instead.
+    #[test]
+    fn an_empty_group_is_kept_raw_and_the_next_one_decoded() {
+        let payload = [0x01, 0x00, 0x01, 0x01, 0x0C, 0xB0, 0x05, 0x00, 0x06, 0x00];
+        let s = parse_status(&payload).unwrap();
+        assert_eq!(s.cells_mv, vec![0x0CB0]);
+        assert_eq!(
+            s.undecoded_groups,
+            vec![(0x01, vec![]), (0x05, vec![]), (0x06, vec![])]
+        );
+        let again = parse_status(&encode_status(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
     }
 
     proptest! {

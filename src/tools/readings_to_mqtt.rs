@@ -477,6 +477,68 @@ fn options(args: &Args, topics: &Topics) -> anyhow::Result<MqttOptions> {
     Ok(o)
 }
 
+/// One input line as the reader takes it: `None` for a blank line, else the JSON object and
+/// its text, or why it is not a record (for the warning that names the line).
+pub fn parse_line(b: &[u8]) -> Result<Option<(Value, &str)>, String> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let s =
+        std::str::from_utf8(b).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let v = serde_json::from_str::<Value>(s).map_err(|e| format!("not JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("not a JSON object".into());
+    }
+    Ok(Some((v, s)))
+}
+
+/// Everything readings-to-mqtt would publish for the NDJSON `input`, in order, with the default
+/// options and no broker: the line reader, the record checks and the bridge in one thread.
+/// `publish` gets (topic, payload, retain). Returns (records taken, lines skipped as bad).
+/// This is what `--print-discovery` does, for the fuzzer and tests.
+pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64, u64) {
+    struct Sink<F>(F);
+    impl<F: FnMut(&str, &[u8], bool)> Outlet for Sink<F> {
+        fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> bool {
+            (self.0)(topic, &payload, retain);
+            true
+        }
+    }
+    let topics = Topics {
+        prefix: "bmstap".into(),
+        discovery_prefix: "homeassistant".into(),
+    };
+    let mut bridge = Bridge {
+        topics,
+        discovery: true,
+        expire_after: None,
+        min_interval: None,
+        json_topic: Some("bmstap/json".into()),
+        array_every: None,
+        next_array: None,
+        devices: BTreeMap::new(),
+    };
+    let mut out = Sink(&mut publish);
+    let mut lines = LineReader::new(input, LINE_CAP);
+    let (mut taken, mut bad) = (0u64, 0u64);
+    while let Ok(Some((_, line))) = lines.next_line() {
+        let Ok(b) = line else {
+            bad += 1;
+            continue;
+        };
+        match parse_line(b) {
+            Ok(None) => {}
+            Ok(Some((v, s))) => match bridge.record(&v, s, Instant::now()) {
+                Ok(()) => taken += 1,
+                Err(_) => bad += 1,
+            },
+            Err(_) => bad += 1,
+        }
+        bridge.flush(&mut out, Instant::now());
+    }
+    (taken, bad)
+}
+
 fn spawn_reader(tx: SyncSender<Msg>, tee: bool) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
@@ -493,21 +555,11 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool) -> std::thread::JoinHandle<u64> 
             };
             let parsed = match line {
                 Err(len) => Err(format!("line too long ({len} bytes)")),
-                Ok(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
-                Ok(b) => std::str::from_utf8(b)
-                    .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-                    .and_then(|s| {
-                        serde_json::from_str::<Value>(s)
-                            .map(|v| (v, s.to_string()))
-                            .map_err(|e| format!("not JSON: {e}"))
-                    })
-                    .and_then(|(v, s)| {
-                        if v.is_object() {
-                            Ok((v, s))
-                        } else {
-                            Err("not a JSON object".into())
-                        }
-                    }),
+                Ok(b) => match parse_line(b) {
+                    Ok(None) => continue,
+                    Ok(Some((v, s))) => Ok((v, s.to_string())),
+                    Err(e) => Err(e),
+                },
             };
             match parsed {
                 Ok((v, s)) => {
