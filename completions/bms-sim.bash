@@ -119,7 +119,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__eg4__subcmd__7e)
-            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --cells --verbose --quiet --trace --help"
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --cells --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,6 +154,26 @@ _bms__sim() {
                     return 0
                     ;;
                 --serial-tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --twice-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --garbage-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --foreign-every)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -267,7 +287,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__lp4)
-            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --verbose --quiet --trace --help"
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,6 +322,26 @@ _bms__sim() {
                     return 0
                     ;;
                 --serial-tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --twice-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --garbage-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --foreign-every)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,6 +42,11 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l fault -d 'Set an
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l trace -d 'Log every frame sent and received as hex on stderr'
@@ -53,6 +58,11 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l fault -d 'Set
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l cells -d 'Cells per pack' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'

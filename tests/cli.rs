@@ -4,6 +4,7 @@ mod bms_sim;
 mod common;
 mod eflex_candump_decode;
 mod eg4_7e_query;
+mod faults;
 mod generated;
 mod lp4_poll;
 mod readings_to_mqtt;

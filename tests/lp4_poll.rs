@@ -127,58 +127,6 @@ fn damaged_crcs_are_errors_for_that_cycle() {
 }
 
 #[test]
-fn recovers_when_the_simulator_restarts() {
-    let dir = TempDir::new("restart");
-    let link = dir.path("port");
-    let link_s = link.to_str().unwrap();
-    let sim = Sim::lp4(&["--link", link_s, "--serial-tag", "first"]);
-    let mut poller = Guard::spawn(
-        std_cmd("lp4-poll")
-            .args([
-                "--interval",
-                "100ms",
-                "--timeout",
-                "200ms",
-                "--gap",
-                "10ms",
-                link_s,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let lines = lines_of(poller.stdout.take().unwrap());
-    let wait = Duration::from_secs(30);
-    let first = lines.recv_timeout(wait).expect("a first reading");
-    assert!(first.contains("\"device\":\"sim-first-01\""), "{first}");
-    drop(sim); // killed: the pseudo-terminal hangs up under the poller
-    std::thread::sleep(Duration::from_millis(300));
-    let _sim2 = Sim::lp4(&["--link", link_s, "--serial-tag", "second"]);
-    let recovered = loop {
-        let line = lines
-            .recv_timeout(wait)
-            .expect("readings after the restart");
-        crate::common::check_record(&line);
-        if line.contains("\"device\":\"sim-second-01\"") {
-            break line;
-        }
-    };
-    assert!(recovered.contains("\"type\":\"reading\""));
-    let _ = poller.kill();
-    let _ = poller.wait();
-    let mut err = String::new();
-    use std::io::Read;
-    poller
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(err.contains("port lost"), "{err}");
-    assert!(err.contains("reopened"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-#[test]
 fn closed_stdout_ends_quietly() {
     let sim = Sim::lp4(&["--address", "1,2"]);
     let script = format!(

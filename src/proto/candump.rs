@@ -375,6 +375,10 @@ pub enum ErrorKind {
     /// No interface name before the frame.
     #[error("missing interface name")]
     MissingIface,
+    /// An interface name with a control, space-like or non-ASCII byte (NUL, say): no
+    /// interface is named that, so the line is corrupt.
+    #[error("interface name with a byte that is not printable ASCII")]
+    BadIface,
     /// Nothing after the interface name.
     #[error("missing CAN frame")]
     MissingFrame,
@@ -493,6 +497,9 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     let (istart, iend) = c.token();
     if istart == iend || line[istart..iend].contains(&b'#') {
         return Err(ParseError::at(ErrorKind::MissingIface, istart));
+    }
+    if let Some(bad) = line[istart..iend].iter().position(|b| !b.is_ascii_graphic()) {
+        return Err(ParseError::at(ErrorKind::BadIface, istart + bad));
     }
     out.iface = as_str(istart, iend)?;
     c.skip_ws();
@@ -1562,6 +1569,8 @@ mod tests {
             err("(1715987139.061290) 102#00").kind,
             ErrorKind::MissingIface
         );
+        let nul = parse_line(b"(1715987139.061290) can0\0 102#00").unwrap_err();
+        assert_eq!((nul.kind, nul.column), (ErrorKind::BadIface, 25));
         assert_eq!(
             err("(1715987139.061290) can0").kind,
             ErrorKind::MissingFrame

@@ -144,7 +144,7 @@ pub enum ReplyScan {
     Incomplete,
     /// A valid reply: its registers, and how many stray bytes surrounded it.
     Done { registers: Vec<u16>, stray: usize },
-    /// A definite answer that is an error (exception, another address, bad CRC).
+    /// A definite answer that is an error (an exception from the polled address).
     Failed(ReplyError),
 }
 
@@ -152,7 +152,8 @@ pub enum ReplyScan {
 ///
 /// A CRC-valid reply or exception from the polled address anywhere in `buf` settles it
 /// (stray bytes before it are line noise or echo). A complete, CRC-valid frame from another
-/// address is a definite error. A frame of the right shape at offset 0 with a bad CRC is
+/// address is skipped: on a shared bus it is another pack's late or repeated reply, and the
+/// polled pack's own reply may still follow ([`reply_error`] names it if none does). A frame of the right shape at offset 0 with a bad CRC is
 /// reported as [`ReplyScan::Incomplete`] until `final_call` (more bytes may still turn up
 /// behind noise); on the final call [`reply_error`] explains what went wrong.
 pub fn scan_reply(buf: &[u8], req: &ReadRequest) -> ReplyScan {
@@ -174,22 +175,40 @@ pub fn scan_reply(buf: &[u8], req: &ReadRequest) -> ReplyScan {
             }
         } else if b[0] == req.address && b[1] == fc | 0x80 && crc_ok(&b[..5]) {
             return ReplyScan::Failed(ReplyError::Exception { code: b[2] });
-        } else if b[0] != req.address && b[1] == fc && b[0] != 0 {
-            let len = 5 + b[2] as usize;
-            if b.len() >= len && crc_ok(&b[..len]) {
-                return ReplyScan::Failed(ReplyError::WrongAddress {
-                    expected: req.address,
-                    got: b[0],
-                });
-            }
+        } else if let Some((_, len)) = foreign_frame(b, req) {
+            i += len;
+            continue;
         }
         i += 1;
     }
     ReplyScan::Incomplete
 }
 
+/// A complete, CRC-valid read reply from an address other than `req`'s at the start of `b`:
+/// its address and length.
+fn foreign_frame(b: &[u8], req: &ReadRequest) -> Option<(u8, usize)> {
+    let (&addr, &fc, &n) = (b.first()?, b.get(1)?, b.get(2)?);
+    let len = 5 + usize::from(n);
+    (addr != req.address && addr != 0 && fc == req.function && b.len() >= len && crc_ok(&b[..len]))
+        .then_some((addr, len))
+}
+
 /// Explains why `buf` (everything received before the timeout) holds no valid reply.
+/// Complete replies from other addresses at its start are passed over; if nothing else came,
+/// the error names the address that answered.
 pub fn reply_error(buf: &[u8], req: &ReadRequest) -> ReplyError {
+    let mut buf = buf;
+    let mut foreign = None;
+    while let Some((addr, len)) = foreign_frame(buf, req) {
+        foreign = Some(addr);
+        buf = &buf[len..];
+    }
+    if let (Some(got), true) = (foreign, buf.is_empty()) {
+        return ReplyError::WrongAddress {
+            expected: req.address,
+            got,
+        };
+    }
     let want = req.reply_len();
     if buf.len() >= 3 && buf[0] == req.address {
         if buf[1] == req.function {
@@ -312,6 +331,43 @@ mod tests {
         ] {
             assert!(crc_ok(&crate::hexfmt::parse(hex).unwrap()));
         }
+    }
+
+    /// Another pack's late (or repeated) reply ahead of the polled pack's own is passed over;
+    /// alone, it is named in the error.
+    #[test]
+    fn a_reply_from_another_address_is_skipped() {
+        let req = ReadRequest::holding(1, 0, 39);
+        let regs: Vec<u16> = (0..39).collect();
+        let mut buf = wombatt();
+        buf.extend(encode_read_reply(1, 3, &regs));
+        assert_eq!(
+            scan_reply(&buf, &req),
+            ReplyScan::Done {
+                registers: regs,
+                stray: wombatt().len()
+            }
+        );
+        assert_eq!(scan_reply(&wombatt(), &req), ReplyScan::Incomplete);
+        let mut two = wombatt();
+        two.extend(wombatt());
+        assert_eq!(
+            reply_error(&two, &req),
+            ReplyError::WrongAddress {
+                expected: 1,
+                got: 2
+            }
+        );
+        // A foreign reply then a cut-off own reply: the own reply is what is explained.
+        let mut cut = wombatt();
+        cut.extend(&encode_read_reply(1, 3, &[0; 39])[..20]);
+        assert_eq!(
+            reply_error(&cut, &req),
+            ReplyError::Truncated {
+                expected: 83,
+                got: 20
+            }
+        );
     }
 
     fn wombatt() -> Vec<u8> {

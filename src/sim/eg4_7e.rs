@@ -130,6 +130,12 @@ impl Slave {
 }
 
 impl Responder for Slave {
+    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
+        let f = tianpower::parse_frame(reply).ok()?;
+        let to = super::next_address(f.address);
+        tianpower::encode_frame(f.soi, to, f.command, f.payload).ok()
+    }
+
     fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();

@@ -191,6 +191,15 @@ impl Slave {
 }
 
 impl Responder for Slave {
+    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
+        let body = reply.get(..reply.len().checked_sub(2)?)?;
+        let mut out = body.to_vec();
+        let first = out.first_mut()?;
+        *first = super::next_address(*first);
+        crate::proto::modbus::append_crc(&mut out);
+        Some(out)
+    }
+
     fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();

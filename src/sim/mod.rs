@@ -11,6 +11,15 @@ use std::time::Instant;
 pub trait Responder {
     /// Feeds received bytes; returns the replies to send, in order.
     fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>>;
+
+    /// The same reply as if the pack at the next address had sent it (valid checksum), for
+    /// `--foreign-every`; `None` if `reply` is not a frame this responder makes.
+    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The address a `--foreign-every` reply claims: the next one (1 after 255).
+pub fn next_address(a: u8) -> u8 {
+    a.checked_add(1).unwrap_or(1)
 }
 
 /// A small deterministic generator (xorshift64*), so a pack's quirks depend on its address.

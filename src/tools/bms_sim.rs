@@ -21,6 +21,8 @@ Examples:
 
   # A pack that never answers, damaged CRCs, a warning bit, real 9600-baud timing
   bms-sim lp4 --address 1,2,3 --silent 3 --bad-crc-every 5 --fault 2:cell_ov --wire-baud 9600
+  # A bad line: late replies, replies sent twice, trailing garbage, replies from the wrong pack
+  bms-sim lp4 --address 1,2 --late-every 7 --twice-every 5 --garbage-every 3 --foreign-every 11
 
   # 14 Fortress eFlex batteries as a candump -L stream, decoded
   bms-sim eflex --batteries 14 --cycles 3 | eflex-candump-decode
@@ -162,6 +164,39 @@ pub struct SerialSim {
     /// Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal's number)
     #[arg(long, value_name = "TAG")]
     pub serial_tag: Option<String>,
+    #[command(flatten)]
+    pub wire: WireFaults,
+}
+
+/// Line faults applied to the replies, counted over all replies of the simulator (reply k
+/// misbehaves when k is a multiple of N).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WireFaults {
+    /// Send every Nth reply late, after --late-by (the poller has given up on it by then)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub late_every: Option<u64>,
+    /// How late --late-every replies are
+    #[arg(long, value_name = "DUR", value_parser = crate::cli::duration, default_value = "1500ms")]
+    pub late_by: Duration,
+    /// Send every Nth reply twice
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub twice_every: Option<u64>,
+    /// Follow every Nth reply with garbage bytes (start bytes of both protocols among them)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub garbage_every: Option<u64>,
+    /// Send every Nth reply with the next address in its header instead (a valid frame from
+    /// the wrong pack)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub foreign_every: Option<u64>,
+}
+
+/// Trailing garbage: a Modbus-looking start, a 7E start byte, a stray end byte.
+const GARBAGE: [u8; 9] = [0x01, 0x03, 0x4E, 0x7E, 0x01, 0x00, 0xFF, 0x0D, 0x55];
+
+impl WireFaults {
+    fn hits(every: Option<u64>, k: u64) -> bool {
+        every.is_some_and(|n| k.is_multiple_of(n))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,7 +226,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 silent: silent(&a),
                 bad_crc_every: a.bad_crc_every,
             };
-            serve(pty, &mut lp4::Slave::new(packs, misbehave), a.wire_baud)
+            serve(
+                pty,
+                &mut lp4::Slave::new(packs, misbehave),
+                a.wire_baud,
+                &a.wire,
+            )
         }
         Sim::Eflex(e) => run_eflex(e),
         Sim::Replay(r) => run_replay(r),
@@ -204,7 +244,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             for (target, name) in faults(&a.fault)? {
                 slave.set_fault(target, name).map_err(usage)?;
             }
-            serve(pty, &mut slave, a.wire_baud)
+            serve(pty, &mut slave, a.wire_baud, &a.wire)
         }
     }
 }
@@ -268,9 +308,15 @@ fn open(a: &SerialSim) -> anyhow::Result<(Pty, Vec<PackModel>)> {
 }
 
 /// Answers requests on the pseudo-terminal until it is closed or the process is killed.
-fn serve(pty: Pty, slave: &mut dyn Responder, wire_baud: Option<u32>) -> anyhow::Result<Exit> {
+fn serve(
+    pty: Pty,
+    slave: &mut dyn Responder,
+    wire_baud: Option<u32>,
+    faults: &WireFaults,
+) -> anyhow::Result<Exit> {
     let mut master = pty.master.try_clone().context("pseudo-terminal")?;
     let mut chunk = [0u8; 512];
+    let mut sent = 0u64;
     loop {
         let n = match master.read(&mut chunk) {
             Ok(0) => return Ok(Exit::Ok),
@@ -279,18 +325,41 @@ fn serve(pty: Pty, slave: &mut dyn Responder, wire_baud: Option<u32>) -> anyhow:
             Err(e) => return Err(unavailable(format!("{}: {e}", pty.path.display()))),
         };
         crate::log::trace("sim", "<", &chunk[..n]);
-        for reply in slave.feed(&chunk[..n], Instant::now()) {
-            if let Some(baud) = wire_baud {
-                // 10 bits per byte on an 8N1 line, plus a 3.5-character turnaround.
-                let bits = (reply.len() as u64 + 4) * 10;
-                std::thread::sleep(Duration::from_micros(
-                    bits * 1_000_000 / u64::from(baud.max(1)),
-                ));
+        for mut reply in slave.feed(&chunk[..n], Instant::now()) {
+            sent += 1;
+            let k = sent;
+            if WireFaults::hits(faults.foreign_every, k) {
+                if let Some(r) = slave.foreign(&reply) {
+                    log::debug!("reply {k}: sent as the next address's");
+                    reply = r;
+                }
             }
-            crate::log::trace("sim", ">", &reply);
-            master
-                .write_all(&reply)
-                .context("writing to the pseudo-terminal")?;
+            if WireFaults::hits(faults.late_every, k) {
+                log::debug!("reply {k}: {:?} late", faults.late_by);
+                std::thread::sleep(faults.late_by);
+            }
+            let mut copies = vec![reply];
+            if WireFaults::hits(faults.twice_every, k) {
+                log::debug!("reply {k}: sent twice");
+                copies.push(copies[0].clone());
+            }
+            if WireFaults::hits(faults.garbage_every, k) {
+                log::debug!("reply {k}: garbage after it");
+                copies.push(GARBAGE.to_vec());
+            }
+            for bytes in copies {
+                if let Some(baud) = wire_baud {
+                    // 10 bits per byte on an 8N1 line, plus a 3.5-character turnaround.
+                    let bits = (bytes.len() as u64 + 4) * 10;
+                    std::thread::sleep(Duration::from_micros(
+                        bits * 1_000_000 / u64::from(baud.max(1)),
+                    ));
+                }
+                crate::log::trace("sim", ">", &bytes);
+                master
+                    .write_all(&bytes)
+                    .context("writing to the pseudo-terminal")?;
+            }
         }
     }
 }

@@ -67,20 +67,23 @@ fn exchange(
         let mut why: Option<String> = None;
         while pos < buf.len() {
             match tianpower::scan(&buf[pos..]) {
-                Scan::Frame { len } => {
-                    return match tianpower::parse_frame(&buf[pos..pos + len]) {
-                        Ok(f) if f.address != address => Step::Done(Err(format!(
-                            "reply from address {} while polling {address}",
-                            f.address
-                        ))),
-                        Ok(f) if f.command != command => Step::Done(Err(format!(
-                            "reply to command {:#04x}, expected {command:#04x}",
-                            f.command
-                        ))),
-                        Ok(f) => Step::Done(Ok(f.payload.to_vec())),
-                        Err(e) => Step::Done(Err(e.to_string())),
-                    };
-                }
+                Scan::Frame { len } => match tianpower::parse_frame(&buf[pos..pos + len]) {
+                    // Another pack's reply, or a repeat of an earlier one: pass over it, the
+                    // answer may still follow.
+                    Ok(f) if f.address != address || f.command != command => {
+                        why = Some(if f.address != address {
+                            format!("reply from address {} while polling {address}", f.address)
+                        } else {
+                            format!(
+                                "reply to command {:#04x}, expected {command:#04x}",
+                                f.command
+                            )
+                        });
+                        pos += len;
+                    }
+                    Ok(f) => return Step::Done(Ok(f.payload.to_vec())),
+                    Err(e) => return Step::Done(Err(e.to_string())),
+                },
                 Scan::Garbage { skip, reason } => {
                     if let Some(r) = reason {
                         why = Some(r.to_string());

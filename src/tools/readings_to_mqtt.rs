@@ -806,7 +806,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 broker_port(&args),
                 args.connect_timeout.as_secs(),
                 if last_error.is_empty() {
-                    String::new()
+                    // Nothing failed outright: no route, or a server that takes the TCP
+                    // connection but never answers CONNECT (not MQTT, or expecting TLS).
+                    " and no reply (check --host and --port, and --tls if the broker expects TLS)"
+                        .to_string()
                 } else {
                     format!(": {last_error}")
                 }
