@@ -8,5 +8,6 @@ mod faults;
 mod generated;
 mod lp4_poll;
 mod readings_to_mqtt;
+mod recipes;
 mod rtu_sniff;
 mod units;

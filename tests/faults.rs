@@ -221,7 +221,11 @@ fn eflex_node_number_changes_mid_log() {
     for r in records_of(&out.get_output().stdout) {
         *per_device.entry(r["device"].to_string()).or_insert(0) += 1;
     }
-    assert_eq!(per_device.values().collect::<Vec<_>>(), [&2, &2], "{per_device:?}");
+    assert_eq!(
+        per_device.values().collect::<Vec<_>>(),
+        [&2, &2],
+        "{per_device:?}"
+    );
 }
 
 /// A server that takes the TCP connection and never answers CONNECT: readings-to-mqtt gives

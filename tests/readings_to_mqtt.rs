@@ -13,14 +13,14 @@ const LP4: &str = include_str!("../testdata/lp4/wombatt-status.ndjson");
 const E7: &str = include_str!("../testdata/eg4-7e/powermon-status.ndjson");
 const EFLEX: &str = include_str!("../testdata/eflex/conftest-battery2.ndjson");
 
-struct Broker {
-    port: u16,
+pub(crate) struct Broker {
+    pub(crate) port: u16,
     guard: Option<Guard>,
     /// An in-process rumqttd (no mosquitto on this machine).
     in_process: bool,
 }
 
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
@@ -72,7 +72,7 @@ impl Broker {
     }
 
     /// Tests that need mosquitto itself (stopping it, its TLS and password configuration).
-    fn mosquitto() -> Option<Broker> {
+    pub(crate) fn mosquitto() -> Option<Broker> {
         let b = Broker::start()?;
         if b.in_process {
             eprintln!("SKIPPED: this test needs mosquitto (apt-get install mosquitto)");
