@@ -1,4 +1,4 @@
-complete -c eflex-candump-decode -s I -l interface -d 'Read a SocketCAN interface (e.g. can0) instead of candump text' -r
+complete -c eflex-candump-decode -l interface -d 'Read a SocketCAN interface (e.g. can0) instead of candump text' -r
 complete -c eflex-candump-decode -l every -d 'At most one reading per battery per DUR, always the newest (e.g. 2m)' -r
 complete -c eflex-candump-decode -l raw -d 'Also put both reassembled blocks (77 and 49 bytes) in raw, as hex'
 complete -c eflex-candump-decode -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'

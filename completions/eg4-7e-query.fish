@@ -3,7 +3,7 @@ complete -c eg4-7e-query -s n -l count -d 'Poll N cycles, then exit' -r
 complete -c eg4-7e-query -s i -l interval -d 'Time from the start of one cycle to the start of the next [default: 10s]' -r
 complete -c eg4-7e-query -s t -l timeout -d 'How long to wait for a reply [default: 1s]' -r
 complete -c eg4-7e-query -l gap -d 'Pause between two requests on the same bus' -r
-complete -c eg4-7e-query -l name -d 'Device id of each pack, in the order of the port/address pairs (repeatable)' -r
+complete -c eg4-7e-query -l name -d 'Device id of a pack (repeatable): ADDR=NAME, or NAME alone for each port/address pair in order' -r
 complete -c eg4-7e-query -l capture -d 'Append every byte sent and received to FILE (decode it later with rtu-sniff)' -r -F
 complete -c eg4-7e-query -s b -l baud -d 'Line speed in baud' -r
 complete -c eg4-7e-query -l once -d 'Poll every pack once, then exit (0 = all answered, 1 = some did not)'

@@ -3,7 +3,7 @@ complete -c lp4-poll -s n -l count -d 'Poll N cycles, then exit' -r
 complete -c lp4-poll -s i -l interval -d 'Time from the start of one cycle to the start of the next [default: 10s]' -r
 complete -c lp4-poll -s t -l timeout -d 'How long to wait for a reply [default: 1s]' -r
 complete -c lp4-poll -l gap -d 'Pause between two requests on the same bus' -r
-complete -c lp4-poll -l name -d 'Device id of each pack, in the order of the port/address pairs (repeatable)' -r
+complete -c lp4-poll -l name -d 'Device id of a pack (repeatable): ADDR=NAME, or NAME alone for each port/address pair in order' -r
 complete -c lp4-poll -l capture -d 'Append every byte sent and received to FILE (decode it later with rtu-sniff)' -r -F
 complete -c lp4-poll -s b -l baud -d 'Line speed in baud' -r
 complete -c lp4-poll -l map -d 'Register map: v01-06 (EG4-LL V01.06, 39 registers) or eg4-battery (47 registers)' -r

@@ -2,6 +2,11 @@
 //! everywhere, and the registry of every tool's command (man pages and completions are
 //! generated from it).
 
+/// Every tool's --help: what it does, how to call it, the examples and notes (after_help),
+/// then the options. A new user reads examples first.
+pub const HELP_TEMPLATE: &str =
+    "{about-with-newline}\n{usage-heading} {usage}{after-help}\n\n{all-args}";
+
 use crate::time::parse_duration;
 use clap::{ArgAction, Args, CommandFactory};
 use std::path::PathBuf;
@@ -96,8 +101,9 @@ pub struct PollOpts {
     /// Pause between two requests on the same bus
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub gap: Option<Duration>,
-    /// Device id of each pack, in the order of the port/address pairs (repeatable)
-    #[arg(long, value_name = "NAME")]
+    /// Device id of a pack (repeatable): ADDR=NAME, or NAME alone for each port/address pair
+    /// in order
+    #[arg(long, value_name = "[ADDR=]NAME")]
     pub name: Vec<String>,
     /// Write a status record for each pack that did not answer
     #[arg(long)]
@@ -108,6 +114,62 @@ pub struct PollOpts {
 }
 
 impl PollOpts {
+    /// The --name of each port/address pair, in port order then address order. Names are
+    /// given either all as ADDR=NAME (as rtu-sniff takes them; one port only, so that the
+    /// address says which pack) or all plain, in pair order.
+    pub fn names(&self, ports: usize) -> Result<Vec<Option<String>>, String> {
+        let addrs = &self.address.0;
+        let pairs = ports * addrs.len();
+        let mut out = vec![None; pairs];
+        let keyed = self.name.iter().filter(|n| n.contains('=')).count();
+        if keyed > 0 && keyed < self.name.len() {
+            return Err("--name: give every name as ADDR=NAME, or none of them".into());
+        }
+        for n in &self.name {
+            let name = n.split_once('=').map_or(n.as_str(), |(_, name)| name);
+            if !crate::record::is_device_id(name) {
+                return Err(format!(
+                    "invalid --name '{n}': use lower-case letters, digits, '_' and '-' (e.g. rack-1)"
+                ));
+            }
+        }
+        if keyed == 0 {
+            if self.name.len() > pairs {
+                return Err(format!(
+                    "{} --name values for {pairs} port/address pair(s)",
+                    self.name.len()
+                ));
+            }
+            for (slot, n) in out.iter_mut().zip(&self.name) {
+                *slot = Some(n.clone());
+            }
+            return Ok(out);
+        }
+        if ports > 1 {
+            return Err(
+                "--name ADDR=NAME with several ports: name the packs in port/address order \
+                 (--name NAME ...) or in a --config file"
+                    .into(),
+            );
+        }
+        for n in &self.name {
+            let (addr, name) = n.split_once('=').unwrap_or_default();
+            let a = addresses(addr)
+                .ok()
+                .filter(|a| a.0.len() == 1)
+                .map(|a| a.0[0])
+                .ok_or_else(|| format!("--name {n}: '{addr}' is not one bus address"))?;
+            let i = addrs
+                .iter()
+                .position(|&x| x == a)
+                .ok_or_else(|| format!("--name {n}: address {a} is not polled (--address)"))?;
+            if out[i].replace(name.to_string()).is_some() {
+                return Err(format!("--name: address {a} named twice"));
+            }
+        }
+        Ok(out)
+    }
+
     /// Cycles to run: Some(1) for --once, Some(n) for --count, None for ever.
     pub fn cycles(&self) -> Option<u64> {
         if self.once {
@@ -143,6 +205,47 @@ mod tests {
         assert!(addresses("300").is_err());
         assert!(addresses("4-1").is_err());
         assert!(addresses("").is_err());
+    }
+
+    fn poll(addrs: &str, names: &[&str]) -> PollOpts {
+        PollOpts {
+            address: addresses(addrs).unwrap(),
+            once: false,
+            count: None,
+            interval: None,
+            timeout: None,
+            gap: None,
+            name: names.iter().map(|n| n.to_string()).collect(),
+            emit_errors: false,
+            capture: None,
+        }
+    }
+
+    #[test]
+    fn names_in_order_or_by_address() {
+        let some = |v: &[Option<&str>]| -> Vec<Option<String>> {
+            v.iter().map(|n| n.map(String::from)).collect()
+        };
+        assert_eq!(
+            poll("1,2,3", &["top", "mid"]).names(1),
+            Ok(some(&[Some("top"), Some("mid"), None]))
+        );
+        assert_eq!(
+            poll("1,2", &["a", "b", "c"]).names(2),
+            Ok(some(&[Some("a"), Some("b"), Some("c"), None]))
+        );
+        assert_eq!(
+            poll("1,2,3", &["3=bottom", "1=top"]).names(1),
+            Ok(some(&[Some("top"), None, Some("bottom")]))
+        );
+        let err = |p: PollOpts, ports| p.names(ports).unwrap_err();
+        assert!(err(poll("1", &["a", "b"]), 1).contains("2 --name values for 1"));
+        assert!(err(poll("1,2", &["1=a", "b"]), 1).contains("every name as ADDR=NAME"));
+        assert!(err(poll("1,2", &["1=a"]), 2).contains("several ports"));
+        assert!(err(poll("1,2", &["5=a"]), 1).contains("address 5 is not polled"));
+        assert!(err(poll("1,2", &["1=a", "0x01=b"]), 1).contains("named twice"));
+        assert!(err(poll("1", &["1=Rack"]), 1).contains("invalid --name '1=Rack'"));
+        assert!(err(poll("1", &["x=a"]), 1).contains("'x' is not one bus address"));
     }
 
     #[test]

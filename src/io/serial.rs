@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 /// How a port failed to open.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("{path}: no such port")]
+    #[error("{path}: no such port (is the adapter plugged in? ls /dev/serial/by-id/ lists them)")]
     Missing { path: String },
     #[error("{path}: port busy (another program has it open; stop it or use another port)")]
     Busy { path: String },
     #[error("{path}: permission denied (add yourself to the 'dialout' group)")]
     Permission { path: String },
-    #[error("{path}: cannot open at {baud} baud: {source}")]
+    #[error("{path}: cannot open at {baud} baud: {}", not_a_tty(source))]
     Other {
         path: String,
         baud: u32,
@@ -187,6 +187,15 @@ impl Link {
 fn settle_time(baud: u32) -> Duration {
     let char_time = Duration::from_micros(11_000_000 / u64::from(baud.max(300)));
     (char_time * 20).max(Duration::from_millis(40))
+}
+
+/// ENOTTY's "Not a typewriter" said in today's words.
+fn not_a_tty(e: &io::Error) -> String {
+    if e.raw_os_error() == Some(libc::ENOTTY) {
+        "not a serial port (give the adapter's device, e.g. /dev/ttyUSB0)".into()
+    } else {
+        e.to_string()
+    }
 }
 
 fn map_open_error(path: &str, baud: u32, e: serialport::Error) -> OpenError {

@@ -498,7 +498,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     if istart == iend || line[istart..iend].contains(&b'#') {
         return Err(ParseError::at(ErrorKind::MissingIface, istart));
     }
-    if let Some(bad) = line[istart..iend].iter().position(|b| !b.is_ascii_graphic()) {
+    if let Some(bad) = line[istart..iend]
+        .iter()
+        .position(|b| !b.is_ascii_graphic())
+    {
         return Err(ParseError::at(ErrorKind::BadIface, istart + bad));
     }
     out.iface = as_str(istart, iend)?;

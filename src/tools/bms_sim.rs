@@ -35,7 +35,7 @@ Examples:
 
 /// Simulate battery management systems for the bmstap tools.
 #[derive(Debug, clap::Parser)]
-#[command(name = "bms-sim", version, after_help = EXAMPLES)]
+#[command(name = "bms-sim", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     #[command(subcommand)]
     pub sim: Sim,
@@ -47,6 +47,7 @@ pub struct Args {
 pub enum Sim {
     /// EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal
     #[command(
+        help_template = crate::cli::HELP_TEMPLATE,
         after_help = "The pseudo-terminal's path is printed on the first stdout line. \
 The packs answer fn 0x03 reads of registers 0-135 (status, settings, identity); \
 other ranges get exception 02, other functions exception 01."
@@ -54,6 +55,7 @@ other ranges get exception 02, other functions exception 01."
     Lp4(SerialSim),
     /// First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal
     #[command(
+        help_template = crate::cli::HELP_TEMPLATE,
         after_help = "The pseudo-terminal's path is printed on the first stdout line. \
 The packs answer commands 0x01 (status), 0x33 (firmware/model string) and 0x42 (hardware \
 version); other commands get no answer. Faults are the status-word protection bits: \
@@ -63,6 +65,7 @@ overcurrent, overvoltage, undervoltage, charge_ot, charge_ut."
     Eg47e(Eg47eSim),
     /// Replay a saved byte capture into a pseudo-terminal, as if it were a live bus
     #[command(
+        help_template = crate::cli::HELP_TEMPLATE,
         after_help = "The pseudo-terminal's path is printed on the first stdout line. \
 The bytes are written once the first line arrives on standard input (or at once with \
 --now), paced by --wire-baud, then the terminal stays open until standard input closes."
@@ -73,6 +76,7 @@ The bytes are written once the first line arrives on standard input (or at once 
     RtuCapture(RtuCaptureArgs),
     /// Fortress eFlex batteries as a candump -L stream on stdout
     #[command(
+        help_template = crate::cli::HELP_TEMPLATE,
         after_help = "Without --rate the stream is written as fast as possible (a \
 benchmark input); with --rate it is paced like the real bus and stamped with the real clock. \
 By default a capture-like partial group opens and closes the stream; the decoder drops them."

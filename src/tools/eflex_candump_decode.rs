@@ -48,13 +48,13 @@ file, 75 the CAN interface does not exist or cannot be read.";
 /// complete, in-order pair of groups becomes one reading, its device id the battery's
 /// serial number.
 #[derive(Debug, clap::Parser)]
-#[command(name = "eflex-candump-decode", version, after_help = EXAMPLES)]
+#[command(name = "eflex-candump-decode", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     /// candump text files, read in order ('-' or none: standard input)
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Read a SocketCAN interface (e.g. can0) instead of candump text
-    #[arg(long, short = 'I', value_name = "IFACE", conflicts_with = "files")]
+    #[arg(long, value_name = "IFACE", conflicts_with = "files")]
     pub interface: Option<String>,
     /// At most one reading per battery per DUR, always the newest (e.g. 2m)
     #[arg(long, value_name = "DUR", value_parser = duration)]

@@ -7,7 +7,7 @@ use crate::io::serial::{Link, LinkError, Step};
 use crate::ndjson::RecordWriter;
 use crate::poll::{self, Driver, PackPlan, Polled, PortPlan, Schedule};
 use crate::proto::tianpower::{self, Scan};
-use crate::record::{is_device_id, Info};
+use crate::record::Info;
 use std::time::Duration;
 
 const EXAMPLES: &str = "\
@@ -34,7 +34,7 @@ Exit status: 0 every pack answered, 1 some did not (with --once/--count),
 /// Poll first-generation EG4 LifePower packs (and other TianPower-BMS packs: Narada, Revov)
 /// over the binary 7E/0D protocol and print NDJSON readings.
 #[derive(Debug, clap::Parser)]
-#[command(name = "eg4-7e-query", version, after_help = EXAMPLES)]
+#[command(name = "eg4-7e-query", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     /// Serial ports (RS-485 adapters) with packs on them
     #[arg(value_name = "PORT", required = true)]
@@ -150,20 +150,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             "address {bad} out of range: the 7E/0D bus has addresses 0-15"
         )));
     }
-    let pairs = args.ports.len() * args.poll.address.0.len();
-    if args.poll.name.len() > pairs {
-        return Err(usage(format!(
-            "{} --name values for {pairs} port/address pair(s)",
-            args.poll.name.len()
-        )));
-    }
-    if let Some(n) = args.poll.name.iter().find(|n| !is_device_id(n)) {
-        return Err(usage(format!(
-            "invalid --name '{n}': use lower-case letters, digits, '_' and '-' (e.g. rack-1)"
-        )));
-    }
     let gap = args.poll.gap.unwrap_or(Duration::from_secs(2));
-    let mut names = args.poll.name.iter();
+    let mut names = args.poll.names(args.ports.len()).map_err(usage)?.into_iter();
     let mut ports = Vec::new();
     for path in &args.ports {
         if ports.iter().any(|p: &PortPlan| &p.path == path) {
@@ -177,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .enumerate()
             .map(|(index, &address)| PackPlan {
                 address,
-                name: names.next().cloned(),
+                name: names.next().flatten(),
                 index,
             })
             .collect();

@@ -44,7 +44,7 @@ Exit status: 0 every pack answered, 1 some did not (with --once/--count),
 /// identity block (model, firmware, serial) once per connection. Ports are polled in
 /// parallel; the packs on one port in turn.
 #[derive(Debug, clap::Parser)]
-#[command(name = "lp4-poll", version, after_help = EXAMPLES)]
+#[command(name = "lp4-poll", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     /// Serial ports (RS-485 adapters) with packs on them
     #[arg(value_name = "PORT")]
@@ -121,13 +121,6 @@ fn read_status(
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
-    for n in &args.poll.name {
-        if !is_device_id(n) {
-            return Err(usage(format!(
-                "invalid --name '{n}': use lower-case letters, digits, '_' and '-' (e.g. rack-1)"
-            )));
-        }
-    }
     let capture = args
         .poll
         .capture
@@ -157,19 +150,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     "no PORT given (try 'lp4-poll /dev/ttyUSB0', or --config FILE)",
                 ));
             }
-            let pairs = args.ports.len() * args.poll.address.0.len();
-            if args.poll.name.len() > pairs {
-                return Err(usage(format!(
-                    "{} --name values for {pairs} port/address pair(s)",
-                    args.poll.name.len()
-                )));
-            }
-            let mut names = args.poll.name.iter();
+            let mut names = args.poll.names(args.ports.len()).map_err(usage)?.into_iter();
             let mut packs = Vec::new();
             for port in &args.ports {
                 for &address in &args.poll.address.0 {
                     packs.push(PackConfig {
-                        name: names.next().cloned(),
+                        name: names.next().flatten(),
                         port: port.clone(),
                         address,
                         baud: None,

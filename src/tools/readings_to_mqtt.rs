@@ -41,7 +41,7 @@ Examples:
   bms-sim eflex --batteries 2 --cycles 1 | eflex-candump-decode | readings-to-mqtt --print-discovery
 
   # eflexcan2mqtt's consumers: a JSON array of every battery every 2 minutes
-  eflex-candump-decode -I can0 | readings-to-mqtt --host broker --json-topic eflex/batteries --array-every 2m
+  eflex-candump-decode --interface can0 | readings-to-mqtt --host broker --json-topic eflex/batteries --array-every 2m
 
 Topics: <prefix>/<device>/state (retained JSON, arrays flattened: cell_01_voltage, ...),
 <prefix>/<device>/availability, <prefix>/bridge/availability (last will 'offline'),
@@ -52,7 +52,7 @@ Exit status: 0 all delivered, 1 some input lines were skipped, 2 usage error,
 
 /// Publish bmstap readings (NDJSON on stdin) to MQTT, with Home Assistant discovery.
 #[derive(Debug, clap::Parser)]
-#[command(name = "readings-to-mqtt", version, after_help = EXAMPLES)]
+#[command(name = "readings-to-mqtt", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     /// Broker host name or address
     #[arg(long, short = 'H', default_value = "localhost")]
@@ -785,7 +785,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 connected = false;
                 if !ever_connected && started.elapsed() >= args.connect_timeout {
                     return Err(unavailable(format!(
-                        "{}:{}: broker unreachable for {} s: {last_error}",
+                        "{}:{}: broker unreachable for {} s: {last_error} (is the broker \
+                         running? check --host and --port)",
                         args.host,
                         broker_port(&args),
                         args.connect_timeout.as_secs()
@@ -811,7 +812,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     " and no reply (check --host and --port, and --tls if the broker expects TLS)"
                         .to_string()
                 } else {
-                    format!(": {last_error}")
+                    format!(": {last_error} (is the broker running? check --host and --port)")
                 }
             )));
         }

@@ -42,7 +42,7 @@ Exit status: 0 done, 2 usage error or unreadable input, 75 the port cannot be op
 /// Listen to a Modbus RTU bus without ever transmitting, and print its frames (or, with
 /// --decode lp4, LifePower4 readings) as NDJSON.
 #[derive(Debug, clap::Parser)]
-#[command(name = "rtu-sniff", version, after_help = EXAMPLES)]
+#[command(name = "rtu-sniff", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     /// Serial port to listen on (opened read-only in effect: nothing is ever written)
     #[arg(value_name = "PORT", required_unless_present = "input")]
