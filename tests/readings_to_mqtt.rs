@@ -390,17 +390,22 @@ fn broker_restart_loses_nothing_acknowledged() {
     );
     b.stop(); // mosquitto gone (no persistence: retained messages too)
     wait_for(&mut err, "connection lost");
-    // Newer readings while the broker is away: only the newest per device is kept.
-    for soc in [50, 51, 52] {
+    // Ten seconds without a broker, a reading a second (the outage): only the newest
+    // per device is kept.
+    let down = Instant::now();
+    for soc in 42..=52 {
         stdin
             .write_all(
                 LP4.replace("\"soc\":97", &format!("\"soc\":{soc}"))
                     .as_bytes(),
             )
             .unwrap();
+        if soc == 47 {
+            stdin.write_all(EFLEX.as_bytes()).unwrap();
+        }
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(Duration::from_millis(50)));
     }
-    stdin.write_all(EFLEX.as_bytes()).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(down.elapsed() >= Duration::from_secs(10));
     b.restart();
     drop(stdin); // end of input: everything must be delivered before exit 0
     let status = g.wait().unwrap();
