@@ -151,7 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         )));
     }
     let gap = args.poll.gap.unwrap_or(Duration::from_secs(2));
-    let mut names = args.poll.names(args.ports.len()).map_err(usage)?.into_iter();
+    let mut names = args
+        .poll
+        .names(args.ports.len())
+        .map_err(usage)?
+        .into_iter();
     let mut ports = Vec::new();
     for path in &args.ports {
         if ports.iter().any(|p: &PortPlan| &p.path == path) {

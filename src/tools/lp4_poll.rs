@@ -150,7 +150,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     "no PORT given (try 'lp4-poll /dev/ttyUSB0', or --config FILE)",
                 ));
             }
-            let mut names = args.poll.names(args.ports.len()).map_err(usage)?.into_iter();
+            let mut names = args
+                .poll
+                .names(args.ports.len())
+                .map_err(usage)?
+                .into_iter();
             let mut packs = Vec::new();
             for port in &args.ports {
                 for &address in &args.poll.address.0 {
