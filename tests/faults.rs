@@ -2,18 +2,10 @@
 //! decoder, a broker that never answers, a stalled consumer, and hostile input. Each row of
 //! the fault table in docs/reliability.md points at a test here or in the tool's own module.
 
-use crate::common::{check_record, cmd, lines_of, std_cmd, Guard, Sim, TempDir};
+use crate::common::{check_record, cmd, lines_of, records, std_cmd, Guard, Sim, TempDir};
 use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// Every record of `stdout`, checked against the contract.
-fn records_of(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(check_record)
-        .collect()
-}
 
 /// Polls packs 1 and 2 behind a simulator with `faults` for `cycles` cycles and checks what no
 /// line fault may change: every cycle gives each pack a reading or an error record, and no
@@ -30,7 +22,7 @@ fn poll_through(tool: &str, sim: &str, faults: &[&str], cycles: usize) -> (Vec<S
         .unwrap();
     let mut per_addr = [0usize; 2];
     let mut errors = Vec::new();
-    for r in records_of(&out.stdout) {
+    for r in records(&out.stdout) {
         let device = r["device"].as_str().unwrap().to_string();
         let addr: usize = device
             .rsplit(['-'])
@@ -205,7 +197,7 @@ fn eflex_node_number_changes_mid_log() {
         .success();
     let got = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert_eq!(got, std::fs::read_to_string(&truth).unwrap());
-    let devices: std::collections::BTreeSet<String> = records_of(got.as_bytes())
+    let devices: std::collections::BTreeSet<String> = records(got.as_bytes())
         .iter()
         .map(|r| r["device"].as_str().unwrap().to_string())
         .collect();
@@ -218,7 +210,7 @@ fn eflex_node_number_changes_mid_log() {
         .assert()
         .success();
     let mut per_device = std::collections::BTreeMap::new();
-    for r in records_of(&out.get_output().stdout) {
+    for r in records(&out.get_output().stdout) {
         *per_device.entry(r["device"].to_string()).or_insert(0) += 1;
     }
     assert_eq!(
@@ -275,7 +267,7 @@ fn blocked_stdout_loses_nothing() {
         .output()
         .unwrap()
         .stdout;
-    assert_eq!(records_of(&want).len(), 14 * 300);
+    assert_eq!(records(&want).len(), 14 * 300);
     let dir = TempDir::new("stall");
     let file = dir.path("big.log");
     std::fs::write(&file, &log).unwrap();
@@ -296,7 +288,7 @@ fn blocked_stdout_loses_nothing() {
     );
     let got = read_after_stall(&mut child, Duration::from_secs(2));
     assert!(child.wait().unwrap().success());
-    let recs = records_of(&got);
+    let recs = records(&got);
     assert_eq!(recs.len(), 120);
     for addr in ["01", "02"] {
         let ts: Vec<&str> = recs
@@ -422,7 +414,7 @@ fn hostile_input_to_eflex_candump_decode() {
     chunks.push(b"(1715987139.061290) can0\0 102#01020E0213FFFD45\n\0\0\0\n".to_vec());
     chunks.push(group);
     let (out, err, rss, code) = feed_hostile("eflex-candump-decode", &[], &chunks, "reading");
-    assert_eq!(records_of(out.as_bytes()).len(), 1, "{out}");
+    assert_eq!(records(out.as_bytes()).len(), 1, "{out}");
     assert_eq!(code, 1, "bad lines make exit 1 (partial)");
     for want in ["stdin:1:", "stdin:2:", "stdin:3:", "stdin:4:"] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");

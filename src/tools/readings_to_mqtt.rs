@@ -495,7 +495,7 @@ pub fn parse_line(b: &[u8]) -> Result<Option<(Value, &str)>, String> {
 /// Everything readings-to-mqtt would publish for the NDJSON `input`, in order, with the default
 /// options and no broker: the line reader, the record checks and the bridge in one thread.
 /// `publish` gets (topic, payload, retain). Returns (records taken, lines skipped as bad).
-/// This is what `--print-discovery` does, for the fuzzer and tests.
+/// `--print-discovery --json-topic bmstap/json` without its threads, for the fuzzer.
 pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64, u64) {
     struct Sink<F>(F);
     impl<F: FnMut(&str, &[u8], bool)> Outlet for Sink<F> {
