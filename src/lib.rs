@@ -4,12 +4,13 @@
 //! - [`record`], [`catalog`]: the readings contract in code (record types, field catalogue);
 //! - [`ndjson`]: the one record writer (flush per record, closed stdout ends quietly);
 //! - [`exit`]: the exit-code table and the main wrapper every binary uses;
-//! - [`cli`]: option groups shared by the tools, and the registry of every tool's command;
+//! - [`cli`]: option groups shared by the tools;
 //! - [`proto`]: pure codecs (no I/O);
 //! - [`io`]: serial ports, pseudo-terminals, capture files;
 //! - [`poll`]: the poll engine shared by the bus-master tools;
 //! - [`sim`]: simulated packs for `bms-sim`;
-//! - [`tools`]: one module per binary (`Args` + `run`); `src/bin/*.rs` only call them.
+//! - [`tools`]: one module per binary (`Args` + `run`) and the registry of every tool's
+//!   command; `src/bin/*.rs` only call them.
 
 pub mod catalog;
 pub mod cli;

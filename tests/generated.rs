@@ -34,7 +34,7 @@ fn check(path: &Path, want: &[u8]) -> Option<String> {
 fn man_pages_and_completions_are_current() {
     use clap_complete::{generate, Shell};
     let mut stale = Vec::new();
-    for mut cmd in bmstap::cli::commands() {
+    for mut cmd in bmstap::tools::commands() {
         let name = cmd.get_name().to_string();
         let mut man = Vec::new();
         clap_mangen::Man::new(cmd.clone()).render(&mut man).unwrap();
