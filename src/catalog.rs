@@ -27,7 +27,7 @@ pub struct FieldSpec {
     pub unit: Option<&'static str>,
     pub device_class: Option<&'static str>,
     pub state_class: Option<&'static str>,
-    /// Sources that write it (`lp4`, `eg4-7e`, `eflex`).
+    /// Sources that write it (`lp4`, `eg4-7e`, `eflex`, `pylon`, `bank`).
     pub sources: &'static [&'static str],
     pub description: &'static str,
 }
@@ -37,6 +37,10 @@ const LP4: &[&str] = &["lp4"];
 const LP4_7E: &[&str] = &["lp4", "eg4-7e"];
 const E7: &[&str] = &["eg4-7e"];
 const EF: &[&str] = &["eflex"];
+const PYLON: &[&str] = &["pylon"];
+const BANK: &[&str] = &["bank"];
+/// Fields readings-bank derives for every source's readings and for the bank.
+const DERIVED: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon", "bank"];
 
 macro_rules! num {
     ($name:literal, $unit:expr, $dc:expr, $sc:expr, $src:expr, $desc:literal) => {
@@ -84,6 +88,9 @@ const A: Option<&str> = Some("A");
 const AH: Option<&str> = Some("Ah");
 const PCT: Option<&str> = Some("%");
 const DEG: Option<&str> = Some("°C");
+const W: Option<&str> = Some("W");
+const KWH: Option<&str> = Some("kWh");
+const S: Option<&str> = Some("s");
 
 /// Every field, in the order docs/readings.md lists them.
 pub static CATALOG: &[FieldSpec] = &[
@@ -200,6 +207,97 @@ pub static CATALOG: &[FieldSpec] = &[
         Some("total_increasing"),
         LP4_7E,
         "Charge cycles."
+    ),
+    // Derived and inverter-link fields of readings.md's vocabulary: readings-bank adds the
+    // power, energy and time estimates to every pack reading with a voltage and a current and
+    // writes them for the bank; the limits come from the battery-to-inverter CAN link.
+    num!(
+        "power",
+        W,
+        Some("power"),
+        M,
+        DERIVED,
+        "pack_voltage × pack_current; positive = charging, like the current."
+    ),
+    num!(
+        "energy_charged_kwh",
+        KWH,
+        Some("energy"),
+        Some("total_increasing"),
+        DERIVED,
+        "Energy charged into the battery, integrated from power over the readings' ts; never decreases."
+    ),
+    num!(
+        "energy_discharged_kwh",
+        KWH,
+        Some("energy"),
+        Some("total_increasing"),
+        DERIVED,
+        "Energy discharged from the battery, integrated from power over the readings' ts; never decreases."
+    ),
+    num!(
+        "time_to_full",
+        S,
+        Some("duration"),
+        M,
+        DERIVED,
+        "Estimated time to full at the present charge current; absent when it cannot be estimated."
+    ),
+    num!(
+        "time_to_empty",
+        S,
+        Some("duration"),
+        M,
+        DERIVED,
+        "Estimated time to empty at the present discharge current; absent when it cannot be estimated."
+    ),
+    num!(
+        "charge_voltage_limit",
+        V,
+        Some("voltage"),
+        M,
+        PYLON,
+        "Highest charge voltage the BMS allows the inverter."
+    ),
+    num!(
+        "discharge_voltage_limit",
+        V,
+        Some("voltage"),
+        M,
+        PYLON,
+        "Lowest discharge voltage the BMS allows the inverter."
+    ),
+    num!(
+        "charge_current_limit",
+        A,
+        Some("current"),
+        M,
+        PYLON,
+        "Highest charge current the BMS allows (≥ 0)."
+    ),
+    num!(
+        "discharge_current_limit",
+        A,
+        Some("current"),
+        M,
+        PYLON,
+        "Highest discharge current the BMS allows (≥ 0)."
+    ),
+    num!(
+        "packs_online",
+        None,
+        None,
+        M,
+        BANK,
+        "Packs of the bank that reported within --stale and without an error."
+    ),
+    num!(
+        "packs_total",
+        None,
+        None,
+        M,
+        BANK,
+        "Packs known to belong to the bank."
     ),
     FieldSpec {
         name: "state",
@@ -390,6 +488,8 @@ mod tests {
                 Some("energy") => {
                     assert!(matches!(f.state_class, Some("total" | "total_increasing")))
                 }
+                Some("power") => assert_eq!(f.unit, Some("W")),
+                Some("duration") => assert_eq!(f.unit, Some("s")),
                 Some("enum") | Some("problem") => assert_eq!(f.state_class, None),
                 None => {}
                 Some(other) => panic!("{}: class {other} not checked", f.name),
