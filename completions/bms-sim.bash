@@ -119,7 +119,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__eg4__subcmd__7e)
-            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --cells --verbose --quiet --trace --help"
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,6 +174,10 @@ _bms__sim() {
                     return 0
                     ;;
                 --foreign-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -287,7 +291,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__lp4)
-            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --verbose --quiet --trace --help"
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --modbus-tcp --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,6 +346,14 @@ _bms__sim() {
                     return 0
                     ;;
                 --foreign-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modbus-tcp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -47,6 +47,8 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l late-by -d 'How 
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l twice-every -d 'Send every Nth reply twice' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l modbus-tcp -d 'Serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l trace -d 'Log every frame sent and received as hex on stderr'
@@ -63,6 +65,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l late-by -d 'H
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l twice-every -d 'Send every Nth reply twice' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l cells -d 'Cells per pack' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'

@@ -10,7 +10,7 @@ complete -c lp4-poll -l map -d 'Register map: v01-06 (EG4-LL V01.06, 39 register
 complete -c lp4-poll -s c -l config -d 'Read the packs to poll from FILE (bmstap TOML, or eg4-battery\'s YAML)' -r -F
 complete -c lp4-poll -l once -d 'Poll every pack once, then exit (0 = all answered, 1 = some did not)'
 complete -c lp4-poll -l emit-errors -d 'Write a status record for each pack that did not answer'
-complete -c lp4-poll -l scan -d 'Look for packs on the ports (addresses 1-16 and 0x40, at 9600/19200/115200 baud)'
+complete -c lp4-poll -l scan -d 'Look for packs on the ports (addresses 1-16 and 0x40, at 9600/19200/115200 baud; once through a gateway, whose line speed is its own setting)'
 complete -c lp4-poll -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c lp4-poll -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c lp4-poll -l trace -d 'Log every frame sent and received as hex on stderr'

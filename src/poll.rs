@@ -5,14 +5,14 @@
 //! the one writer on the main thread, so a slow reader of stdout slows the pollers down
 //! instead of losing or reordering records.
 //!
-//! A port that fails (unplugged adapter, simulator restarted) is closed and reopened with
-//! backoff while the other ports carry on; each pack's and port's failures are logged through
+//! A port that fails (unplugged adapter, simulator restarted, a gateway that went away) is
+//! closed and reopened with backoff while the other ports carry on; each pack's and port's failures are logged through
 //! an [`ErrorLog`] (first, on change, hourly, "recovered after N failed cycles").
 
 use crate::errlog::ErrorLog;
-use crate::exit::{unavailable, Exit};
+use crate::exit::Exit;
 use crate::io::capture::Capture;
-use crate::io::serial::{Link, LinkError};
+use crate::io::serial::{Link, LinkError, OpenError};
 use crate::ndjson::RecordWriter;
 use crate::record::{device_id, Fields, Info, Reading, Record, StatusRecord};
 use crate::time::Timestamp;
@@ -93,16 +93,13 @@ pub fn run(
     capture: Option<Capture>,
     out: &mut RecordWriter<impl Write>,
 ) -> anyhow::Result<Exit> {
+    for p in &ports {
+        crate::io::serial::check_port(&p.path)?;
+    }
     let mut opened = Vec::with_capacity(ports.len());
     for p in ports {
-        let link =
-            Link::open(&p.path, p.baud, capture.clone()).map_err(|e| unavailable(e.to_string()))?;
-        log::info!(
-            "{}: open at {} baud, {} pack(s)",
-            p.path,
-            p.baud,
-            p.packs.len()
-        );
+        let link = Link::open(&p.path, p.baud, capture.clone()).map_err(OpenError::fatal)?;
+        log::info!("{}: {}, {} pack(s)", p.path, link.settings(), p.packs.len());
         opened.push((p, link));
     }
     let (tx, rx) = sync_channel::<Msg>(256);

@@ -5,6 +5,7 @@ mod common;
 mod eflex_candump_decode;
 mod eg4_7e_query;
 mod faults;
+mod gateway;
 mod generated;
 mod lp4_poll;
 mod readings_to_mqtt;

@@ -5,5 +5,6 @@ pub mod can;
 pub mod capture;
 pub mod lines;
 pub mod modbus;
+pub mod net;
 pub mod pty;
 pub mod serial;

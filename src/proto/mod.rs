@@ -4,6 +4,7 @@
 pub mod candump;
 pub mod eflex;
 pub mod lp4;
+pub mod mbap;
 pub mod modbus;
 pub mod rtu;
 pub mod tianpower;

@@ -8,6 +8,7 @@ use crate::sim::{eg4_7e, lp4, Responder};
 use anyhow::Context;
 use clap::Subcommand;
 use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,12 @@ Examples:
   bms-sim eflex --batteries 14 --cycles 3 | eflex-candump-decode
   # ... paced like the real bus (one cycle per battery per second), frames interleaved
   bms-sim eflex --batteries 3 --rate --interleave | eflex-candump-decode
+
+  # Packs behind a simulated RS-485 gateway (one client at a time), transparent or Modbus TCP
+  bms-sim lp4 --address 1-8 --tcp 127.0.0.1:4196 &
+  lp4-poll --address 1-8 tcp://127.0.0.1:4196
+  bms-sim lp4 --address 1,2 --modbus-tcp 127.0.0.1:5020 &
+  lp4-poll --address 1,2 modbus-tcp://127.0.0.1:5020
 
   # First-generation LifePower packs (7E/0D protocol), one with 15 cells
   bms-sim eg4-7e --address 1,2 --cells 15 --link /tmp/lp1 &
@@ -52,7 +59,7 @@ pub enum Sim {
 The packs answer fn 0x03 reads of registers 0-135 (status, settings, identity); \
 other ranges get exception 02, other functions exception 01."
     )]
-    Lp4(SerialSim),
+    Lp4(Lp4Sim),
     /// First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal
     #[command(
         help_template = crate::cli::HELP_TEMPLATE,
@@ -170,6 +177,29 @@ pub struct SerialSim {
     pub serial_tag: Option<String>,
     #[command(flatten)]
     pub wire: WireFaults,
+    /// Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client
+    /// at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout
+    /// line is then tcp://ADDR:PORT)
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "link")]
+    pub tcp: Option<String>,
+}
+
+/// `bms-sim lp4`: the shared options, and the Modbus TCP gateway mode only Modbus packs have.
+#[derive(Debug, clap::Args)]
+pub struct Lp4Sim {
+    #[command(flatten)]
+    pub sim: SerialSim,
+    /// Serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack
+    /// address), one client at a time
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["tcp", "link"])]
+    pub modbus_tcp: Option<String>,
+}
+
+impl std::ops::Deref for Lp4Sim {
+    type Target = SerialSim;
+    fn deref(&self) -> &SerialSim {
+        &self.sim
+    }
 }
 
 /// Line faults applied to the replies, counted over all replies of the simulator (reply k
@@ -216,7 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
     match args.sim {
         Sim::Lp4(a) => {
-            let (pty, packs) = open(&a)?;
+            let (pty, packs) = open(&a, a.modbus_tcp.as_deref())?;
             let mut packs = packs;
             for (target, name) in faults(&a.fault)? {
                 for p in packs
@@ -242,7 +272,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Sim::RtuCapture(c) => run_rtu_capture(c),
         Sim::Eg47e(e) => {
             let a = &e.sim;
-            let (pty, packs) = open(a)?;
+            let (pty, packs) = open(a, None)?;
             let mut slave =
                 eg4_7e::Slave::new(packs, usize::from(e.cells), silent(a), a.bad_crc_every);
             for (target, name) in faults(&a.fault)? {
@@ -287,15 +317,51 @@ fn open_pty(link: Option<&std::path::Path>) -> anyhow::Result<Pty> {
     Ok(pty)
 }
 
-/// Opens the pseudo-terminal and returns it with the pack models.
-fn open(a: &SerialSim) -> anyhow::Result<(Pty, Vec<PackModel>)> {
-    let pty = open_pty(a.link.as_deref())?;
-    let tag = a.serial_tag.clone().unwrap_or_else(|| {
-        pty.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    });
+/// Where the simulated packs are served.
+enum Bus {
+    Pty(Pty),
+    /// A simulated gateway: the listener, the address it is bound to, MBAP or raw.
+    Gateway {
+        listener: TcpListener,
+        addr: SocketAddr,
+        mbap: bool,
+    },
+}
+
+/// Binds the simulated gateway and prints its address on the first stdout line.
+fn open_gateway(addr: &str, mbap: bool) -> anyhow::Result<Bus> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| unavailable(format!("cannot listen on {addr}: {e}")))?;
+    let addr = listener.local_addr()?;
+    let scheme = if mbap { "modbus-tcp" } else { "tcp" };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{scheme}://{addr}");
+    let _ = out.flush();
+    Ok(Bus::Gateway {
+        listener,
+        addr,
+        mbap,
+    })
+}
+
+/// Opens the pseudo-terminal (or the gateway's listener) and returns it with the pack models.
+fn open(a: &SerialSim, modbus_tcp: Option<&str>) -> anyhow::Result<(Bus, Vec<PackModel>)> {
+    let bus = match (&a.tcp, modbus_tcp) {
+        (_, Some(addr)) => open_gateway(addr, true)?,
+        (Some(addr), None) => open_gateway(addr, false)?,
+        (None, None) => Bus::Pty(open_pty(a.link.as_deref())?),
+    };
+    let (default_tag, place) = match &bus {
+        Bus::Pty(pty) => (
+            pty.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            pty.path.display().to_string(),
+        ),
+        Bus::Gateway { addr, .. } => (addr.port().to_string(), addr.to_string()),
+    };
+    let tag = a.serial_tag.clone().unwrap_or(default_tag);
     let start = Instant::now();
     let packs = a
         .address
@@ -303,66 +369,181 @@ fn open(a: &SerialSim) -> anyhow::Result<(Pty, Vec<PackModel>)> {
         .iter()
         .map(|&addr| PackModel::new(addr, format!("SIM-{tag}-{addr:02}"), start))
         .collect();
-    log::info!(
-        "simulating pack(s) at address {:?} on {}",
-        a.address.0,
-        pty.path.display()
-    );
-    Ok((pty, packs))
+    log::info!("simulating pack(s) at address {:?} on {place}", a.address.0);
+    Ok((bus, packs))
 }
 
-/// Answers requests on the pseudo-terminal until it is closed or the process is killed.
+/// Answers requests until the pseudo-terminal is closed or the process is killed.
 fn serve(
-    pty: Pty,
+    bus: Bus,
     slave: &mut dyn Responder,
     wire_baud: Option<u32>,
     faults: &WireFaults,
 ) -> anyhow::Result<Exit> {
-    let mut master = pty.master.try_clone().context("pseudo-terminal")?;
-    let mut chunk = [0u8; 512];
     let mut sent = 0u64;
+    match bus {
+        Bus::Pty(pty) => {
+            let mut master = pty.master.try_clone().context("pseudo-terminal")?;
+            let mut writer = pty.master.try_clone().context("pseudo-terminal")?;
+            let name = pty.path.display().to_string();
+            match serve_stream(
+                &mut master,
+                &mut writer,
+                slave,
+                wire_baud,
+                faults,
+                &mut sent,
+                false,
+            ) {
+                Ok(()) => Ok(Exit::Ok),
+                Err(e) => Err(unavailable(format!("{name}: {e}"))),
+            }
+        }
+        Bus::Gateway {
+            listener,
+            addr,
+            mbap,
+        } => {
+            let mut listener = Some(listener);
+            loop {
+                let l = match listener.take() {
+                    Some(l) => l,
+                    None => rebind(addr)?,
+                };
+                let (stream, peer) = l.accept().context("accepting a client")?;
+                // One client at a time, as most gateways: while it is connected nothing
+                // listens, so a second client is refused.
+                drop(l);
+                log::info!("client {peer} connected");
+                if let Err(e) = crate::io::net::tune(&stream) {
+                    log::warn!("client {peer}: {e}");
+                }
+                let mut reader = stream.try_clone().context("client socket")?;
+                let mut writer = stream;
+                match serve_stream(
+                    &mut reader,
+                    &mut writer,
+                    slave,
+                    wire_baud,
+                    faults,
+                    &mut sent,
+                    mbap,
+                ) {
+                    Ok(()) => log::info!("client {peer} disconnected"),
+                    Err(e) => log::info!("client {peer}: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// Listens again on the gateway's address once its client has gone.
+fn rebind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let mut tries = 0;
     loop {
-        let n = match master.read(&mut chunk) {
-            Ok(0) => return Ok(Exit::Ok),
+        match TcpListener::bind(addr) {
+            Ok(l) => return Ok(l),
+            Err(e) if tries < 50 => {
+                log::debug!("listening again on {addr}: {e}");
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(unavailable(format!("cannot listen on {addr}: {e}"))),
+        }
+    }
+}
+
+/// Answers the requests read from `input` on `output` until `input` ends (Ok) or fails.
+/// With `mbap`, the bytes are Modbus TCP frames, turned into RTU requests for the packs
+/// and the replies back, as a gateway in Modbus TCP mode does; a reply the gateway would
+/// reject on the serial side (bad CRC, garbage) is not forwarded.
+fn serve_stream(
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    slave: &mut dyn Responder,
+    wire_baud: Option<u32>,
+    faults: &WireFaults,
+    sent: &mut u64,
+    mbap: bool,
+) -> std::io::Result<()> {
+    use crate::proto::mbap as m;
+    let mut chunk = [0u8; 512];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(unavailable(format!("{}: {e}", pty.path.display()))),
+            Err(e) => return Err(e),
         };
         crate::log::trace("sim", "<", &chunk[..n]);
-        for mut reply in slave.feed(&chunk[..n], Instant::now()) {
-            sent += 1;
-            let k = sent;
-            if WireFaults::hits(faults.foreign_every, k) {
-                if let Some(r) = slave.foreign(&reply) {
-                    log::debug!("reply {k}: sent as the next address's");
-                    reply = r;
+        // Requests as (transaction id, RTU bytes).
+        let mut requests: Vec<(u16, Vec<u8>)> = Vec::new();
+        if mbap {
+            pending.extend_from_slice(&chunk[..n]);
+            loop {
+                match m::scan(&pending) {
+                    m::Scan::Frame(f) => {
+                        let len = f.len;
+                        requests.push((f.tid, m::to_rtu(f.unit, f.pdu)));
+                        pending.drain(..len);
+                    }
+                    m::Scan::Invalid(why) => {
+                        log::warn!("not Modbus TCP ({why}): dropping {} byte(s)", pending.len());
+                        pending.clear();
+                        break;
+                    }
+                    m::Scan::NeedMore => break,
                 }
             }
-            if WireFaults::hits(faults.late_every, k) {
-                log::debug!("reply {k}: {:?} late", faults.late_by);
-                std::thread::sleep(faults.late_by);
-            }
-            let mut copies = vec![reply];
-            if WireFaults::hits(faults.twice_every, k) {
-                log::debug!("reply {k}: sent twice");
-                copies.push(copies[0].clone());
-            }
-            if WireFaults::hits(faults.garbage_every, k) {
-                log::debug!("reply {k}: garbage after it");
-                copies.push(GARBAGE.to_vec());
-            }
-            for bytes in copies {
-                if let Some(baud) = wire_baud {
-                    // 10 bits per byte on an 8N1 line, plus a 3.5-character turnaround.
-                    let bits = (bytes.len() as u64 + 4) * 10;
-                    std::thread::sleep(Duration::from_micros(
-                        bits * 1_000_000 / u64::from(baud.max(1)),
-                    ));
+        } else {
+            requests.push((0, chunk[..n].to_vec()));
+        }
+        for (tid, bytes) in requests {
+            for mut reply in slave.feed(&bytes, Instant::now()) {
+                *sent += 1;
+                let k = *sent;
+                if WireFaults::hits(faults.foreign_every, k) {
+                    if let Some(r) = slave.foreign(&reply) {
+                        log::debug!("reply {k}: sent as the next address's");
+                        reply = r;
+                    }
                 }
-                crate::log::trace("sim", ">", &bytes);
-                master
-                    .write_all(&bytes)
-                    .context("writing to the pseudo-terminal")?;
+                if WireFaults::hits(faults.late_every, k) {
+                    log::debug!("reply {k}: {:?} late", faults.late_by);
+                    std::thread::sleep(faults.late_by);
+                }
+                let mut copies = vec![reply];
+                if WireFaults::hits(faults.twice_every, k) {
+                    log::debug!("reply {k}: sent twice");
+                    copies.push(copies[0].clone());
+                }
+                if WireFaults::hits(faults.garbage_every, k) {
+                    log::debug!("reply {k}: garbage after it");
+                    copies.push(GARBAGE.to_vec());
+                }
+                for bytes in copies {
+                    if let Some(baud) = wire_baud {
+                        // 10 bits per byte on an 8N1 line, plus a 3.5-character turnaround.
+                        let bits = (bytes.len() as u64 + 4) * 10;
+                        std::thread::sleep(Duration::from_micros(
+                            bits * 1_000_000 / u64::from(baud.max(1)),
+                        ));
+                    }
+                    let bytes = if mbap {
+                        match m::from_rtu(tid, &bytes) {
+                            Some(b) => b,
+                            None => {
+                                log::debug!("reply {k}: not a valid frame, the gateway drops it");
+                                continue;
+                            }
+                        }
+                    } else {
+                        bytes
+                    };
+                    crate::log::trace("sim", ">", &bytes);
+                    output.write_all(&bytes)?;
+                }
             }
         }
     }

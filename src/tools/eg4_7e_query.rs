@@ -3,7 +3,8 @@
 use crate::cli::{Common, PollOpts, SerialOpts};
 use crate::exit::{usage, Exit};
 use crate::io::capture::Capture;
-use crate::io::serial::{Link, LinkError, Step};
+use crate::io::net::Endpoint;
+use crate::io::serial::{check_port, Link, LinkError, Step};
 use crate::ndjson::RecordWriter;
 use crate::poll::{self, Driver, PackPlan, Polled, PortPlan, Schedule};
 use crate::proto::tianpower::{self, Scan};
@@ -21,6 +22,9 @@ Examples:
   # One-shot check: exit 1 if a pack did not answer
   eg4-7e-query --once --address 0,1 /dev/ttyUSB0 | jq -c '{device, soc: .fields.soc}'
 
+  # Packs behind a transparent RS-485-to-Ethernet gateway
+  eg4-7e-query --address 1-4 tcp://192.168.1.50:4196
+
   # Try it without hardware
   bms-sim eg4-7e --address 1,2 --link /tmp/lp1 &  eg4-7e-query --once -a 1,2 --gap 100ms /tmp/lp1
 
@@ -29,14 +33,14 @@ found 1 s spacing produced errors and 2 s did not. With many packs, lower it car
 raise --interval.
 
 Exit status: 0 every pack answered, 1 some did not (with --once/--count),
-2 usage or configuration error, 75 a port could not be opened.";
+2 usage or configuration error, 75 a port could not be opened (or a gateway not reached).";
 
 /// Poll first-generation EG4 LifePower packs (and other TianPower-BMS packs: Narada, Revov)
 /// over the binary 7E/0D protocol and print NDJSON readings.
 #[derive(Debug, clap::Parser)]
 #[command(name = "eg4-7e-query", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
-    /// Serial ports (RS-485 adapters) with packs on them
+    /// Serial ports (RS-485 adapters) or transparent gateways (tcp://HOST:PORT)
     #[arg(value_name = "PORT", required = true)]
     pub ports: Vec<String>,
     #[command(flatten)]
@@ -158,6 +162,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .into_iter();
     let mut ports = Vec::new();
     for path in &args.ports {
+        if let Endpoint::ModbusTcp { .. } = check_port(path)? {
+            return Err(usage(format!(
+                "{path}: the 7E/0D protocol is not Modbus: put the gateway in transparent \
+                 mode and use tcp://HOST:PORT"
+            )));
+        }
         if ports.iter().any(|p: &PortPlan| &p.path == path) {
             return Err(usage(format!("{path} given twice")));
         }

@@ -5,7 +5,7 @@ use crate::config::{self, PackConfig};
 use crate::exit::{usage, Exit};
 use crate::io::capture::Capture;
 use crate::io::modbus::{read_registers, ReadError};
-use crate::io::serial::{Link, LinkError};
+use crate::io::serial::{Link, LinkError, OpenError};
 use crate::ndjson::RecordWriter;
 use crate::poll::{self, Driver, PackPlan, Polled, PortPlan, Schedule};
 use crate::proto::lp4::{self, Map, Window};
@@ -32,11 +32,16 @@ Examples:
   # Packs listed in a file (bmstap TOML, or eg4-battery's YAML)
   lp4-poll --config /etc/bmstap/packs.toml
 
+  # Packs behind an RS-485-to-Ethernet gateway: transparent, or in Modbus TCP mode
+  lp4-poll --address 1-4 tcp://192.168.1.50:4196
+  lp4-poll --address 1-4 modbus-tcp://192.168.1.50:502
+
   # Try it without hardware
   bms-sim lp4 --address 1,2 --link /tmp/lp4 &  lp4-poll --once -a 1,2 /tmp/lp4
+  bms-sim lp4 --address 1,2 --tcp 127.0.0.1:4196 &  lp4-poll --once -a 1,2 tcp://127.0.0.1:4196
 
 Exit status: 0 every pack answered, 1 some did not (with --once/--count),
-2 usage or configuration error, 75 a port could not be opened.";
+2 usage or configuration error, 75 a port could not be opened (or a gateway not reached).";
 
 /// Poll EG4 LifePower4 v2 battery packs over Modbus RTU and print NDJSON readings.
 ///
@@ -46,7 +51,7 @@ Exit status: 0 every pack answered, 1 some did not (with --once/--count),
 #[derive(Debug, clap::Parser)]
 #[command(name = "lp4-poll", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
-    /// Serial ports (RS-485 adapters) with packs on them
+    /// Serial ports (RS-485 adapters) or gateways (tcp://HOST:PORT, modbus-tcp://HOST:PORT)
     #[arg(value_name = "PORT")]
     pub ports: Vec<String>,
     #[command(flatten)]
@@ -59,7 +64,8 @@ pub struct Args {
     /// Read the packs to poll from FILE (bmstap TOML, or eg4-battery's YAML)
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "ports")]
     pub config: Option<PathBuf>,
-    /// Look for packs on the ports (addresses 1-16 and 0x40, at 9600/19200/115200 baud)
+    /// Look for packs on the ports (addresses 1-16 and 0x40, at 9600/19200/115200 baud; once
+    /// through a gateway, whose line speed is its own setting)
     #[arg(long, conflicts_with_all = ["once", "count", "config"])]
     pub scan: bool,
     #[command(flatten)]
@@ -270,11 +276,19 @@ fn scan(args: &Args, capture: Option<Capture>, out: &mut RecordWriter) -> anyhow
     let gap = args.poll.gap.unwrap_or(Duration::from_millis(50));
     let mut found = 0;
     for path in &args.ports {
-        let mut link = Link::open(path, SCAN_BAUDS[0], capture.clone())
-            .map_err(|e| crate::exit::unavailable(e.to_string()))?;
+        crate::io::serial::check_port(path)?;
+    }
+    for path in &args.ports {
+        let mut link =
+            Link::open(path, SCAN_BAUDS[0], capture.clone()).map_err(OpenError::fatal)?;
         // A pack answers at one speed: once found, it is not probed again at the next.
         let mut seen = Vec::new();
-        for baud in SCAN_BAUDS {
+        let bauds: &[u32] = if link.is_network() {
+            &SCAN_BAUDS[..1]
+        } else {
+            &SCAN_BAUDS
+        };
+        for &baud in bauds {
             link.set_baud(baud)
                 .map_err(|e| crate::exit::unavailable(format!("{path}: {e}")))?;
             let todo: Vec<u8> = scan_addresses().filter(|a| !seen.contains(a)).collect();
@@ -295,9 +309,12 @@ fn scan(args: &Args, capture: Option<Capture>, out: &mut RecordWriter) -> anyhow
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                log::warn!(
-                    "found a pack on {path} at address {address} ({address:#04x}), {baud} baud"
-                );
+                let speed = if link.is_network() {
+                    String::new()
+                } else {
+                    format!(", {baud} baud")
+                };
+                log::warn!("found a pack on {path} at address {address} ({address:#04x}){speed}");
                 let plan = PackPlan {
                     address,
                     name: None,
@@ -305,7 +322,9 @@ fn scan(args: &Args, capture: Option<Capture>, out: &mut RecordWriter) -> anyhow
                 };
                 let mut raw = polled.raw;
                 raw.insert("port".into(), path.clone().into());
-                raw.insert("baud".into(), baud.into());
+                if !link.is_network() {
+                    raw.insert("baud".into(), baud.into());
+                }
                 raw.insert("address".into(), address.into());
                 let reading = Reading {
                     ts: Timestamp::now(),

@@ -1,8 +1,9 @@
 //! rtu-sniff: listen-only Modbus RTU sniffer, live from a port or offline from a capture.
 
 use crate::cli::{addresses, duration, Addresses, Common};
-use crate::exit::{unavailable, usage, Exit};
-use crate::io::serial::port_label;
+use crate::exit::{usage, Exit};
+use crate::io::net::Endpoint;
+use crate::io::serial::{check_port, Link, OpenError};
 use crate::ndjson::RecordWriter;
 use crate::poll::{device_name, PackPlan};
 use crate::proto::lp4::{self, Map, Window};
@@ -30,6 +31,9 @@ Examples:
   # Decode what lp4-poll exchanged (lp4-poll --capture FILE)
   rtu-sniff --input poll.bin --decode lp4 | jq -c '{device, soc: .fields.soc}'
 
+  # Listen through a transparent RS-485-to-Ethernet gateway
+  rtu-sniff --decode lp4 tcp://192.168.1.50:4196
+
   # Only address 2's frames, counters every minute
   rtu-sniff --address 2 --stats-interval 1m /dev/ttyUSB0
 
@@ -44,7 +48,8 @@ Exit status: 0 done, 2 usage error or unreadable input, 75 the port cannot be op
 #[derive(Debug, clap::Parser)]
 #[command(name = "rtu-sniff", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
-    /// Serial port to listen on (opened read-only in effect: nothing is ever written)
+    /// Serial port, or transparent gateway (tcp://HOST:PORT), to listen on (nothing is ever
+    /// written)
     #[arg(value_name = "PORT", required_unless_present = "input")]
     pub port: Option<String>,
     /// Read a saved byte capture instead of a port ('-' for standard input)
@@ -331,25 +336,20 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-fn open_port(path: &str, baud: u32) -> Result<Box<dyn serialport::SerialPort>, String> {
-    serialport::new(path, baud)
-        .timeout(Duration::from_millis(200))
-        .open()
-        .map_err(|e| match e.kind() {
-            serialport::ErrorKind::NoDevice if std::path::Path::new(path).exists() => {
-                format!("{path}: port busy (another program has it open)")
-            }
-            serialport::ErrorKind::NoDevice
-            | serialport::ErrorKind::Io(std::io::ErrorKind::NotFound) => {
-                format!("{path}: no such port")
-            }
-            _ => format!("{path}: cannot open at {baud} baud: {e}"),
-        })
+/// Opens the port or connects to the gateway; a listen-only link never writes.
+fn open_port(path: &str, baud: u32) -> Result<Link, OpenError> {
+    Link::open(path, baud, None)
 }
 
 fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> anyhow::Result<Exit> {
-    sink.label = port_label(path);
-    let mut port = Some(open_port(path, args.baud).map_err(unavailable)?);
+    if let Endpoint::ModbusTcp { .. } = check_port(path)? {
+        return Err(usage(format!(
+            "{path}: a Modbus TCP gateway only passes its own client's exchanges: listen \
+             through a transparent gateway (tcp://HOST:PORT)"
+        )));
+    }
+    let mut port = Some(open_port(path, args.baud).map_err(OpenError::fatal)?);
+    sink.label = port.as_ref().map(|p| p.label.clone()).unwrap_or_default();
     let mut save = match &args.save {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -360,7 +360,10 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
         ),
         None => None,
     };
-    log::info!("{path}: listening at {} baud", args.baud);
+    log::info!(
+        "{path}: listening, {}",
+        port.as_ref().map(Link::settings).unwrap_or_default()
+    );
     let mut framer = Framer::with_reply_timeout(args.reply_timeout.as_micros() as u64);
     let mut buf = [0u8; 4096];
     let mut next_stats = args.stats_interval.map(|d| Instant::now() + d);
@@ -376,15 +379,15 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
                     backoff = Duration::from_millis(500);
                 }
                 Err(e) => {
-                    log::debug!("{e}");
+                    log::debug!("{}", e.fatal());
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
             continue;
         };
-        match p.read(&mut buf) {
+        match p.receive(&mut buf, Duration::from_millis(200)) {
             Ok(0) => {
-                log::warn!("{path}: line hung up; reopening");
+                log::warn!("{path}: line hung up or connection closed; reopening");
                 port = None;
             }
             Ok(n) => {

@@ -1,0 +1,216 @@
+//! RS-485-to-Ethernet gateways (Waveshare, USR-TCP232, Elfin EW11; protocols.md §11): the
+//! addresses accepted wherever a serial PORT is, and the TCP connection behind them.
+//!
+//! - `tcp://HOST:PORT`: a transparent gateway, serial bytes unchanged both ways;
+//! - `modbus-tcp://HOST:PORT`: a gateway in Modbus-TCP-to-RTU mode (MBAP, `proto::mbap`).
+//!
+//! Connections get TCP_NODELAY (a request is one small write that must leave at once) and
+//! keep-alive probes, so a gateway that vanished without closing is noticed within about
+//! 25 s even on a quiet bus.
+
+use socket2::{SockRef, TcpKeepalive};
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a PORT argument names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A serial device path (`/dev/ttyUSB0`, a pseudo-terminal).
+    Serial(String),
+    /// A transparent gateway.
+    Tcp { host: String, port: u16 },
+    /// A gateway in Modbus TCP mode.
+    ModbusTcp { host: String, port: u16 },
+}
+
+impl Endpoint {
+    /// Parses a PORT argument. Anything with `://` must be one of the two gateway forms.
+    pub fn parse(s: &str) -> Result<Endpoint, String> {
+        let Some((scheme, rest)) = s.split_once("://") else {
+            if s.is_empty() {
+                return Err("empty port name".into());
+            }
+            return Ok(Endpoint::Serial(s.to_string()));
+        };
+        let (host, port) = host_port(rest).map_err(|why| format!("'{s}': {why}"))?;
+        match scheme {
+            "tcp" => Ok(Endpoint::Tcp { host, port }),
+            "modbus-tcp" => Ok(Endpoint::ModbusTcp { host, port }),
+            other => Err(format!(
+                "'{s}': unknown scheme '{other}://' (use tcp://HOST:PORT for a transparent \
+                 gateway, modbus-tcp://HOST:PORT for one in Modbus TCP mode)"
+            )),
+        }
+    }
+
+    /// A short name for logs and device ids: `ttyUSB0`, `10.0.0.5-4196`.
+    pub fn label(&self) -> String {
+        match self {
+            Endpoint::Serial(path) => crate::io::serial::port_label(path),
+            Endpoint::Tcp { host, port } | Endpoint::ModbusTcp { host, port } => {
+                format!("{}-{port}", host.trim_matches(|c| c == '[' || c == ']'))
+            }
+        }
+    }
+
+    pub fn is_network(&self) -> bool {
+        !matches!(self, Endpoint::Serial(_))
+    }
+}
+
+/// `HOST:PORT`, `[v6]:PORT`.
+fn host_port(s: &str) -> Result<(String, u16), String> {
+    let s = s.strip_suffix('/').unwrap_or(s);
+    let (host, port) = match s.strip_prefix('[') {
+        Some(v6) => {
+            let (h, p) = v6
+                .split_once(']')
+                .ok_or("unclosed '[' in an IPv6 address")?;
+            let p = p.strip_prefix(':').ok_or("no port (expected HOST:PORT)")?;
+            (format!("[{h}]"), p)
+        }
+        None => {
+            let (h, p) = s.rsplit_once(':').ok_or("no port (expected HOST:PORT)")?;
+            (h.to_string(), p)
+        }
+    };
+    if host.is_empty() || host == "[]" {
+        return Err("no host (expected HOST:PORT)".into());
+    }
+    if host.contains(['/', '@', ' ']) {
+        return Err(format!("'{host}' is not a host name"));
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| format!("'{port}' is not a TCP port (1-65535)"))?;
+    Ok((host.to_string(), port))
+}
+
+/// Why a connection could not be made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The name does not resolve.
+    Resolve(io::Error),
+    /// Nothing accepted the connection.
+    Refused,
+    /// No answer within [`CONNECT_TIMEOUT`].
+    TimedOut,
+    Other(io::Error),
+}
+
+/// Connects to `host:port` (trying every address the name resolves to) and sets NODELAY
+/// and keep-alive.
+pub fn connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    let bare = host.trim_matches(|c| c == '[' || c == ']');
+    let addrs: Vec<_> = (bare, port)
+        .to_socket_addrs()
+        .map_err(ConnectError::Resolve)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ConnectError::Resolve(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no address",
+        )));
+    }
+    let mut last = ConnectError::Refused;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                tune(&s).map_err(ConnectError::Other)?;
+                return Ok(s);
+            }
+            Err(e) => {
+                last = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ConnectError::TimedOut,
+                    _ => ConnectError::Other(e),
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+/// NODELAY, and keep-alive: first probe after 10 s idle, then every 5 s, 3 tries.
+pub fn tune(s: &TcpStream) -> io::Result<()> {
+    s.set_nodelay(true)?;
+    let ka = TcpKeepalive::new()
+        .with_time(Duration::from_secs(10))
+        .with_interval(Duration::from_secs(5))
+        .with_retries(3);
+    SockRef::from(s).set_tcp_keepalive(&ka)
+}
+
+/// Reads what is already waiting on `s` without blocking and discards it. Ok(false) when
+/// the peer has closed the connection.
+pub fn drain(s: &mut TcpStream) -> io::Result<bool> {
+    use std::io::Read;
+    s.set_nonblocking(true)?;
+    let mut chunk = [0u8; 512];
+    let result = loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break Ok(false),
+            Ok(n) => log::debug!("discarded {n} stale byte(s)"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    s.set_nonblocking(false)?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            Endpoint::parse("/dev/ttyUSB0"),
+            Ok(Endpoint::Serial("/dev/ttyUSB0".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://10.0.0.5:4196"),
+            Ok(Endpoint::Tcp {
+                host: "10.0.0.5".into(),
+                port: 4196
+            })
+        );
+        assert_eq!(
+            Endpoint::parse("modbus-tcp://gw.local:502/"),
+            Ok(Endpoint::ModbusTcp {
+                host: "gw.local".into(),
+                port: 502
+            })
+        );
+        let v6 = Endpoint::parse("tcp://[::1]:8899").unwrap();
+        assert_eq!(v6.label(), "::1-8899");
+        assert_eq!(
+            Endpoint::parse("tcp://10.0.0.5:4196").unwrap().label(),
+            "10.0.0.5-4196"
+        );
+        for bad in [
+            "tcp://10.0.0.5",
+            "tcp://:502",
+            "tcp://host:0",
+            "tcp://host:70000",
+            "tcp://host:port",
+            "udp://host:1",
+            "tcp://[::1:5",
+            "tcp://a/b:5",
+            "",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Endpoint::parse("udp://h:1")
+            .unwrap_err()
+            .contains("unknown scheme"));
+    }
+}
