@@ -8,7 +8,7 @@ complete -c eg4-7e-query -l capture -d 'Append every byte sent and received to F
 complete -c eg4-7e-query -s b -l baud -d 'Line speed in baud' -r
 complete -c eg4-7e-query -l once -d 'Poll every pack once, then exit (0 = all answered, 1 = some did not)'
 complete -c eg4-7e-query -l emit-errors -d 'Write a status record for each pack that did not answer'
-complete -c eg4-7e-query -l info -d 'Also read each pack\'s firmware (0x33) and hardware (0x42) strings once per connection'
+complete -c eg4-7e-query -l info -d 'Also read each pack\'s firmware (0x33) and hardware (0x42) strings once per connection (whichever the pack answers; many answer 0x33 only)'
 complete -c eg4-7e-query -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c eg4-7e-query -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c eg4-7e-query -l trace -d 'Log every frame sent and received as hex on stderr'

@@ -13,7 +13,7 @@ pub enum Kind {
     Number,
     /// An array of numbers, index 0 = item 1.
     Array,
-    /// A boolean alarm bit (true = problem).
+    /// A boolean: an alarm bit (true = problem) where its device class is `problem`.
     Flag,
     /// A short string.
     Text,
@@ -39,6 +39,7 @@ const E7: &[&str] = &["eg4-7e"];
 const EF: &[&str] = &["eflex"];
 const PYLON: &[&str] = &["pylon"];
 const BANK: &[&str] = &["bank"];
+const PYLON_EF: &[&str] = &["pylon", "eflex"];
 /// Fields readings-bank derives for every source's readings and for the bank.
 const DERIVED: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon", "bank"];
 
@@ -171,8 +172,8 @@ pub static CATALOG: &[FieldSpec] = &[
         "temperatures",
         DEG,
         Some("temperature"),
-        LP4_7E,
-        "Cell/probe temperature sensors; index 0 is sensor 1."
+        ALL,
+        "Cell/probe temperature sensors; index 0 is sensor 1. eflex: *inferred* (°C = raw − 40): the board sensor temperature_bms, already in °C, sits 1–3 °C above the coolest probe on all 700 sets of a real 13-battery capture."
     ),
     num!(
         "temperature_pcb",
@@ -272,16 +273,16 @@ pub static CATALOG: &[FieldSpec] = &[
         A,
         Some("current"),
         M,
-        PYLON,
-        "Highest charge current the BMS allows (≥ 0)."
+        PYLON_EF,
+        "Highest charge current the BMS allows (≥ 0). eflex: *inferred* from 0x10n bytes 14–15 (× 0.1 A): 30 A on packs at 84–88 % SOC and 0 on every pack at ≥ 98 % in a real 13-battery capture."
     ),
     num!(
         "discharge_current_limit",
         A,
         Some("current"),
         M,
-        PYLON,
-        "Highest discharge current the BMS allows (≥ 0)."
+        PYLON_EF,
+        "Highest discharge current the BMS allows (≥ 0). eflex: *inferred* from 0x10n bytes 16–17 (× 0.1 A): 60 A on every pack of two real captures, next to the charge limit."
     ),
     num!(
         "packs_online",
@@ -314,6 +315,20 @@ pub static CATALOG: &[FieldSpec] = &[
     num!("pre_voltage", V, Some("voltage"), M, EF, "\"Pre-voltage\" (eflexcan2mqtt's name; likely the voltage before the contactor)."),
     num!("insulation_resistance", None, None, M, EF, "\"Insulation resistance\", raw (65535 in every capture seen: not measured?)."),
     num!("lifetime_discharge_energy", None, None, Some("total_increasing"), EF, "Lifetime discharge energy, raw counter (unit not known yet)."),
+    // Gateways/real-capture block (issue 15): eFlex fields inferred from protocols.md §3.7,
+    // and the 7E packs' tagged MOS and ambient sensors (§2.7).
+    num!("temperature_bms", DEG, Some("temperature"), M, EF, "*Inferred*: a BMS board (or ambient) sensor in plain °C (0x10n byte 41); 1–3 °C above the coolest probe on all 700 sets of a real 13-battery capture."),
+    FieldSpec {
+        name: "charge_enable",
+        kind: Kind::Flag,
+        unit: None,
+        device_class: None,
+        state_class: None,
+        sources: EF,
+        description: "*Inferred*: charging allowed (0x10n byte 61): 1 on every pack with a charge limit above 0, 0 on every pack at 0, in a real 13-battery capture (the older 3-battery capture shows 0 beside a 50 A limit).",
+    },
+    num!("temperature_mos", DEG, Some("temperature"), M, E7, "MOSFET sensor (status group 0x05 word tagged 0x40/0x80 in its high byte)."),
+    num!("temperature_env", DEG, Some("temperature"), M, E7, "Ambient sensor (status group 0x05 word tagged 0x20 in its high byte)."),
     num!(
         "balancing_mask",
         None,

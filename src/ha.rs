@@ -198,7 +198,9 @@ pub fn discovery(
         c.insert("uniq_id".into(), json!(format!("{uid}_{key}")));
         c.insert("name".into(), json!(entity_name(key)));
         if flag {
-            c.insert("dev_cla".into(), json!("problem"));
+            if let Some(d) = spec.and_then(|s| s.device_class) {
+                c.insert("dev_cla".into(), json!(d));
+            }
             c.insert(
                 "val_tpl".into(),
                 json!(format!("{{{{ 'ON' if value_json.{key} else 'OFF' }}}}")),

@@ -1,6 +1,7 @@
 //! Integration tests: one test binary, a module per tool (style.md §5).
 
 mod bms_sim;
+mod captures;
 mod common;
 mod eflex_candump_decode;
 mod eg4_7e_query;

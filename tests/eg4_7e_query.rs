@@ -39,7 +39,9 @@ fn several_addresses_with_info() {
         assert_eq!(reading["source"], "eg4-7e");
         let f = &reading["fields"];
         assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 16);
-        assert_eq!(f["temperatures"].as_array().unwrap().len(), 6);
+        // four cell probes; the MOS and ambient sensors apart (protocols.md §2.7)
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
+        assert!(f["temperature_mos"].is_i64() && f["temperature_env"].is_i64());
         let v = f["pack_voltage"].as_f64().unwrap();
         assert!((40.0..60.0).contains(&v), "{v}");
         let cells: f64 = f["cell_voltages"]

@@ -240,7 +240,7 @@ fn every_source_state_discovery_and_availability() {
     // eg4-7e and eFlex.
     assert_eq!(b.json("bmstap/lifepower-1/state")["soc"], 89.7);
     assert_eq!(
-        b.json("homeassistant/device/bmstap_lifepower-1/config")["cmps"]["temperature_06"]
+        b.json("homeassistant/device/bmstap_lifepower-1/config")["cmps"]["temperature_mos"]
             ["unit_of_meas"],
         "°C"
     );
@@ -248,6 +248,12 @@ fn every_source_state_discovery_and_availability() {
     assert_eq!(e["dev"]["mf"], "Fortress Power");
     assert_eq!(e["dev"]["sn"], "2205075E0604");
     assert_eq!(e["cmps"]["system_average_voltage"]["dev_cla"], "voltage");
+    // eFlex's inferred temperatures and limits, like any other field
+    assert_eq!(e["cmps"]["temperature_06"]["dev_cla"], "temperature");
+    assert_eq!(e["cmps"]["temperature_bms"]["unit_of_meas"], "°C");
+    assert_eq!(e["cmps"]["charge_current_limit"]["dev_cla"], "current");
+    assert_eq!(e["cmps"]["charge_enable"]["p"], "binary_sensor");
+    assert!(e["cmps"]["charge_enable"].get("dev_cla").is_none());
     assert_eq!(
         b.json("bmstap/2205075e0604/state")["lifetime_discharge_energy"],
         144138

@@ -562,13 +562,40 @@ pub struct Inferred {
     pub id32: [u8; 4],
     /// Offsets 68–69: another voltage (u16 × 0.1 V?).
     pub voltage_68: [u8; 2],
-    /// Block60 offsets 42–47: six temperature sensors, raw (°C = raw − 40?).
+    /// Block60 offsets 42–47: six temperature sensors, raw (°C = raw − 40, inferred from
+    /// the 13-battery capture, protocols.md §3.7).
     pub temperatures: [u8; 6],
+    /// Offset 61: 1 where the charge limit is above 0, 0 where it is 0 in the 13-battery
+    /// capture ("charge allowed", inferred).
+    pub charge_enable: u8,
+}
+
+impl Inferred {
+    /// Offsets 14–15: charge current limit, A (u16 × 0.1; inferred, §3.7).
+    pub fn charge_current_limit(&self) -> f64 {
+        f64::from(u16::from_be_bytes([
+            self.flags_limits[2],
+            self.flags_limits[3],
+        ])) / 10.0
+    }
+
+    /// Offsets 16–17: discharge current limit, A (u16 × 0.1; inferred, §3.7).
+    pub fn discharge_current_limit(&self) -> f64 {
+        f64::from(u16::from_be_bytes([
+            self.flags_limits[4],
+            self.flags_limits[5],
+        ])) / 10.0
+    }
+
+    /// The six probe temperatures, °C (raw − 40; inferred, §3.7).
+    pub fn temperatures_c(&self) -> [i64; 6] {
+        self.temperatures.map(|t| i64::from(t) - 40)
+    }
 }
 
 impl Inferred {
     /// The bytes as (key, lower-case hex) pairs, keys naming the block and offsets.
-    pub fn hex_fields(&self) -> [(&'static str, String); 8] {
+    pub fn hex_fields(&self) -> [(&'static str, String); 9] {
         [
             ("b10_07_status", hex(&[self.status])),
             ("b10_12_20_flags_limits", hex(&self.flags_limits)),
@@ -576,6 +603,7 @@ impl Inferred {
             ("b10_27_30_soh_temps", hex(&self.soh_temps)),
             ("b10_41_temperature", hex(&[self.temperature_41])),
             ("b10_56_59_id32", hex(&self.id32)),
+            ("b10_61_charge_enable", hex(&[self.charge_enable])),
             ("b10_68_69_voltage", hex(&self.voltage_68)),
             ("b60_42_47_temperatures", hex(&self.temperatures)),
         ]
@@ -632,6 +660,7 @@ pub fn decode(block10: &[u8; BLOCK10_LEN], block60: &[u8; BLOCK60_LEN]) -> Batte
             id32: arr(b, 56),
             voltage_68: arr(b, 68),
             temperatures: arr(block60, 42),
+            charge_enable: b[61],
         },
     }
 }
@@ -700,6 +729,7 @@ pub fn encode(b: &Battery) -> ([u8; BLOCK10_LEN], [u8; BLOCK60_LEN]) {
     b10[48] = u8::try_from(b.hardware_version).unwrap_or(b'?');
     put(&mut b10, 49, &b.serial_bytes);
     put(&mut b10, 56, &b.inferred.id32);
+    b10[61] = b.inferred.charge_enable;
     b10[62] = 0x01;
     put(&mut b10, 68, &b.inferred.voltage_68);
     b10[76] = 0x01;
@@ -760,6 +790,13 @@ pub fn fields(b: &Battery) -> crate::record::Fields {
     f.float("pre_voltage", b.pre_voltage);
     f.int("insulation_resistance", b.insulation_resistance);
     f.int("lifetime_discharge_energy", b.lifetime_discharge_energy);
+    // Inferred from real captures (protocols.md §3.7); their bytes stay in `raw` too.
+    let inf = &b.inferred;
+    f.set("temperatures", Value::Ints(inf.temperatures_c().to_vec()));
+    f.int("temperature_bms", inf.temperature_41);
+    f.float("charge_current_limit", inf.charge_current_limit());
+    f.float("discharge_current_limit", inf.discharge_current_limit());
+    f.bool("charge_enable", inf.charge_enable != 0);
     f
 }
 
@@ -854,6 +891,16 @@ pub fn write_json(
         "lifetime_discharge_energy",
         i64::from(b.lifetime_discharge_energy),
     )?;
+    let inf = &b.inferred;
+    num(out, "temperatures", inf.temperatures_c())?;
+    num(out, "temperature_bms", i64::from(inf.temperature_41))?;
+    num(out, "charge_current_limit", inf.charge_current_limit())?;
+    num(
+        out,
+        "discharge_current_limit",
+        inf.discharge_current_limit(),
+    )?;
+    num(out, "charge_enable", inf.charge_enable != 0)?;
     out.extend_from_slice(
         b"},\"info\":{\"manufacturer\":\"Fortress Power\",\"model\":\"eFlex\",\"firmware\":\"",
     );
@@ -996,9 +1043,21 @@ mod tests {
             ("b10_12_20_flags_limits", "010101f4025800012a".to_string())
         );
         assert_eq!(
-            raw[7],
+            raw[8],
             ("b60_42_47_temperatures", "414040404143".to_string())
         );
+        // §3.6's temperature bytes 41 40 40 40 41 43 with the −40 offset (§3.7), byte 41
+        // 0x18 in plain °C, and the limits 50.0 / 60.0 A.
+        let f = fields(&b);
+        use crate::record::Value;
+        assert_eq!(
+            f.get("temperatures"),
+            Some(&Value::Ints(vec![25, 24, 24, 24, 25, 27]))
+        );
+        assert_eq!(f.get("temperature_bms"), Some(&Value::Int(24)));
+        assert_eq!(f.get("charge_current_limit"), Some(&Value::Float(50.0)));
+        assert_eq!(f.get("discharge_current_limit"), Some(&Value::Float(60.0)));
+        assert_eq!(f.get("charge_enable"), Some(&Value::Bool(false)));
     }
 
     #[test]
@@ -1244,6 +1303,7 @@ mod tests {
                 any::<[u8; 4]>(),
                 any::<[u8; 2]>(),
                 any::<[u8; 6]>(),
+                any::<u8>(),
             ),
         )
             .prop_map(|(a, b, c, d, e)| Battery {
@@ -1269,6 +1329,7 @@ mod tests {
                     id32: e.1,
                     voltage_68: e.2,
                     temperatures: e.3,
+                    charge_enable: e.4,
                 },
             })
     }

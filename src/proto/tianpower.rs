@@ -14,12 +14,14 @@
 //! 01                        address 1 (DIP switch, 0x00–0x0F; the reply echoes it)
 //! 01                        command 0x01, read status
 //! 58                        N = 88 payload bytes
-//! 01 10 0C B0 0C A6 … 0C 9F group 0x01, 16 words: cells, mV = word & 0x7FFF (3248 …)
+//! 01 10 0C B0 0C A6 … 0C 9F group 0x01, 16 words: cells, mV = word & 0x3FFF (3248 …);
+//!                           bits 14/15 are flags seen on cells at about 3.45 V and up
 //! 02 01 84 A7               group 0x02: current (30000 − 33959) / 100 = −39.59 A
 //! 03 01 23 0A               group 0x03: SOC 8970 / 100 = 89.70 %
 //! 04 01 27 10               group 0x04: full capacity 100.00 Ah
 //! 05 06 00 41 … 80 43 20 42 group 0x05: six temperatures, (word & 0xFF) − 50 °C
-//!                           = 15 15 15 14 17 16; high bytes 0x80 / 0x20 unknown
+//!                           = 15 15 15 14 | 17 | 16: four cell probes, then the MOS sensor
+//!                           (high byte 0x80 or 0x40) and the ambient one (0x20), §2.7
 //! 06 05 00 00 00 02 …       group 0x06: five status words; word 2 low byte 2 = discharging
 //! 07 01 00 01               group 0x07: 1 cycle
 //! 08 01 14 33               group 0x08: pack voltage 51.71 V
@@ -334,11 +336,12 @@ fn next_soi(buf: &[u8], from: usize) -> usize {
 /// [`encode_status`] is the inverse of [`parse_status`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Status {
-    /// Group 0x01: cell voltages in mV (`word & 0x7FFF`).
+    /// Group 0x01: cell voltages in mV (`word & 0x3FFF`, §2.7).
     pub cells_mv: Vec<u16>,
-    /// Group 0x01: bit 15 of each cell word, seen set during a cell high-voltage
-    /// alarm (§2.3); same length as `cells_mv`.
-    pub cell_flags: Vec<bool>,
+    /// Group 0x01: bits 14–15 of each cell word (`word >> 14`), seen set on cells at about
+    /// 3.45 V and above (§2.7: 0x8D9A → 3.482 V, 0x4D85 → 3.461 V); same length as
+    /// `cells_mv`.
+    pub cell_flags: Vec<u8>,
     /// Group 0x02: current in A, `(30000 − word) / 100`; positive = charging (decision 2).
     pub current_a: Option<f64>,
     /// Group 0x03: state of charge in %, `word / 100`.
@@ -366,7 +369,40 @@ pub struct Status {
     pub undecoded_groups: Vec<(u8, Vec<u16>)>,
 }
 
+/// Group 0x05's sensors told apart (§2.7): the cell probes, the MOSFET sensor and the
+/// ambient sensor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sensors {
+    pub probes: Vec<i16>,
+    pub mos: Option<i16>,
+    pub env: Option<i16>,
+}
+
 impl Status {
+    /// Sorts the temperatures by the tag in each word's high byte: 0x40 or 0x80 the MOSFET
+    /// sensor, 0x20 the ambient one, no tag a cell probe (§2.7, both real replies). A
+    /// six-word group without any tag follows powermon's naming: T1–T4, MOS, ambient.
+    pub fn sensors(&self) -> Sensors {
+        let temps = &self.temperatures_c;
+        let high = |i: usize| self.temperature_high_bytes.get(i).copied().unwrap_or(0);
+        let mut out = Sensors::default();
+        let tagged = (0..temps.len()).any(|i| high(i) & 0xE0 != 0);
+        if !tagged && temps.len() == 6 {
+            out.probes = temps[..4].to_vec();
+            out.mos = Some(temps[4]);
+            out.env = Some(temps[5]);
+            return out;
+        }
+        for (i, &t) in temps.iter().enumerate() {
+            match high(i) {
+                h if h & 0xC0 != 0 && out.mos.is_none() => out.mos = Some(t),
+                h if h & 0x20 != 0 && out.env.is_none() => out.env = Some(t),
+                _ => out.probes.push(t),
+            }
+        }
+        out
+    }
+
     /// Group 0x06 word 2 (1-based), low byte: 0 idle, 1 charging, 2 discharging
     /// (§2.3, powermon). `None` when the group has fewer than two words. The byte
     /// is returned whole: if the unconfirmed protection bits 3–7 are real, other
@@ -383,8 +419,8 @@ impl Status {
         match (id, words) {
             (group::CELLS | group::TEMPERATURES | group::STATUS, []) => return false,
             (group::CELLS, _) => {
-                self.cells_mv = words.iter().map(|w| w & 0x7FFF).collect();
-                self.cell_flags = words.iter().map(|w| w & 0x8000 != 0).collect();
+                self.cells_mv = words.iter().map(|w| w & 0x3FFF).collect();
+                self.cell_flags = words.iter().map(|w| (w >> 14) as u8).collect();
             }
             (group::CURRENT, &[w]) => {
                 self.current_a = Some(f64::from(30_000 - i32::from(w)) / 100.0);
@@ -493,14 +529,14 @@ pub fn encode_status(status: &Status) -> Result<Vec<u8>, EncodeError> {
             .iter()
             .enumerate()
             .map(|(index, &mv)| {
-                if mv > 0x7FFF {
+                if mv > 0x3FFF {
                     return Err(EncodeError::OutOfRange {
                         group: group::CELLS,
                         index,
                     });
                 }
-                let flag = status.cell_flags.get(index).copied().unwrap_or(false);
-                Ok(mv | u16::from(flag) << 15)
+                let flags = status.cell_flags.get(index).copied().unwrap_or(0);
+                Ok(mv | u16::from(flags & 3) << 14)
             })
             .collect::<Result<Vec<u16>, _>>()?;
         push_group(&mut out, group::CELLS, &words)?;
@@ -625,9 +661,16 @@ pub fn fields(s: &Status) -> crate::record::Fields {
         f.add_cell_stats(&v);
         f.int("cell_count", v.len() as i64);
     }
-    if !s.temperatures_c.is_empty() {
-        let t = s.temperatures_c.iter().map(|&c| i64::from(c)).collect();
+    let sensors = s.sensors();
+    if !sensors.probes.is_empty() {
+        let t = sensors.probes.iter().map(|&c| i64::from(c)).collect();
         f.set("temperatures", Value::Ints(t));
+    }
+    if let Some(t) = sensors.mos {
+        f.int("temperature_mos", t);
+    }
+    if let Some(t) = sensors.env {
+        f.int("temperature_env", t);
     }
     if let Some(v) = s.capacity_ah {
         f.float("capacity_ah", v);
@@ -650,8 +693,11 @@ pub fn fields(s: &Status) -> crate::record::Fields {
     f
 }
 
-/// What the fields leave out, for a reading's `raw`: the status words, the temperature
-/// high bytes, cell flag bits, and undecoded groups (keyed by id, `"0x0a"`).
+/// What the fields leave out, for a reading's `raw`: the status words (with their
+/// undocumented bits, e.g. 0x1000 in word 2 on a real 15-cell pack, §2.7), the temperature
+/// high bytes (the sensor tags), the cells with flag bits and those bits (`word >> 14`), and
+/// undecoded groups (keyed by id: `"0x0a"`, "BMS protection status bits" per one integrator,
+/// 0x0000 and 0x4000 seen).
 pub fn raw(s: &Status) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
     if !s.status_words.is_empty() {
@@ -663,13 +709,14 @@ pub fn raw(s: &Status) -> serde_json::Map<String, serde_json::Value> {
             s.temperature_high_bytes.clone().into(),
         );
     }
-    if s.cell_flags.iter().any(|&b| b) {
-        let cells: Vec<usize> = (1..)
+    if s.cell_flags.iter().any(|&b| b != 0) {
+        let (cells, values): (Vec<usize>, Vec<u8>) = (1..)
             .zip(&s.cell_flags)
-            .filter(|(_, &f)| f)
-            .map(|(i, _)| i)
-            .collect();
+            .filter(|(_, &f)| f != 0)
+            .map(|(i, &f)| (i, f))
+            .unzip();
         m.insert("cell_flag_bits".into(), cells.into());
+        m.insert("cell_flag_values".into(), values.into());
     }
     if !s.undecoded_groups.is_empty() {
         let mut g = serde_json::Map::new();
@@ -803,7 +850,7 @@ mod tests {
                 3239, 3231
             ]
         );
-        assert_eq!(status.cell_flags, [false; 16]);
+        assert_eq!(status.cell_flags, [0; 16]);
         assert_eq!(status.current_a, Some(-39.59));
         assert_eq!(status.soc_pct, Some(89.70));
         assert_eq!(status.capacity_ah, Some(100.00));
@@ -867,10 +914,14 @@ mod tests {
     }
 
     #[test]
-    fn cell_flag_bit_15_is_split_off() {
-        let status = parse_status(&[0x01, 0x02, 0x8D, 0x9A, 0x0D, 0x9A]).unwrap();
-        assert_eq!(status.cells_mv, [3482, 3482]);
-        assert_eq!(status.cell_flags, [true, false]);
+    fn cell_flag_bits_14_and_15_are_split_off() {
+        // §2.7: 0x8D9A → 3.482 V (powermon), 0x4D85 → 3.461 V (dbus-serialbattery#155)
+        let status = parse_status(&[0x01, 0x03, 0x8D, 0x9A, 0x0D, 0x9A, 0x4D, 0x85]).unwrap();
+        assert_eq!(status.cells_mv, [3482, 3482, 3461]);
+        assert_eq!(status.cell_flags, [2, 0, 1]);
+        let r = raw(&status);
+        assert_eq!(r["cell_flag_bits"], serde_json::json!([1, 3]));
+        assert_eq!(r["cell_flag_values"], serde_json::json!([2, 1]));
     }
 
     #[test]
@@ -1126,7 +1177,7 @@ mod tests {
 
     prop_compose! {
         fn arb_status()(
-            cells in prop::collection::vec((0u16..=0x7FFF, any::<bool>()), 0..20),
+            cells in prop::collection::vec((0u16..=0x3FFF, 0u8..=3), 0..20),
             current in prop::option::of(any::<u16>()),
             soc in prop::option::of(any::<u16>()),
             capacity in prop::option::of(any::<u16>()),
@@ -1264,5 +1315,95 @@ mod tests {
                 "{name} missing from the catalogue"
             );
         }
+    }
+
+    /// testdata/eg4-7e/narada-15cell.hex (the §2.7 15-cell reply) decodes to the values §2.7
+    /// gives and to exactly narada-15cell.ndjson; `UPDATE_GENERATED=1` rewrites the latter.
+    #[test]
+    fn golden_fifteen_cell_reading() {
+        use crate::record::{Info, Reading, Record, Value};
+        let bytes =
+            crate::hexfmt::parse(include_str!("../../testdata/eg4-7e/narada-15cell.hex")).unwrap();
+        let frame = parse_frame(&bytes).unwrap();
+        assert_eq!(
+            (frame.soi, frame.address, bytes[bytes.len() - 2]),
+            (SOI, 1, 0x4E)
+        );
+        let status = parse_status(frame.payload).unwrap();
+        let f = fields(&status);
+        let cells = match f.get("cell_voltages") {
+            Some(Value::Floats(c)) => c.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(cells.len(), 15);
+        assert_eq!((cells[0], cells[14]), (3.322, 3.324));
+        assert_eq!(f.get("pack_current"), Some(&Value::Float(0.0)));
+        assert_eq!(f.get("soc"), Some(&Value::Float(75.0)));
+        assert_eq!(f.get("capacity_ah"), Some(&Value::Float(100.24)));
+        assert_eq!(f.get("temperatures"), Some(&Value::Ints(vec![18; 4])));
+        assert_eq!(f.get("temperature_mos"), Some(&Value::Int(21)));
+        assert_eq!(f.get("temperature_env"), Some(&Value::Int(20)));
+        assert_eq!(f.get("cycle_count"), Some(&Value::Int(1)));
+        assert_eq!(f.get("pack_voltage"), Some(&Value::Float(49.81)));
+        assert_eq!(f.get("soh"), Some(&Value::Float(100.0)));
+        let r = raw(&status);
+        assert_eq!(r["status_words"], serde_json::json!([0, 0x1000, 0, 0, 0]));
+        assert_eq!(r["groups"]["0x0a"], serde_json::json!([0x4000]));
+        assert_eq!(
+            r["temperature_high_bytes"],
+            serde_json::json!([0, 0, 0, 0, 0x40, 0x20])
+        );
+        let reading = Record::Reading(Reading {
+            ts: crate::time::Timestamp {
+                unix_ms: 1_700_000_000_000,
+            },
+            source: "eg4-7e",
+            device: "narada-1".into(),
+            fields: f,
+            info: Info::default(),
+            raw: r,
+        });
+        let got = serde_json::to_string(&reading).unwrap() + "\n";
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/eg4-7e/narada-15cell.ndjson"
+        );
+        if std::env::var_os("UPDATE_GENERATED").is_some_and(|v| v == "1") {
+            std::fs::write(path, &got).unwrap();
+        }
+        assert_eq!(got, std::fs::read_to_string(path).unwrap());
+    }
+
+    /// §2.4: the tags 0x80 and 0x20 make words 5 and 6 the MOS and ambient sensors; without
+    /// tags, six words follow powermon's T1–T4, MOS, ambient.
+    #[test]
+    fn temperature_sensors_are_told_apart() {
+        let s = capture_status().sensors();
+        assert_eq!(
+            (s.probes, s.mos, s.env),
+            (vec![15, 15, 15, 14], Some(17), Some(16))
+        );
+        let mut untagged = capture_status();
+        untagged.temperature_high_bytes = vec![0; 6];
+        assert_eq!(untagged.sensors(), capture_status().sensors());
+        let mut four = capture_status();
+        four.temperatures_c.truncate(4);
+        four.temperature_high_bytes.truncate(4);
+        let s = four.sensors();
+        assert_eq!((s.probes.len(), s.mos, s.env), (4, None, None));
+    }
+
+    /// §2.7: the ASCII firmware reply, with 0x7E and with 0x7C as the start byte.
+    #[test]
+    fn firmware_reply_with_either_start_byte() {
+        let mut bytes = vec![0x7E, 0x01, 0x33, 0x16];
+        bytes.extend_from_slice(b"QT-YS00-16SV100A-V3.40");
+        bytes.extend_from_slice(&[0xB8, 0x0D]);
+        let f = parse_frame(&bytes).unwrap();
+        assert_eq!(clean_string(f.payload), "QT-YS00-16SV100A-V3.40");
+        assert_eq!(scan(&bytes), Scan::Frame { len: bytes.len() });
+        let alt = encode_frame(SOI_ALT, 1, CMD_FIRMWARE, f.payload).unwrap();
+        assert_eq!(scan(&alt), Scan::Frame { len: alt.len() });
+        assert_eq!(parse_frame(&alt).unwrap().soi, SOI_ALT);
     }
 }

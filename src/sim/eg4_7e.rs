@@ -83,7 +83,7 @@ impl Slave {
         let total_mv: u32 = cells.iter().map(|&c| u32::from(c)).sum();
         let sensors = img.sensors;
         Status {
-            cell_flags: vec![false; cells.len()],
+            cell_flags: vec![0; cells.len()],
             cells_mv: cells,
             current_a: Some(f64::from(img.current_centi) / 100.0),
             soc_pct: Some(f64::from(img.remaining_ah)),
@@ -96,7 +96,8 @@ impl Slave {
                 img.temp_pcb,
                 i16::from(sensors[0]) - 1,
             ],
-            temperature_high_bytes: vec![0; 6],
+            // MOS and ambient sensors tagged as on real packs (protocols.md §2.7)
+            temperature_high_bytes: vec![0, 0, 0, 0, 0x80, 0x20],
             status_words: vec![0, u16::from(state), 0, 0, 0],
             cycles: Some(img.cycles as u16),
             pack_voltage_v: Some(f64::from(total_mv / 10) / 100.0),

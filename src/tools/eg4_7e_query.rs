@@ -48,6 +48,7 @@ pub struct Args {
     #[command(flatten)]
     pub serial: SerialOpts,
     /// Also read each pack's firmware (0x33) and hardware (0x42) strings once per connection
+    /// (whichever the pack answers; many answer 0x33 only)
     #[arg(long)]
     pub info: bool,
     #[command(flatten)]
@@ -56,7 +57,16 @@ pub struct Args {
 
 struct E7Driver {
     gap: Duration,
+    /// Identity requests per pack that got no answer at all while the pack answered its
+    /// status read the cycle before, so far.
+    unanswered: Vec<u8>,
+    /// Did the pack's last status read succeed?
+    status_ok: Vec<bool>,
 }
+
+/// After this many connections' worth of identity requests with neither string answered, a
+/// pack is taken to have none (it still answers status reads).
+const IDENTITY_TRIES: u8 = 3;
 
 /// One request/reply exchange: the reply payload of `command` from `address`.
 fn exchange(
@@ -120,15 +130,51 @@ impl Driver for E7Driver {
         pack: &PackPlan,
         timeout: Duration,
     ) -> Result<Option<Info>, LinkError> {
-        let firmware = exchange(link, pack.address, tianpower::CMD_FIRMWARE, timeout)?;
-        std::thread::sleep(self.gap);
-        let hardware = exchange(link, pack.address, tianpower::CMD_HARDWARE, timeout)?;
+        // Real packs answer 0x33 and may never answer 0x42 (protocols.md §2.7): whatever
+        // part arrives is kept, and the identity is not asked for again on this connection.
         let text = |p: &[u8]| Some(tianpower::clean_string(p)).filter(|s| !s.is_empty());
-        Ok(Some(Info {
-            firmware: text(&firmware),
-            hardware: text(&hardware),
-            ..Info::default()
-        }))
+        let ask = |link: &mut Link, command: u8, what: &str| match exchange(
+            link,
+            pack.address,
+            command,
+            timeout,
+        ) {
+            Ok(p) => Ok(Ok(text(&p))),
+            Err(LinkError::Io(e)) => Err(LinkError::Io(e)),
+            Err(e) => {
+                log::info!(
+                    "{} address {}: {what} ({command:#04x}): {e}",
+                    link.label,
+                    pack.address
+                );
+                Ok(Err(e))
+            }
+        };
+        let firmware = ask(link, tianpower::CMD_FIRMWARE, "firmware")?;
+        std::thread::sleep(self.gap);
+        let hardware = ask(link, tianpower::CMD_HARDWARE, "hardware")?;
+        let tries = &mut self.unanswered[pack.index];
+        match (firmware, hardware) {
+            (Err(e), Err(_)) => {
+                // A pack that is silent altogether is not counted: it may come back.
+                if self.status_ok[pack.index] {
+                    *tries += 1;
+                }
+                if *tries >= IDENTITY_TRIES {
+                    log::info!(
+                        "address {}: no identity after {tries} tries, not asking again",
+                        pack.address
+                    );
+                    return Ok(None);
+                }
+                Err(e)
+            }
+            (firmware, hardware) => Ok(Some(Info {
+                firmware: firmware.ok().flatten(),
+                hardware: hardware.ok().flatten(),
+                ..Info::default()
+            })),
+        }
     }
 
     fn read(
@@ -137,9 +183,11 @@ impl Driver for E7Driver {
         pack: &PackPlan,
         timeout: Duration,
     ) -> Result<Polled, LinkError> {
+        self.status_ok[pack.index] = false;
         let payload = exchange(link, pack.address, tianpower::CMD_STATUS, timeout)?;
         let status = tianpower::parse_status(&payload)
             .map_err(|e| LinkError::Reply(format!("status reply: {e}")))?;
+        self.status_ok[pack.index] = true;
         Ok(Polled {
             fields: tianpower::fields(&status),
             raw: tianpower::raw(&status),
@@ -187,7 +235,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             path: path.clone(),
             baud: args.serial.baud,
             packs,
-            driver: Box::new(E7Driver { gap }),
+            driver: Box::new(E7Driver {
+                gap,
+                unanswered: vec![0; args.poll.address.0.len()],
+                status_ok: vec![false; args.poll.address.0.len()],
+            }),
         });
     }
     let schedule = Schedule {
