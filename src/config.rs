@@ -9,7 +9,7 @@
 //!
 //! [[pack]]
 //! name = "rack-top"         # device id, [a-z0-9_-]
-//! port = "/dev/serial/by-id/usb-FTDI_FT232R-if00-port0"
+//! port = "/dev/serial/by-id/usb-FTDI_FT232R-if00-port0"  # or tcp://HOST:PORT, modbus-tcp://HOST:PORT
 //! address = 1               # default 1
 //! baud = 9600               # default 9600
 //! map = "v01-06"            # or "eg4-battery"

@@ -562,3 +562,26 @@ fn rtu_sniff_live_through_a_transparent_gateway() {
     let _ = sniff.wait();
     let _ = server.join();
 }
+
+/// A gateway that accepts and at once closes the connection (how some say "busy"): the
+/// error says another client may hold it.
+#[test]
+fn connection_closed_at_once_hints_at_another_client() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("tcp://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        // lp4-poll --once connects once; reconnects, if any, are closed the same way
+        for s in listener.incoming().take(1) {
+            drop(s);
+        }
+    });
+    cmd("lp4-poll")
+        .args(["--once", "-t", "300ms", &url])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("right after connecting"))
+        .stderr(predicates::str::contains(
+            "another program may be connected",
+        ));
+    let _ = server.join();
+}
