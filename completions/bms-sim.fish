@@ -48,7 +48,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l twice-every -d '
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l modbus-tcp -d 'Serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l modbus-tcp -d 'Serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address; exception 0x0B for a pack that does not answer or answers with a bad CRC), one client at a time' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l trace -d 'Log every frame sent and received as hex on stderr'

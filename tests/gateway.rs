@@ -585,3 +585,30 @@ fn connection_closed_at_once_hints_at_another_client() {
         ));
     let _ = server.join();
 }
+
+/// Through a Modbus TCP gateway a silent pack is reported by the gateway (exception 0x0B)
+/// rather than by a timeout; the other packs are read.
+#[test]
+fn modbus_tcp_gateway_reports_a_silent_pack() {
+    let gw = Gateway::start(&[
+        "lp4",
+        "-a",
+        "1,2",
+        "--silent",
+        "2",
+        "--modbus-tcp",
+        "127.0.0.1:0",
+        "--serial-tag",
+        "x",
+    ]);
+    let out = cmd("lp4-poll")
+        .args(["--once", "--emit-errors", "-a", "1,2", &gw.url])
+        .assert()
+        .code(1);
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["device"], "sim-x-01");
+    assert_eq!(recs[1]["type"], "status");
+    let err = recs[1]["error"].as_str().unwrap();
+    assert!(err.contains("gateway target failed to respond"), "{err}");
+}

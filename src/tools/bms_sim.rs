@@ -190,7 +190,8 @@ pub struct Lp4Sim {
     #[command(flatten)]
     pub sim: SerialSim,
     /// Serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack
-    /// address), one client at a time
+    /// address; exception 0x0B for a pack that does not answer or answers with a bad CRC),
+    /// one client at a time
     #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["tcp", "link"])]
     pub modbus_tcp: Option<String>,
 }
@@ -500,7 +501,16 @@ fn serve_stream(
             requests.push((0, chunk[..n].to_vec()));
         }
         for (tid, bytes) in requests {
-            for mut reply in slave.feed(&bytes, Instant::now()) {
+            let replies = slave.feed(&bytes, Instant::now());
+            if mbap && replies.is_empty() && bytes.len() >= 4 {
+                // What a Modbus TCP gateway answers when its pack stays silent.
+                log::debug!("no reply from address {}: exception 0x0B", bytes[0]);
+                let e = crate::proto::modbus::encode_exception(bytes[0], bytes[1], 0x0B);
+                if let Some(frame) = m::from_rtu(tid, &e) {
+                    output.write_all(&frame)?;
+                }
+            }
+            for mut reply in replies {
                 *sent += 1;
                 let k = *sent;
                 if WireFaults::hits(faults.foreign_every, k) {
@@ -522,7 +532,7 @@ fn serve_stream(
                     log::debug!("reply {k}: garbage after it");
                     copies.push(GARBAGE.to_vec());
                 }
-                for bytes in copies {
+                for (n, bytes) in copies.into_iter().enumerate() {
                     if let Some(baud) = wire_baud {
                         // 10 bits per byte on an 8N1 line, plus a 3.5-character turnaround.
                         let bits = (bytes.len() as u64 + 4) * 10;
@@ -533,6 +543,14 @@ fn serve_stream(
                     let bytes = if mbap {
                         match m::from_rtu(tid, &bytes) {
                             Some(b) => b,
+                            // A damaged reply: the gateway says its pack did not answer.
+                            None if n == 0 && bytes.len() >= 2 => {
+                                log::debug!("reply {k}: bad CRC, exception 0x0B instead");
+                                let e = crate::proto::modbus::encode_exception(
+                                    bytes[0], bytes[1], 0x0B,
+                                );
+                                m::from_rtu(tid, &e).unwrap_or_default()
+                            }
                             None => {
                                 log::debug!("reply {k}: not a valid frame, the gateway drops it");
                                 continue;

@@ -105,7 +105,11 @@ fn identify(link: &mut Link, address: u8, timeout: Duration) -> Result<Option<In
     let (start, count) = lp4::IDENTITY_BLOCK;
     match read_registers(link, &ReadRequest::holding(address, start, count), timeout) {
         Ok(regs) => Ok(Some(lp4::decode_identity(Window { start, regs: &regs }))),
-        Err(ReadError::Reply(ReplyError::Exception { .. })) => Ok(None),
+        // 0x0A/0x0B come from a Modbus TCP gateway whose pack did not answer: not a pack
+        // without an identity block, so the identity is asked for again.
+        Err(ReadError::Reply(ReplyError::Exception { code })) if !matches!(code, 0x0A | 0x0B) => {
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }
