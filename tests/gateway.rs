@@ -1,53 +1,27 @@
 //! RS-485 gateways on the network: lp4-poll, eg4-7e-query and rtu-sniff against
 //! `bms-sim --tcp` / `--modbus-tcp` over loopback, end to end.
 
-use crate::common::{cmd, lines_of, readings, records, std_cmd, Guard, TempDir};
+use crate::common::{cmd, lines_of, readings, records, std_cmd, Guard, Sim, TempDir};
 use std::io::{Read, Write};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// A simulated gateway (`bms-sim ... --tcp 127.0.0.1:0`), killed when dropped.
-struct Gateway {
-    child: Child,
-    /// `tcp://127.0.0.1:PORT` or `modbus-tcp://...`, as printed on its first line.
-    url: String,
-    _stdout: ChildStdout,
-}
+/// A simulated gateway (`bms-sim ... --tcp 127.0.0.1:0`), killed when dropped: a [`Sim`]
+/// whose first line is its URL, `tcp://127.0.0.1:PORT` or `modbus-tcp://...`.
+struct Gateway(Sim);
 
 impl Gateway {
     fn start(args: &[&str]) -> Gateway {
-        let mut child = std_cmd("bms-sim")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bms-sim");
-        let mut stdout = child.stdout.take().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        let url = String::from_utf8(line).unwrap();
-        assert!(url.contains("tcp://127.0.0.1:"), "bms-sim printed {url:?}");
-        Gateway {
-            child,
-            url,
-            _stdout: stdout,
-        }
+        Gateway(Sim::start_printing(args, "tcp://127.0.0.1:"))
+    }
+
+    fn url(&self) -> &str {
+        &self.0.path
     }
 
     /// `host:port` of the URL.
     fn addr(&self) -> &str {
-        self.url.split_once("://").unwrap().1
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.url().split_once("://").unwrap().1
     }
 }
 
@@ -85,7 +59,7 @@ fn transparent_gateway_several_packs() {
         "gw",
     ]);
     let out = cmd("lp4-poll")
-        .args(["--count", "2", "--interval", "100ms", "-a", "1-3", &gw.url])
+        .args(["--count", "2", "--interval", "100ms", "-a", "1-3", gw.url()])
         .assert()
         .success();
     let out = out.get_output();
@@ -118,7 +92,7 @@ fn modbus_tcp_gateway_several_packs() {
         "--serial-tag",
         "mb",
     ]);
-    assert!(gw.url.starts_with("modbus-tcp://"));
+    assert!(gw.url().starts_with("modbus-tcp://"));
     let out = cmd("lp4-poll")
         .args([
             "--count",
@@ -127,7 +101,7 @@ fn modbus_tcp_gateway_several_packs() {
             "100ms",
             "-a",
             "1,2,5",
-            &gw.url,
+            gw.url(),
         ])
         .assert()
         .success();
@@ -176,7 +150,7 @@ fn faults_behind_gateways_give_one_record_per_pack_and_cycle() {
                 "--emit-errors",
                 "-a",
                 "1-3",
-                &gw.url,
+                gw.url(),
             ])
             .assert()
             .code(1);
@@ -198,7 +172,7 @@ fn second_client_is_refused_with_a_hint() {
     let gw = Gateway::start(&["lp4", "--tcp", "127.0.0.1:0"]);
     let mut first = Guard::spawn(
         std_cmd("lp4-poll")
-            .args(["--interval", "100ms", &gw.url])
+            .args(["--interval", "100ms", gw.url()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     );
@@ -207,7 +181,7 @@ fn second_client_is_refused_with_a_hint() {
         .recv_timeout(Duration::from_secs(30))
         .expect("first client reads");
     cmd("lp4-poll")
-        .args(["--once", &gw.url])
+        .args(["--once", gw.url()])
         .assert()
         .code(75)
         .stderr(predicates::str::contains("connection refused"))
@@ -243,7 +217,7 @@ fn gateway_goes_away_and_comes_back() {
                 "--emit-errors",
                 "-a",
                 "1,2",
-                &gw.url,
+                gw.url(),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -328,7 +302,7 @@ fn slow_gateway_replies_are_all_read() {
                 "1500ms",
                 "-a",
                 "1,2",
-                &gw.url,
+                gw.url(),
             ])
             .assert()
             .success();
@@ -360,7 +334,7 @@ fn eg4_7e_query_through_a_transparent_gateway() {
             "-a",
             "1,2",
             "--info",
-            &gw.url,
+            gw.url(),
         ])
         .assert()
         .success();
@@ -376,7 +350,7 @@ fn eg4_7e_query_through_a_transparent_gateway() {
         assert!(reading["info"]["firmware"].is_string());
     }
     cmd("eg4-7e-query")
-        .args(["--once", &gw.url.replace("tcp://", "modbus-tcp://")])
+        .args(["--once", &gw.url().replace("tcp://", "modbus-tcp://")])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("transparent"));
@@ -446,7 +420,8 @@ fn config_file_with_gateways_and_a_scan() {
             "timeout = \"1s\"\n[[pack]]\nname = \"top\"\nport = \"{0}\"\naddress = 1\n\
              [[pack]]\nport = \"{0}\"\naddress = 2\n\
              [[pack]]\nname = \"far\"\nport = \"{1}\"\naddress = 3\n",
-            a.url, b.url
+            a.url(),
+            b.url()
         ),
     )
     .unwrap();
@@ -459,7 +434,7 @@ fn config_file_with_gateways_and_a_scan() {
     assert_eq!(d, ["far", "sim-a-02", "top"]);
     // --scan over a transparent gateway: one pass (the line speed is the gateway's).
     let out = cmd("lp4-poll")
-        .args(["--scan", "-t", "200ms", "--gap", "5ms", &a.url])
+        .args(["--scan", "-t", "200ms", "--gap", "5ms", a.url()])
         .assert()
         .success();
     let r = readings(&out.get_output().stdout);
@@ -487,7 +462,7 @@ fn trace_and_capture_over_tcp() {
                 "--trace",
                 "--capture",
                 cap.to_str().unwrap(),
-                &gw.url,
+                gw.url(),
             ])
             .assert()
             .success();
@@ -602,7 +577,7 @@ fn modbus_tcp_gateway_reports_a_silent_pack() {
         "x",
     ]);
     let out = cmd("lp4-poll")
-        .args(["--once", "--emit-errors", "-a", "1,2", &gw.url])
+        .args(["--once", "--emit-errors", "-a", "1,2", gw.url()])
         .assert()
         .code(1);
     let recs = records(&out.get_output().stdout);

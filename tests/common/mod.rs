@@ -49,6 +49,12 @@ pub struct Sim {
 impl Sim {
     /// Starts `bms-sim <args>` and waits for the pseudo-terminal path on its first line.
     pub fn start(args: &[&str]) -> Sim {
+        Sim::start_printing(args, "/dev/pts/")
+    }
+
+    /// Starts `bms-sim <args>` and waits for its first line, where it says where to reach it
+    /// (a pseudo-terminal path, or a gateway's `tcp://` URL), which must contain `expect`.
+    pub fn start_printing(args: &[&str], expect: &str) -> Sim {
         let mut child = std_cmd("bms-sim")
             .args(args)
             .stdin(Stdio::null())
@@ -63,7 +69,7 @@ impl Sim {
             line.push(byte[0]);
         }
         let path = String::from_utf8(line).unwrap();
-        assert!(path.starts_with("/dev/pts/"), "bms-sim printed {path:?}");
+        assert!(path.contains(expect), "bms-sim printed {path:?}");
         Sim {
             child,
             path,
