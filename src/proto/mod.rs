@@ -5,5 +5,6 @@ pub mod candump;
 pub mod eflex;
 pub mod lp4;
 pub mod modbus;
+pub mod pylon;
 pub mod rtu;
 pub mod tianpower;
