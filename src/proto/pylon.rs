@@ -15,10 +15,11 @@
 //! ```
 //!
 //! [`Assembler`] collects one telegram's frames in fixed memory: the frames between two
-//! heartbeats, or, on a bus without heartbeats, until every core frame ([`CORE`]) has been
-//! seen (or a frame repeats: a battery that does not send every core frame). A telegram
-//! without the essential frames (0x351, 0x355, 0x356: a log that starts mid-telegram) is
-//! dropped with a reason. [`decode`] reads a telegram into a [`Bank`] under a [`Profile`]
+//! heartbeats, or, on a bus without heartbeats (a log of the battery side only), from one
+//! 0x351 to the next, so that the extension frames after the core set stay with their
+//! telegram; a frame that repeats also ends a telegram. A telegram without the essential
+//! frames (0x351, 0x355, 0x356: a log that starts mid-telegram) is dropped with a reason; at
+//! the end of input a telegram is kept when it holds every core frame ([`CORE`]). [`decode`] reads a telegram into a [`Bank`] under a [`Profile`]
 //! (vendor differences are data: [`PROFILES`]); [`encode`] goes the other way, for the
 //! simulator and the round-trip tests; [`write_json`] writes the reading. Pure: no I/O.
 
@@ -33,12 +34,16 @@ pub const IDS: [u16; 19] = [
     0x373, 0x374, 0x375, 0x376, 0x377, 0x379,
 ];
 
+/// Without heartbeats, this id starts a telegram: every emitter known (Pylontech, diyBMS,
+/// bsc_fw, the Lux/EG4 packs) sends it first.
+pub const TELEGRAM_START: u32 = 0x351;
+
 /// Without these a telegram is not worth a reading: limits, SOC/SOH, voltage and current.
 pub const ESSENTIAL: [u16; 3] = [0x351, 0x355, 0x356];
 
 /// The core set: each entry is one frame, or its newer-firmware replacement (0x359/0x35C
-/// become 0x35A/0x35F, §9.3). Without heartbeats a telegram is complete once each entry
-/// has been seen.
+/// become 0x35A/0x35F, §9.3). A telegram still open at the end of input is complete once
+/// each entry has been seen.
 pub const CORE: [&[u16]; 6] = [
     &[0x351],
     &[0x355],
@@ -246,9 +251,15 @@ impl<T> Assembler<T> {
             self.stats.ignored += 1;
             return None;
         };
-        // A frame that repeats ends the telegram (heartbeats missing or not yet seen).
-        let repeat = self.cur.as_ref().is_some_and(|t| t.seen & 1 << s != 0);
-        let closed = if repeat { self.close() } else { None };
+        // Without heartbeats, 0x351 (which every emitter known sends first) starts a new
+        // telegram; with or without them, a frame that repeats ends the telegram (heartbeats
+        // missing, or a battery that sends more often than the inverter beats).
+        let starts = !self.heartbeats && id == TELEGRAM_START;
+        let closes = self
+            .cur
+            .as_ref()
+            .is_some_and(|t| t.seen & 1 << s != 0 || (starts && !t.is_empty()));
+        let closed = if closes { self.close() } else { None };
         let t = match &mut self.cur {
             Some(t) => {
                 t.ts = ts;
@@ -257,13 +268,7 @@ impl<T> Assembler<T> {
             None => self.cur.insert(Telegram::new(ts)),
         };
         t.set(id, data);
-        if closed.is_some() || self.heartbeats {
-            return closed;
-        }
-        if core_complete(t.seen) {
-            return self.close();
-        }
-        None
+        closed
     }
 
     /// End of input: the telegram in progress if it is complete (every core frame);
@@ -1046,13 +1051,17 @@ mod tests {
 
     fn real_telegram() -> Telegram<u32> {
         let mut asm = Assembler::new();
-        let mut got = None;
+        let mut got: Option<Telegram<u32>> = None;
         for (i, (id, h)) in REAL.iter().enumerate() {
             if let Some(Event::Telegram(t)) = asm.push(*id, &bytes(h), i as u32) {
                 got = Some(t);
             }
         }
-        got.expect("the core set completes the telegram")
+        assert!(
+            got.is_none(),
+            "without heartbeats, the next 0x351 ends a telegram"
+        );
+        asm.finish().expect("the core set is complete at the end")
     }
 
     fn json(b: &Bank) -> serde_json::Value {
@@ -1263,32 +1272,42 @@ mod tests {
     }
 
     #[test]
-    fn without_heartbeats_a_repeat_or_the_core_set_ends_a_telegram() {
-        // A battery that never sends 0x35E: each telegram ends when 0x351 comes again.
+    fn without_heartbeats_0x351_or_a_repeat_ends_a_telegram() {
+        let b = |i: usize| bytes(REAL[i].1);
         let mut asm = Assembler::new();
-        let mut n = 0;
-        for round in 0..3u32 {
-            for (id, h) in &REAL[..5] {
-                if let Some(Event::Telegram(t)) = asm.push(*id, &bytes(h), round) {
-                    assert_eq!(t.len(), 5);
-                    n += 1;
-                }
+        let mut got = Vec::new();
+        // Starts mid-telegram; each round: the core set and an extension frame after it.
+        let mut frames: Vec<(u32, Vec<u8>, u32)> = vec![(0x35C, b(4), 0), (0x35E, b(5), 0)];
+        for round in 1..=3u32 {
+            for (i, (id, _)) in REAL.iter().enumerate() {
+                frames.push((*id, b(i), round));
+            }
+            frames.push((0x373, bytes("F00C0A0D2A013001"), round));
+        }
+        for (id, d, ts) in frames {
+            match asm.push(id, &d, ts) {
+                Some(Event::Telegram(t)) => got.push((t.ts, t.len())),
+                Some(Event::Dropped(d)) => got.push((d.ts + 100, d.frames)),
+                None => {}
             }
         }
-        assert_eq!(n, 2);
-        assert_eq!(asm.finish(), None, "the last one is incomplete at the end");
-        // The full core set: one telegram per round, at once.
+        // The partial start is dropped; each telegram keeps its 0x373.
+        assert_eq!(got, vec![(100, 2), (1, 7), (2, 7)]);
+        assert_eq!(asm.finish().map(|t| (t.ts, t.len())), Some((3, 7)));
+        // A battery that sends 0x351 twice as often: a repeat ends the telegram too.
         let mut asm = Assembler::new();
         let mut n = 0;
-        for round in 0..3u32 {
-            for (id, h) in &REAL {
-                if let Some(Event::Telegram(t)) = asm.push(*id, &bytes(h), round) {
-                    assert_eq!(t.ts, round);
-                    n += 1;
-                }
+        for (id, h) in [REAL[0], REAL[1], REAL[2], REAL[1], REAL[2]] {
+            if let Some(Event::Telegram(_)) = asm.push(id, &bytes(h), ()) {
+                n += 1;
             }
         }
-        assert_eq!(n, 3);
+        assert_eq!(n, 1);
+        assert_eq!(
+            asm.finish(),
+            None,
+            "no 0x359/0x35C/0x35E: incomplete at the end"
+        );
     }
 
     #[test]
@@ -1337,5 +1356,106 @@ mod tests {
             again.set(id, &d);
         }
         assert_eq!(decode(&again, pylon), b);
+    }
+
+    fn arb_bank() -> impl proptest::strategy::Strategy<Value = Bank> {
+        use proptest::prelude::*;
+        let name = "[A-Z0-9][A-Z0-9 -]{0,6}[A-Z0-9]";
+        let limits = (
+            any::<u16>(),
+            any::<i16>(),
+            any::<i16>(),
+            any::<Option<u16>>(),
+        );
+        let core = (
+            any::<u16>(),
+            any::<u16>(),
+            any::<i16>(),
+            any::<i16>(),
+            any::<Option<i16>>(),
+        );
+        let alarms = (
+            any::<Option<u8>>(),
+            any::<[Option<bool>; FLAGS.len()]>(),
+            any::<Option<[bool; 5]>>(),
+            proptest::option::of(name),
+        );
+        let ext = (
+            any::<Option<u16>>(),
+            any::<Option<(u16, u16)>>(),
+            any::<Option<[u16; 4]>>(),
+            any::<Option<[u16; 4]>>(),
+            any::<[bool; 4]>(),
+            any::<Option<u16>>(),
+        );
+        (limits, core, alarms, ext).prop_map(|(l, c, a, e)| {
+            let mut b = Bank {
+                cvl_dv: Some(l.0),
+                ccl_da: Some(l.1),
+                dcl_da: Some(l.2),
+                dvl_dv: l.3,
+                soc: Some(c.0),
+                soh: Some(c.1),
+                voltage_raw: Some(c.2),
+                voltage_scale: 0.01,
+                current_da: Some(c.3),
+                temp_dc: c.4,
+                flags: a.1,
+                module_count: a.0,
+                requests: a.2,
+                manufacturer: a.3,
+                online_capacity_ah: e.0,
+                design_capacity_ah: e.1.map(|x| x.0),
+                remaining_ah: e.1.map(|x| x.1),
+                modules: e.2.map_or([None; 4], |m| m.map(Some)),
+                cells: e.3.map_or([None; 4], |m| m.map(Some)),
+                installed_capacity_ah: e.5,
+                ..Bank::default()
+            };
+            for (i, on) in e.4.iter().enumerate() {
+                if *on {
+                    b.cell_names[i] = Some(format!("{i}-0{i}"));
+                }
+            }
+            // 0x359 carries its 14 flags whenever it is sent.
+            if b.module_count.is_some() {
+                for &(_, _, f) in &BITS_359 {
+                    b.flags[f].get_or_insert(false);
+                }
+            } else {
+                b.flags[W + 12] = None; // only 0x359 has it
+            }
+            b
+        })
+    }
+
+    proptest::proptest! {
+        /// Any telegram the simulator's encoder can write (heartbeat, frames as candump -L
+        /// text, heartbeat) decodes back to the same values.
+        #[test]
+        fn encoded_telegrams_decode_to_the_same_fields(b in arb_bank(), secs in 0u64..4_000_000_000) {
+            use crate::proto::candump::{format_log_line, parse_line, Line};
+            let mut asm = Assembler::new();
+            let mut frames = vec![(HEARTBEAT, vec![0u8; 8])];
+            frames.extend(encode(&b));
+            frames.push((HEARTBEAT, vec![0u8; 8]));
+            let mut got = None;
+            for (i, (id, d)) in frames.iter().enumerate() {
+                let line = format_log_line(secs, i as u32, "can0", *id, d);
+                let Ok(Line::Frame(f)) = parse_line(line.as_bytes()) else {
+                    return Err(proptest::test_runner::TestCaseError::fail(line));
+                };
+                if let Some(e) = asm.push(f.frame.id, f.frame.data(), i) {
+                    got = Some(e);
+                }
+            }
+            let Some(Event::Telegram(t)) = got else {
+                return Err(proptest::test_runner::TestCaseError::fail(format!("{got:?}")));
+            };
+            proptest::prop_assert_eq!(t.ts, frames.len() - 2);
+            let mut d = decode(&t, Profile::by_name("pylon").unwrap());
+            d.raw.clear();
+            proptest::prop_assert_eq!(d, b);
+        }
     }
 }

@@ -32,8 +32,9 @@ Examples:
 Input: every candump text format, as eflex-candump-decode reads it. Frames of other devices
 on the bus are ignored; lines that are not candump are reported as FILE:LINE on stderr,
 counted and skipped (exit 1). One reading per telegram: the frames between two inverter
-heartbeats (0x305), or, without heartbeats, once every core frame has been seen; its ts is
-the log time of the telegram's last frame. Logs without an absolute clock (candump -t z,
+heartbeats (0x305), or, without heartbeats (a log of the battery side), from one 0x351 to
+the next; its ts is the log time of the telegram's last frame. A telegram without 0x351,
+0x355 and 0x356 (a log starting mid-telegram) is dropped (counted at -v). Logs without an absolute clock (candump -t z,
 -t d, or no -t) are anchored on --start, else on the file's modification time (standard
 input: the time read), and the reading says so in raw.ts_anchor.
 
