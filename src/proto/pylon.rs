@@ -600,55 +600,35 @@ pub fn decode<T>(t: &Telegram<T>, profile: &Profile) -> Bank {
         voltage_scale: profile.voltage_scale.unwrap_or(0.01),
         ..Bank::default()
     };
-    let mut raw = |k: &'static str, bytes: &[u8]| {
-        if !bytes.is_empty() {
-            b.raw.push((k, hex(bytes)));
+    // Undecoded bytes, in IDS order (which is key order).
+    let raw = &mut b.raw;
+    let mut keep = |k: &'static str, bytes: Option<&[u8]>| {
+        if let Some(bytes) = bytes.filter(|b| !b.is_empty()) {
+            raw.push((k, hex(bytes)));
         }
     };
-    let tail = |d: &[u8], from: usize| -> Vec<u8> { d.get(from..).unwrap_or_default().to_vec() };
-    // Raw keys in IDS order (which is key order), collected first.
-    let mut raws: Vec<(&'static str, Vec<u8>)> = Vec::new();
-    if let Some(d) = t.get(0x307) {
-        raws.push(("x307", d.to_vec()));
-    }
-    if let Some(d) = t.get(0x354) {
-        raws.push(("x354", tail(d, 4)));
-    }
-    if let Some(d) = t.get(0x355) {
-        raws.push(("x355", tail(d, 4)));
-    }
-    if let Some(d) = t.get(0x356) {
-        raws.push(("x356", tail(d, 6)));
-    }
+    let tail = |id: u16, from: usize| t.get(id).and_then(|d| d.get(from..));
+    keep("x307", t.get(0x307));
+    keep("x354", tail(0x354, 4));
+    keep("x355", tail(0x355, 4));
+    keep("x356", tail(0x356, 6));
     if let Some(d) = t.get(0x359) {
         let end = if profile.byte7 == Byte7::DipAddress {
             7
         } else {
             8
         };
-        raws.push((
-            "x359",
-            d.get(5..end.min(d.len())).unwrap_or_default().to_vec(),
-        ));
+        keep("x359", d.get(5..end.min(d.len())));
     }
-    if let Some(d) = t.get(0x35C) {
-        raws.push(("x35c", tail(d, 1)));
-    }
-    if let Some(d) = t.get(0x35E) {
-        if text(d).is_none() {
-            raws.push(("x35e", d.to_vec()));
-        }
-    }
+    keep("x35c", tail(0x35C, 1));
+    keep("x35e", t.get(0x35E).filter(|d| text(d).is_none()));
     if let Some(d) = t.get(0x35F) {
-        raws.push(("x35f", d.get(..4.min(d.len())).unwrap_or_default().to_vec()));
-        raws.push(("x35f_tail", tail(d, 6)));
+        keep("x35f", d.get(..4.min(d.len())));
+        keep("x35f_tail", d.get(6..));
     }
-    for (id, key) in [(0x370, "x370"), (0x371, "x371")] {
-        if let Some(d) = t.get(id) {
-            if profile.names == Names::Raw {
-                raws.push((key, d.to_vec()));
-            }
-        }
+    if profile.names == Names::Raw {
+        keep("x370", t.get(0x370));
+        keep("x371", t.get(0x371));
     }
     for (k, id) in [
         ("x374", 0x374),
@@ -656,18 +636,9 @@ pub fn decode<T>(t: &Telegram<T>, profile: &Profile) -> Bank {
         ("x376", 0x376),
         ("x377", 0x377),
     ] {
-        if let Some(d) = t.get(id) {
-            if text(d).is_none() {
-                raws.push((k, d.to_vec()));
-            }
-        }
+        keep(k, t.get(id).filter(|d| text(d).is_none()));
     }
-    if let Some(d) = t.get(0x379) {
-        raws.push(("x379", tail(d, 2)));
-    }
-    for (k, bytes) in raws {
-        raw(k, &bytes);
-    }
+    keep("x379", tail(0x379, 2));
 
     if let Some(d) = t.get(0x351) {
         b.cvl_dv = u16_at(d, 0);
@@ -881,6 +852,18 @@ pub fn device_name(manufacturer: Option<&str>, label: &str) -> String {
     crate::record::device_id(&format!("{m}-{label}"))
 }
 
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
+fn digits_of(out: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    while v > 0 || buf.len() - i < width {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 /// Appends the bank's reading as one JSON line (no newline): `fields` in wire order,
 /// `info.manufacturer`/`info.model`, `raw` with the undecoded bytes and `extra_raw`
 /// (already in key order, placed before them: `ts_anchor`).
@@ -913,6 +896,26 @@ pub fn write_json(
             }
             Ok(())
         }
+        /// `n` / 10^`decimals` as the shortest decimal that reads back as that f64 (what
+        /// serde_json writes for `n as f64 / 10.0`, without the float formatter: these are
+        /// most of a reading's numbers).
+        fn fixed(&mut self, k: &str, n: Option<i64>, decimals: u32) {
+            let Some(n) = n else { return };
+            self.key(k);
+            if n < 0 {
+                self.out.push(b'-');
+            }
+            let a = n.unsigned_abs();
+            let p = 10u64.pow(decimals);
+            let (int, mut frac, mut digits) = (a / p, a % p, decimals);
+            digits_of(self.out, int, 1);
+            self.out.push(b'.');
+            while digits > 1 && frac % 10 == 0 {
+                frac /= 10;
+                digits -= 1;
+            }
+            digits_of(self.out, frac, digits as usize);
+        }
         fn bool(&mut self, k: &str, v: Option<bool>) {
             if let Some(v) = v {
                 self.key(k);
@@ -921,29 +924,31 @@ pub fn write_json(
             }
         }
     }
-    let dv = |v: Option<u16>| v.map(|v| f64::from(v) / 10.0);
-    let da = |v: Option<i16>| v.map(|v| f64::from(v) / 10.0);
+    out.reserve(1536);
     out.extend_from_slice(b"{\"type\":\"reading\",\"ts\":\"");
     out.extend_from_slice(&ts.rfc3339());
     out.extend_from_slice(b"\",\"source\":\"pylon\",\"device\":");
     json_str(out, device)?;
     out.extend_from_slice(b",\"fields\":{");
     let mut w = W { out, first: true };
-    w.num("charge_voltage_limit", dv(b.cvl_dv))?;
-    w.num("charge_current_limit", da(b.ccl_da.map(|v| v.max(0))))?;
-    w.num(
-        "discharge_current_limit",
-        b.dcl_da.map(|v| f64::from(v).abs() / 10.0),
-    )?;
-    w.num("discharge_voltage_limit", dv(b.dvl_dv))?;
+    let dv = |v: Option<u16>| v.map(i64::from);
+    let da = |v: Option<i16>| v.map(i64::from);
+    w.fixed("charge_voltage_limit", dv(b.cvl_dv), 1);
+    w.fixed("charge_current_limit", da(b.ccl_da.map(|v| v.max(0))), 1);
+    w.fixed("discharge_current_limit", da(b.dcl_da).map(i64::abs), 1);
+    w.fixed("discharge_voltage_limit", dv(b.dvl_dv), 1);
     w.num("soc", b.soc)?;
     w.num("soh", b.soh)?;
-    w.num(
-        "pack_voltage",
-        b.voltage_raw.map(|v| scaled(v, b.voltage_scale)),
-    )?;
-    w.num("pack_current", da(b.current_da))?;
-    w.num("temperature", da(b.temp_dc))?;
+    if b.voltage_scale == 0.01 {
+        w.fixed("pack_voltage", da(b.voltage_raw), 2);
+    } else if b.voltage_scale == 0.1 {
+        w.fixed("pack_voltage", da(b.voltage_raw), 1);
+    } else {
+        let s = b.voltage_scale;
+        w.num("pack_voltage", b.voltage_raw.map(|v| f64::from(v) * s))?;
+    }
+    w.fixed("pack_current", da(b.current_da), 1);
+    w.fixed("temperature", da(b.temp_dc), 1);
     w.num("module_count", b.module_count)?;
     w.num("dip_address", b.dip_address)?;
     if let Some(r) = b.requests {
@@ -1016,18 +1021,6 @@ pub fn write_json(
     }
     out.push(b'}');
     Ok(())
-}
-
-/// `raw` × `scale`, rounded to the scale's decimals (4986 × 0.01 = 49.86, not
-/// 49.860000000000006).
-fn scaled(raw: i16, scale: f64) -> f64 {
-    if scale == 0.1 {
-        f64::from(raw) / 10.0
-    } else if scale == 0.01 {
-        f64::from(raw) / 100.0
-    } else {
-        f64::from(raw) * scale
-    }
 }
 
 #[cfg(test)]
@@ -1343,6 +1336,28 @@ mod tests {
         for name in all {
             let spec = crate::catalog::lookup(name).unwrap_or_else(|| panic!("{name}"));
             assert!(spec.sources.contains(&"pylon"), "{name}");
+        }
+    }
+
+    #[test]
+    fn fixed_point_numbers_read_as_serde_writes_them() {
+        let mut out = Vec::new();
+        for n in i16::MIN..=i16::MAX {
+            for (scale, div) in [(0.1, 10.0), (0.01, 100.0)] {
+                let b = Bank {
+                    voltage_raw: Some(n),
+                    voltage_scale: scale,
+                    ..Bank::default()
+                };
+                out.clear();
+                write_json(&b, Timestamp { unix_ms: 0 }, "d", &[], &mut out).unwrap();
+                let want = serde_json::to_string(&(f64::from(n) / div)).unwrap();
+                let text = std::str::from_utf8(&out).unwrap();
+                assert!(
+                    text.contains(&format!("{{\"pack_voltage\":{want}}}")),
+                    "{n}: {text}"
+                );
+            }
         }
     }
 

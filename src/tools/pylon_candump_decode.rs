@@ -93,6 +93,8 @@ pub struct Decoder {
     /// The newest reading held back by --every, as its JSON line.
     pending: Option<(Timestamp, Vec<u8>)>,
     line: Vec<u8>,
+    /// The device id and the manufacturer and label it was made from.
+    device: (Option<String>, String, String),
 }
 
 impl Decoder {
@@ -106,6 +108,7 @@ impl Decoder {
             last: None,
             pending: None,
             line: Vec::with_capacity(1024),
+            device: (None, String::new(), String::new()),
         }
     }
 
@@ -150,17 +153,25 @@ impl Decoder {
         }
         let bank = pylon::decode(t, &self.profile);
         let device = match &self.name {
-            Some(n) => n.clone(),
-            None => pylon::device_name(bank.manufacturer.as_deref(), &self.label),
+            Some(n) => n.as_str(),
+            None => {
+                let (m, label, id) = &mut self.device;
+                if *m != bank.manufacturer || *label != self.label || id.is_empty() {
+                    m.clone_from(&bank.manufacturer);
+                    label.clone_from(&self.label);
+                    *id = pylon::device_name(bank.manufacturer.as_deref(), &self.label);
+                }
+                id.as_str()
+            }
         };
         let ts = t.ts.ts;
         let anchor = t.ts.anchor.map(|a| [("ts_anchor", a.as_str())]);
         let extra: &[(&str, &str)] = anchor.as_ref().map_or(&[], |a| &a[..]);
         let Some(every) = self.every else {
-            return out.write_with(|buf| pylon::write_json(&bank, ts, &device, extra, buf));
+            return out.write_with(|buf| pylon::write_json(&bank, ts, device, extra, buf));
         };
         self.line.clear();
-        pylon::write_json(&bank, ts, &device, extra, &mut self.line)?;
+        pylon::write_json(&bank, ts, device, extra, &mut self.line)?;
         let due = self
             .last
             .is_none_or(|last| ts.unix_ms - last.unix_ms >= every.as_millis() as i64 || ts < last);
