@@ -96,6 +96,18 @@ fn golden_real_frames() {
         .assert()
         .success();
     assert_eq!(readings(&out.get_output().stdout)[0]["device"], "bank-1");
+    // --trace: every frame read, as hex on stderr; stdout unchanged.
+    let out = cmd("pylon-candump-decode")
+        .args(["--trace", &golden_path()])
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8_lossy(&out.get_output().stdout), GOLDEN);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        err.contains("setfirelabs-us5000 < 351 14 02 C0 12 C0 12 C2 01"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 8, "{err}");
 }
 
 /// The same telegram in every candump text flavour decodes to the same reading.

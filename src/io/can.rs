@@ -5,7 +5,7 @@
 //!
 //! Text input: every candump flavour ([`crate::proto::candump`]); lines that are not candump
 //! are reported as FILE:LINE on stderr (the first 20), counted and skipped; `DROPCOUNT`
-//! notices are logged. Live input (`--interface`): classic frames with the kernel's receive
+//! notices are logged. `--trace` writes every frame read as hex on stderr. Live input (`--interface`): classic frames with the kernel's receive
 //! time; listen-only in effect (nothing is ever sent). A missing interface is "unavailable"
 //! (exit 75); an interface that goes down while we read ("network is down") is waited out,
 //! keeping all state.
@@ -210,12 +210,25 @@ fn decode_text(
                 } else {
                     f.iface
                 };
+                trace(label, &f.frame);
                 sink.frame(&f.frame, stamp, label, out)?;
             }
             Ok(Line::DropCount(d)) => log::info!("{name}:{n}: {}", d.text),
             Ok(_) => {}
             Err(e) => skip(stats, &name, n, &e.to_string()),
         }
+    }
+}
+
+/// `--trace`: `tool: can0 < 351 14 02 C0 12 C0 12 C2 01`.
+fn trace(label: &str, f: &CanFrame) {
+    if crate::log::tracing() {
+        let id = if f.extended {
+            format!("< {:08X}", f.id)
+        } else {
+            format!("< {:03X}", f.id)
+        };
+        crate::log::trace(label, &id, f.data());
     }
 }
 
@@ -560,6 +573,7 @@ fn live(
                     ts: Timestamp::from_system(f.time),
                     anchor: None,
                 };
+                trace(iface, &frame);
                 sink.frame(&frame, stamp, iface, out)?;
                 out.flush()?;
             }
