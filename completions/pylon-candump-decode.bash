@@ -42,7 +42,7 @@ _pylon__candump__decode() {
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "auto pylon lux victron pylon-dv" -- "${cur}"))
                     return 0
                     ;;
                 --name)

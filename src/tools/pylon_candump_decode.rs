@@ -34,9 +34,10 @@ on the bus are ignored; lines that are not candump are reported as FILE:LINE on 
 counted and skipped (exit 1). One reading per telegram: the frames between two inverter
 heartbeats (0x305), or, without heartbeats (a log of the battery side), from one 0x351 to
 the next; its ts is the log time of the telegram's last frame. A telegram without 0x351,
-0x355 and 0x356 (a log starting mid-telegram) is dropped (counted at -v). Logs without an absolute clock (candump -t z,
--t d, or no -t) are anchored on --start, else on the file's modification time (standard
-input: the time read), and the reading says so in raw.ts_anchor.
+0x355 and 0x356 (a log starting mid-telegram) is dropped (counted at -v). Logs without an
+absolute clock (candump -t z, -t d, or no -t) are anchored on --start, else on the file's
+modification time (standard input: the time read), and the reading says so in
+raw.ts_anchor.
 
 Exit status: 0 all input decoded, 1 some lines were skipped, 2 usage error or unreadable
 file, 75 the CAN interface does not exist or cannot be read.";
@@ -54,10 +55,8 @@ pub struct Args {
     /// At most one reading per DUR, always the newest (e.g. 1m)
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub every: Option<Duration>,
-    /// How the vendor reads the protocol: auto (the 0x356 voltage scale that agrees with
-    /// 0x351), pylon, lux (0x359 byte 7 = DIP address), victron (0x370/0x371 = BMS name),
-    /// pylon-dv (0x356 voltage in 0.1 V)
-    #[arg(long, value_name = "PROFILE", default_value = "auto", value_parser = profile_name)]
+    /// How the vendor reads the protocol
+    #[arg(long, value_name = "PROFILE", default_value = "auto", value_parser = profiles())]
     pub profile: String,
     /// Device id of the bank [default: manufacturer and interface or file stem, e.g.
     /// pylon-can0]
@@ -67,18 +66,13 @@ pub struct Args {
     pub common: Common,
 }
 
-fn profile_name(s: &str) -> Result<String, String> {
-    match Profile::by_name(s) {
-        Some(p) => Ok(p.name.to_string()),
-        None => Err(format!(
-            "unknown profile '{s}': one of {}",
-            PROFILES
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
+/// `--profile` values and their help, from the profile table.
+fn profiles() -> clap::builder::PossibleValuesParser {
+    PROFILES
+        .iter()
+        .map(|p| clap::builder::PossibleValue::new(p.name).help(p.about))
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// The frames-to-readings state: assembler, profile (resolved once for `auto`), the
