@@ -1473,4 +1473,46 @@ mod tests {
             proptest::prop_assert_eq!(d, b);
         }
     }
+
+    proptest::proptest! {
+        /// Any frame sequence (ids around the protocol's, any length and payload): no
+        /// panic, counters add up, every telegram decodes under every profile to JSON that
+        /// parses.
+        #[test]
+        fn any_frames_assemble_and_decode(
+            frames in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        3 => proptest::sample::select(
+                            IDS.iter().map(|&i| u32::from(i)).chain([HEARTBEAT]).collect::<Vec<_>>()
+                        ),
+                        1 => 0x300u32..0x380,
+                    ],
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..10),
+                ),
+                0..80,
+            )
+        ) {
+            let mut asm = Assembler::new();
+            let mut tgs = Vec::new();
+            for (i, (id, d)) in frames.iter().enumerate() {
+                if let Some(Event::Telegram(t)) = asm.push(*id, d, i) {
+                    tgs.push(t);
+                }
+            }
+            tgs.extend(asm.finish());
+            let s = asm.stats();
+            proptest::prop_assert!(s.telegrams + s.dropped <= s.frames);
+            proptest::prop_assert_eq!(s.telegrams as usize, tgs.len());
+            for t in &tgs {
+                for p in PROFILES {
+                    let b = decode(t, &p.with_scale(p.voltage_scale.unwrap_or(0.1)));
+                    let mut out = Vec::new();
+                    write_json(&b, Timestamp { unix_ms: t.ts as i64 }, "d", &[], &mut out).unwrap();
+                    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                    proptest::prop_assert!(v["fields"].is_object());
+                }
+            }
+        }
+    }
 }
