@@ -19,9 +19,11 @@
 //! 0x351 to the next, so that the extension frames after the core set stay with their
 //! telegram; a frame that repeats also ends a telegram. A telegram without the essential
 //! frames (0x351, 0x355, 0x356: a log that starts mid-telegram) is dropped with a reason; at
-//! the end of input a telegram is kept when it holds every core frame ([`CORE`]). [`decode`] reads a telegram into a [`Bank`] under a [`Profile`]
-//! (vendor differences are data: [`PROFILES`]); [`encode`] goes the other way, for the
-//! simulator and the round-trip tests; [`write_json`] writes the reading. Pure: no I/O.
+//! the end of input a telegram is kept when it holds every core frame ([`CORE`]).
+//!
+//! [`decode`] reads a telegram into a [`Bank`] under a [`Profile`] (vendor differences are
+//! data: [`PROFILES`]); [`encode`] goes the other way, for the simulator and the round-trip
+//! tests; [`write_json`] writes the reading. Pure: no I/O.
 
 use std::fmt;
 
@@ -34,8 +36,9 @@ pub const IDS: [u16; 19] = [
     0x373, 0x374, 0x375, 0x376, 0x377, 0x379,
 ];
 
-/// Without heartbeats, this id starts a telegram: every emitter known (Pylontech, diyBMS,
-/// bsc_fw, the Lux/EG4 packs) sends it first.
+/// Without heartbeats, this id starts a telegram: it comes first in the real capture of
+/// §9.4 and in the order the public emitters list the frames. A battery that sends it
+/// elsewhere in its burst still gets one telegram per burst, cut at 0x351.
 pub const TELEGRAM_START: u32 = 0x351;
 
 /// Without these a telegram is not worth a reading: limits, SOC/SOH, voltage and current.
@@ -251,8 +254,7 @@ impl<T> Assembler<T> {
             self.stats.ignored += 1;
             return None;
         };
-        // Without heartbeats, 0x351 (which every emitter known sends first) starts a new
-        // telegram; with or without them, a frame that repeats ends the telegram (heartbeats
+        // Without heartbeats, 0x351 (first in every burst seen) starts a new telegram; with or without them, a frame that repeats ends the telegram (heartbeats
         // missing, or a battery that sends more often than the inverter beats).
         let starts = !self.heartbeats && id == TELEGRAM_START;
         let closes = self
@@ -321,7 +323,7 @@ pub enum Byte7 {
 pub enum Names {
     /// Vendor-specific meaning: kept in `raw`.
     Raw,
-    /// 16 ASCII bytes of the BMS's name (diyBMS, bsc_fw): `info.model`.
+    /// 16 ASCII bytes of the BMS's name (diyBMS sends its hostname): `info.model`.
     Model,
 }
 
@@ -369,7 +371,7 @@ pub static PROFILES: &[Profile] = &[
         voltage_scale: Some(0.01),
         byte7: Byte7::Raw,
         names: Names::Model,
-        about: "Victron-style emitters (diyBMS, bsc_fw): 0x370/0x371 carry the BMS name",
+        about: "Victron-style emitters such as diyBMS: 0x370/0x371 carry the BMS name",
     },
     Profile {
         name: "pylon-dv",
