@@ -284,6 +284,23 @@ fn logs_without_a_clock_are_anchored() {
         assert_eq!(r["ts"], want, "{name}");
         assert_eq!(r["raw"]["ts_anchor"], "file modification time", "{name}");
     }
+    // A pipe given as a file is read once and stamped like standard input.
+    let path = dir.path("tz.log");
+    let script = format!(
+        "'{}' <(cat '{}')",
+        bin_path("pylon-candump-decode").display(),
+        path.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let r = &readings(&out.stdout)[0];
+    assert_eq!(r["raw"]["ts_anchor"], "time read");
+    assert_eq!(r["device"], "pylon-can0");
+    assert_eq!(r["fields"], golden()["fields"]);
     // eflex-candump-decode reads through the same input side.
     let eflex_log: String = include_str!("../testdata/eflex/conftest-battery2.log")
         .lines()

@@ -124,13 +124,16 @@ pub fn read(
         }
         let file = std::fs::File::open(f)
             .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
-        let mtime = file.metadata().and_then(|m| m.modified()).ok();
+        // A pipe given as a file (`<(candump ...)`) has no useful modification time and
+        // cannot be read twice: it is stamped like standard input.
+        let meta = file.metadata().ok().filter(|m| m.is_file());
+        let mtime = meta.and_then(|m| m.modified().ok());
         inputs.push(Input {
             name: f.display().to_string(),
             label: f
                 .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+                .filter(|_| mtime.is_some())
+                .map(|s| s.to_string_lossy().into_owned()),
             path: Some(f.clone()),
             mtime: mtime.map(Timestamp::from_system),
             reader: Box::new(file),
@@ -139,7 +142,7 @@ pub fn read(
     let mut stats = TextStats::default();
     for input in inputs {
         let mut clock = Clock::new(opts.start, input.mtime);
-        if opts.start.is_none() {
+        if opts.start.is_none() && input.mtime.is_some() {
             if let Some(path) = &input.path {
                 clock.relative = relative_span(path);
             }
@@ -151,7 +154,8 @@ pub fn read(
 
 struct Input {
     name: String,
-    label: String,
+    /// The file stem of a regular file; other inputs are named by the lines' interface.
+    label: Option<String>,
     path: Option<PathBuf>,
     mtime: Option<Timestamp>,
     reader: Box<dyn Read>,
@@ -161,7 +165,7 @@ impl Input {
     fn stdin() -> Input {
         Input {
             name: "stdin".into(),
-            label: String::new(),
+            label: None,
             path: None,
             mtime: None,
             reader: Box::new(io::stdin()),
@@ -180,7 +184,6 @@ fn decode_text(
     let Input {
         name,
         label,
-        path,
         reader,
         ..
     } = input;
@@ -205,11 +208,7 @@ fn decode_text(
         match candump::parse_line(bytes) {
             Ok(Line::Frame(f)) => {
                 let stamp = clock.stamp(f.ts.as_ref());
-                let label = if path.is_some() {
-                    label.as_str()
-                } else {
-                    f.iface
-                };
+                let label = label.as_deref().unwrap_or(f.iface);
                 trace(label, &f.frame);
                 sink.frame(&f.frame, stamp, label, out)?;
             }
