@@ -28,6 +28,9 @@ _bms__sim() {
             bms__sim,lp4)
                 cmd="bms__sim__subcmd__lp4"
                 ;;
+            bms__sim,pylon)
+                cmd="bms__sim__subcmd__pylon"
+                ;;
             bms__sim,replay)
                 cmd="bms__sim__subcmd__replay"
                 ;;
@@ -46,6 +49,9 @@ _bms__sim() {
             bms__sim__subcmd__help,lp4)
                 cmd="bms__sim__subcmd__help__subcmd__lp4"
                 ;;
+            bms__sim__subcmd__help,pylon)
+                cmd="bms__sim__subcmd__help__subcmd__pylon"
+                ;;
             bms__sim__subcmd__help,replay)
                 cmd="bms__sim__subcmd__help__subcmd__replay"
                 ;;
@@ -59,7 +65,7 @@ _bms__sim() {
 
     case "${cmd}" in
         bms__sim)
-            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex help"
+            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex pylon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,7 +199,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__help)
-            opts="lp4 eg4-7e replay rtu-capture eflex help"
+            opts="lp4 eg4-7e replay rtu-capture eflex pylon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +255,20 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__help__subcmd__lp4)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__help__subcmd__pylon)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -354,6 +374,56 @@ _bms__sim() {
                     return 0
                     ;;
                 --modbus-tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__pylon)
+            opts="-v -q -h --cycles --rate --modules --fault --victron --no-heartbeat --manufacturer --truth --iface --start --seed --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cycles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manufacturer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --truth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

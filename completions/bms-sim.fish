@@ -34,6 +34,7 @@ complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "eg4-7e" -d 'First-g
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l silent -d 'Address that never answers (repeatable)' -r
@@ -98,9 +99,25 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -s v -l verbose -
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eflex" -s h -l help -d 'Print help'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l cycles -d 'Stop after N telegrams; default: never' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l rate -d 'Pace like a real bus: TELEGRAMS per second (default 1)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l modules -d 'Modules in the bank (0x359 byte 4)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l fault -d 'Raise an alarm or request (repeatable): a protection_*/warning_* field name, the part after protection_ (pack_ov), or request_force_charge_1/2, request_full_charge' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l manufacturer -d 'Manufacturer string in 0x35E (at most 8 ASCII characters)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l truth -d 'Write the readings the decoder must produce (ground truth) to FILE as NDJSON' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l iface -d 'Interface name in the log lines' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l start -d 'First timestamp (Unix seconds) when not paced' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l seed -d 'Seed of the value generator' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l victron -d 'Also send the newer-firmware/Victron frames'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l no-heartbeat -d 'No inverter heartbeats (a log of the battery side only)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -23,13 +23,17 @@ _eflex__candump__decode() {
 
     case "${cmd}" in
         eflex__candump__decode)
-            opts="-v -q -h -V --interface --every --raw --verbose --quiet --trace --help --version"
+            opts="-v -q -h -V --interface --start --every --raw --verbose --quiet --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -100,7 +100,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        ALL,
+        ALL_PY,
         "Pack (battery terminal) voltage."
     ),
     num!(
@@ -108,11 +108,11 @@ pub static CATALOG: &[FieldSpec] = &[
         A,
         Some("current"),
         M,
-        ALL,
+        ALL_PY,
         "Pack current; positive = charging, negative = discharging."
     ),
-    num!("soc", PCT, Some("battery"), M, ALL, "State of charge."),
-    num!("soh", PCT, None, M, LP4_7E, "State of health."),
+    num!("soc", PCT, Some("battery"), M, ALL_PY, "State of charge."),
+    num!("soh", PCT, None, M, LP4_7E_PY, "State of health."),
     arr!(
         "cell_voltages",
         V,
@@ -125,7 +125,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        ALL,
+        ALL_PY,
         "Lowest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -133,7 +133,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        ALL,
+        ALL_PY,
         "Highest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -141,7 +141,7 @@ pub static CATALOG: &[FieldSpec] = &[
         Some("mV"),
         Some("voltage"),
         M,
-        ALL,
+        ALL_PY,
         "Highest minus lowest cell voltage, in millivolts (derived)."
     ),
     num!(
@@ -183,14 +183,14 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "BMS board (MOSFET) temperature."
     ),
-    num!("remaining_ah", AH, None, M, LP4, "Remaining capacity."),
+    num!("remaining_ah", AH, None, M, LP4_PY, "Remaining capacity."),
     num!("capacity_ah", AH, None, M, LP4_7E, "Full-charge capacity."),
     num!(
         "design_capacity_ah",
         AH,
         None,
         M,
-        LP4,
+        LP4_PY,
         "Design (nominal) capacity."
     ),
     num!(
@@ -324,8 +324,8 @@ pub static CATALOG: &[FieldSpec] = &[
         unit: None,
         device_class: None,
         state_class: None,
-        sources: EF,
-        description: "*Inferred*: charging allowed (0x10n byte 61): 1 on every pack with a charge limit above 0, 0 on every pack at 0, in a real 13-battery capture (the older 3-battery capture shows 0 beside a 50 A limit).",
+        sources: &["eflex", "pylon"],
+        description: "The BMS allows charging; not a problem flag. pylon: 0x35C bit 7. eflex: *inferred* (0x10n byte 61): 1 on every pack with a charge limit above 0, 0 on every pack at 0, in a real 13-battery capture (the older 3-battery capture shows 0 beside a 50 A limit).",
     },
     num!("temperature_mos", DEG, Some("temperature"), M, E7, "MOSFET sensor (status group 0x05 word tagged 0x40/0x80 in its high byte)."),
     num!("temperature_env", DEG, Some("temperature"), M, E7, "Ambient sensor (status group 0x05 word tagged 0x20 in its high byte)."),
@@ -337,14 +337,14 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "Cells being balanced: bit n set = cell n+1."
     ),
-    flag!("warning_pack_ov", LP4, "Warning: pack over-voltage."),
+    flag!("warning_pack_ov", LP4_PY, "Warning: pack over-voltage."),
     flag!("warning_cell_ov", LP4, "Warning: cell over-voltage."),
-    flag!("warning_pack_uv", LP4, "Warning: pack under-voltage."),
+    flag!("warning_pack_uv", LP4_PY, "Warning: pack under-voltage."),
     flag!("warning_cell_uv", LP4, "Warning: cell under-voltage."),
-    flag!("warning_charge_oc", LP4, "Warning: charge over-current."),
+    flag!("warning_charge_oc", LP4_PY, "Warning: charge over-current."),
     flag!(
         "warning_discharge_oc",
-        LP4,
+        LP4_PY,
         "Warning: discharge over-current."
     ),
     flag!(
@@ -355,7 +355,7 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("warning_mos_ot", LP4, "Warning: MOSFET over-temperature."),
     flag!(
         "warning_charge_ot",
-        LP4,
+        LP4_PY,
         "Warning: charge over-temperature."
     ),
     flag!(
@@ -365,7 +365,7 @@ pub static CATALOG: &[FieldSpec] = &[
     ),
     flag!(
         "warning_charge_ut",
-        LP4,
+        LP4_PY,
         "Warning: charge under-temperature."
     ),
     flag!(
@@ -379,18 +379,18 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "Warning: float charge stopped."
     ),
-    flag!("protection_pack_ov", LP4, "Protection: pack over-voltage."),
+    flag!("protection_pack_ov", LP4_PY, "Protection: pack over-voltage."),
     flag!("protection_cell_ov", LP4, "Protection: cell over-voltage."),
-    flag!("protection_pack_uv", LP4, "Protection: pack under-voltage."),
+    flag!("protection_pack_uv", LP4_PY, "Protection: pack under-voltage."),
     flag!("protection_cell_uv", LP4, "Protection: cell under-voltage."),
     flag!(
         "protection_charge_oc",
-        LP4,
+        LP4_PY,
         "Protection: charge over-current."
     ),
     flag!(
         "protection_discharge_oc",
-        LP4,
+        LP4_PY,
         "Protection: discharge over-current."
     ),
     flag!(
@@ -405,7 +405,7 @@ pub static CATALOG: &[FieldSpec] = &[
     ),
     flag!(
         "protection_charge_ot",
-        LP4,
+        LP4_PY,
         "Protection: charge over-temperature."
     ),
     flag!(
@@ -415,7 +415,7 @@ pub static CATALOG: &[FieldSpec] = &[
     ),
     flag!(
         "protection_charge_ut",
-        LP4,
+        LP4_PY,
         "Protection: charge under-temperature."
     ),
     flag!(
@@ -426,7 +426,7 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("protection_low_capacity", LP4, "Protection: low capacity."),
     flag!(
         "protection_short_circuit",
-        LP4,
+        LP4_PY,
         "Protection: discharge short circuit."
     ),
     flag!("protection_overcurrent", E7, "Protection: over-current (bit 3 of status word 2, as dbus-serialbattery reads it; unconfirmed)."),
@@ -440,7 +440,45 @@ pub static CATALOG: &[FieldSpec] = &[
     ),
     flag!("alarm_current_error", LP4, "Error: current-flow error."),
     flag!("alarm_cell_unbalance", LP4, "Error: cell unbalance."),
+    // pylon: the battery-to-inverter CAN link (protocols.md §9). The limits above, and the
+    // shared fields marked with `pylon` in their sources, are written too.
+    num!("temperature", DEG, Some("temperature"), M, PYLON, "Battery temperature the BMS reports to the inverter (0x356)."),
+    num!("module_count", None, None, M, PYLON, "Modules (packs) in the bank, as the master battery reports it (0x359 byte 4)."),
+    num!("dip_address", None, None, None, PYLON, "DIP-switch address of the master battery (0x359 byte 7, profile lux)."),
+    FieldSpec { name: "discharge_enable", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS allows discharging (0x35C bit 6); not a problem flag." },
+    flag!("request_force_charge_1", PYLON, "The BMS asks the inverter to charge: SOC low (0x35C bit 5, force charge I)."),
+    flag!("request_force_charge_2", PYLON, "The BMS asks the inverter to charge before it shuts down (0x35C bit 4, force charge II)."),
+    flag!("request_full_charge", PYLON, "The BMS asks for a full charge (0x35C bit 3)."),
+    flag!("protection_battery_ot", PYLON, "Protection: cell or module over-temperature."),
+    flag!("protection_battery_ut", PYLON, "Protection: cell or module under-temperature."),
+    flag!("protection_contactor", PYLON, "Protection: contactor fault (0x35A)."),
+    flag!("protection_system_error", PYLON, "Protection: BMS system (internal) error."),
+    flag!("protection_cell_imbalance", PYLON, "Protection: cell imbalance (0x35A)."),
+    flag!("warning_battery_ot", PYLON, "Warning: cell or module high temperature."),
+    flag!("warning_battery_ut", PYLON, "Warning: cell or module low temperature."),
+    flag!("warning_contactor", PYLON, "Warning: contactor (0x35A)."),
+    flag!("warning_short_circuit", PYLON, "Warning: short circuit (0x35A)."),
+    flag!("warning_system_error", PYLON, "Warning: BMS internal (0x35A)."),
+    flag!("warning_cell_imbalance", PYLON, "Warning: cell imbalance (0x35A)."),
+    flag!("warning_internal_comm", PYLON, "Warning: internal communication failure (0x359 byte 3 bit 3)."),
+    num!("online_capacity_ah", AH, None, M, PYLON, "Capacity of the modules online (0x35F)."),
+    num!("installed_capacity_ah", AH, None, M, PYLON, "Installed capacity of the bank (0x379)."),
+    num!("modules_online", None, None, M, PYLON, "Modules online (0x372)."),
+    num!("modules_blocking_charge", None, None, M, PYLON, "Modules blocking charge (0x372)."),
+    num!("modules_blocking_discharge", None, None, M, PYLON, "Modules blocking discharge (0x372)."),
+    num!("modules_offline", None, None, M, PYLON, "Modules offline (0x372)."),
+    num!("cell_temperature_min", DEG, Some("temperature"), M, PYLON, "Lowest cell temperature in the bank (0x373, kelvin − 273.15)."),
+    num!("cell_temperature_max", DEG, Some("temperature"), M, PYLON, "Highest cell temperature in the bank (0x373, kelvin − 273.15)."),
+    FieldSpec { name: "cell_voltage_min_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the lowest voltage, as the BMS gives it (0x374)." },
+    FieldSpec { name: "cell_voltage_max_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the highest voltage (0x375)." },
+    FieldSpec { name: "cell_temperature_min_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the lowest temperature (0x376)." },
+    FieldSpec { name: "cell_temperature_max_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the highest temperature (0x377)." },
 ];
+
+/// Shared fields the pylon decoder writes as well.
+const ALL_PY: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon"];
+const LP4_7E_PY: &[&str] = &["lp4", "eg4-7e", "pylon"];
+const LP4_PY: &[&str] = &["lp4", "pylon"];
 
 /// The spec of a field, if the catalogue has it.
 pub fn lookup(name: &str) -> Option<&'static FieldSpec> {

@@ -9,6 +9,7 @@ mod faults;
 mod gateway;
 mod generated;
 mod lp4_poll;
+mod pylon_candump_decode;
 mod readings_to_mqtt;
 mod recipes;
 mod rtu_sniff;

@@ -6,5 +6,6 @@ pub mod eflex;
 pub mod lp4;
 pub mod mbap;
 pub mod modbus;
+pub mod pylon;
 pub mod rtu;
 pub mod tianpower;

@@ -4,6 +4,7 @@
 pub mod eflex;
 pub mod eg4_7e;
 pub mod lp4;
+pub mod pylon;
 
 use std::time::Instant;
 

@@ -35,6 +35,10 @@ Examples:
   lp4-poll --address 1-8 tcp://127.0.0.1:4196
   bms-sim lp4 --address 1,2 --modbus-tcp 127.0.0.1:5020 &
   lp4-poll --address 1,2 modbus-tcp://127.0.0.1:5020
+  # A Pylon-protocol bank and its inverter (the battery-to-inverter CAN link), decoded
+  bms-sim pylon --cycles 5 | pylon-candump-decode
+  # ... in real time, with an over-voltage protection and the Victron extension frames
+  bms-sim pylon --rate --fault pack_ov --victron | pylon-candump-decode
 
   # First-generation LifePower packs (7E/0D protocol), one with 15 cells
   bms-sim eg4-7e --address 1,2 --cells 15 --link /tmp/lp1 &
@@ -89,6 +93,54 @@ benchmark input); with --rate it is paced like the real bus and stamped with the
 By default a capture-like partial group opens and closes the stream; the decoder drops them."
     )]
     Eflex(EflexSimArgs),
+    /// A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream
+    #[command(
+        help_template = crate::cli::HELP_TEMPLATE,
+        after_help = "Each telegram is the inverter's heartbeat (0x305) and the bank's core set \
+(0x351, 0x355, 0x356, 0x359, 0x35C, 0x35E; with --victron also 0x35A, 0x35F, 0x354, 0x372-0x377, \
+0x379), once a second of log time; SOC drifts with a slowly changing current. Without --rate \
+the stream is written as fast as possible (a benchmark input); with --rate it is paced and \
+stamped with the real clock."
+    )]
+    Pylon(PylonSimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PylonSimArgs {
+    /// Stop after N telegrams; default: never
+    #[arg(long, value_name = "N")]
+    pub cycles: Option<u64>,
+    /// Pace like a real bus: TELEGRAMS per second (default 1)
+    #[arg(long, value_name = "TELEGRAMS", num_args = 0..=1, default_missing_value = "1")]
+    pub rate: Option<f64>,
+    /// Modules in the bank (0x359 byte 4)
+    #[arg(long, default_value_t = 4)]
+    pub modules: u8,
+    /// Raise an alarm or request (repeatable): a protection_*/warning_* field name, the part
+    /// after protection_ (pack_ov), or request_force_charge_1/2, request_full_charge
+    #[arg(long, value_name = "NAME")]
+    pub fault: Vec<String>,
+    /// Also send the newer-firmware/Victron frames
+    #[arg(long)]
+    pub victron: bool,
+    /// No inverter heartbeats (a log of the battery side only)
+    #[arg(long)]
+    pub no_heartbeat: bool,
+    /// Manufacturer string in 0x35E (at most 8 ASCII characters)
+    #[arg(long, default_value = "PYLON")]
+    pub manufacturer: String,
+    /// Write the readings the decoder must produce (ground truth) to FILE as NDJSON
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// Interface name in the log lines
+    #[arg(long, default_value = "can0")]
+    pub iface: String,
+    /// First timestamp (Unix seconds) when not paced
+    #[arg(long, value_name = "SECS", default_value_t = 1_732_975_200)]
+    pub start: u64,
+    /// Seed of the value generator
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -269,6 +321,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             )
         }
         Sim::Eflex(e) => run_eflex(e),
+        Sim::Pylon(p) => run_pylon(p),
         Sim::Replay(r) => run_replay(r),
         Sim::RtuCapture(c) => run_rtu_capture(c),
         Sim::Eg47e(e) => {
@@ -654,6 +707,90 @@ fn run_eflex(a: EflexSimArgs) -> anyhow::Result<Exit> {
         stream.partial_tail(&mut text, &b);
     }
     emit(&mut text, true)?;
+    if let Some(mut t) = truth {
+        t.flush()?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn run_pylon(a: PylonSimArgs) -> anyhow::Result<Exit> {
+    use crate::ndjson::RecordWriter;
+    use crate::proto::pylon;
+    use crate::sim::pylon::{write_telegram, PylonModel};
+    use crate::time::Timestamp;
+    if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(usage(
+            "--rate must be a positive number of telegrams per second",
+        ));
+    }
+    let m = &a.manufacturer;
+    if m.is_empty() || m.len() > 8 || !m.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(usage(
+            "--manufacturer: 1 to 8 printable ASCII characters without blanks",
+        ));
+    }
+    let mut model = PylonModel::new(a.seed, a.modules);
+    model.victron = a.victron;
+    model.manufacturer = m.clone();
+    for f in &a.fault {
+        model.set_fault(f).map_err(usage)?;
+    }
+    let mut truth = match &a.truth {
+        Some(p) => Some(RecordWriter::new(
+            std::fs::File::create(p)
+                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        )),
+        None => None,
+    };
+    let device = pylon::device_name(Some(m), &a.iface);
+    let mut now_us = match a.rate {
+        Some(_) => Timestamp::now().unix_ms as u64 * 1000,
+        None => a.start * 1_000_000,
+    };
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let mut text = String::with_capacity(64 * 1024);
+    let paced = a.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let began = Instant::now();
+    let mut n = 0u64;
+    while a.cycles.is_none_or(|c| n < c) {
+        if let Some(period) = paced {
+            let due = began + period.mul_f64(n as f64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            now_us = now_us.max(Timestamp::now().unix_ms as u64 * 1000);
+        }
+        let bank = model.step();
+        let (last, _) = write_telegram(&mut text, &a.iface, &bank, !a.no_heartbeat, now_us, 200);
+        // One telegram a second of log time when not paced.
+        now_us += 1_000_000;
+        if let Some(t) = truth.as_mut() {
+            let ts = Timestamp {
+                unix_ms: (last / 1000) as i64,
+            };
+            t.write_with(|buf| pylon::write_json(&bank, ts, &device, &[], buf))?;
+        }
+        n += 1;
+        if text.len() > 48 * 1024 || paced.is_some() || a.cycles.is_some_and(|c| n >= c) {
+            let r = out.write_all(text.as_bytes()).and_then(|_| {
+                if paced.is_some() {
+                    out.flush()
+                } else {
+                    Ok(())
+                }
+            });
+            text.clear();
+            match r {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(Exit::Ok),
+                other => other?,
+            }
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
     if let Some(mut t) = truth {
         t.flush()?;
     }

@@ -1,17 +1,15 @@
 //! eflex-candump-decode: Fortress eFlex battery readings from candump text or live SocketCAN.
 
 use crate::cli::{duration, Common};
-use crate::exit::{unavailable, usage, Exit};
-use crate::io::can::{is_down, CanInput};
-use crate::io::lines::LineReader;
+use crate::exit::Exit;
+use crate::io::can::{self, CanOpts, FrameSink, Stamp};
 use crate::ndjson::RecordWriter;
-use crate::proto::candump::{self, Line, Timestamp as LogTime};
+use crate::proto::candump::CanFrame;
 use crate::proto::eflex::{self, Assembler, Cycle, Event};
 use crate::record::{device_id, Reading, Record};
-use crate::time::{days_from_civil, Timestamp};
+use crate::time::Timestamp;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::io::Write;
 use std::time::Duration;
 
 const EXAMPLES: &str = "\
@@ -35,8 +33,9 @@ Input: every candump text format (-L/-l log files, the default display with or w
 -t a|d|z|A, -x, upper or lower case, '.' separators, _X raw DLC, CAN FD, remote and error
 frames, DROPCOUNT lines). Frames that are not eFlex are skipped silently; lines that are
 not candump are reported as FILE:LINE on stderr, counted and skipped (exit 1).
-Each reading's ts is the log timestamp of the battery's last frame; lines without an
-absolute timestamp (candump without -t a) are stamped with the time they were read.
+Each reading's ts is the log timestamp of the battery's last frame. Logs without an absolute
+clock (candump -t z, -t d, or no -t) are anchored on --start, else on the file's modification
+time (standard input: the time read), and the reading says so in raw.ts_anchor.
 
 Exit status: 0 all input decoded, 1 some lines were skipped, 2 usage error or unreadable
 file, 75 the CAN interface does not exist or cannot be read.";
@@ -50,12 +49,8 @@ file, 75 the CAN interface does not exist or cannot be read.";
 #[derive(Debug, clap::Parser)]
 #[command(name = "eflex-candump-decode", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
-    /// candump text files, read in order ('-' or none: standard input)
-    #[arg(value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// Read a SocketCAN interface (e.g. can0) instead of candump text
-    #[arg(long, value_name = "IFACE", conflicts_with = "files")]
-    pub interface: Option<String>,
+    #[command(flatten)]
+    pub input: CanOpts,
     /// At most one reading per battery per DUR, always the newest (e.g. 2m)
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub every: Option<Duration>,
@@ -66,19 +61,12 @@ pub struct Args {
     pub common: Common,
 }
 
-/// Line length cap: candump lines are < 300 bytes, even CAN FD ones.
-const LINE_CAP: usize = 8192;
-/// Skipped lines reported one by one before only counting them.
-const REPORT_LINES: u64 = 20;
-
 /// The frames-to-readings state: assembler, --every throttle, counters.
 pub struct Decoder {
     asm: Assembler,
     every: Option<Duration>,
     blocks: bool,
     throttle: HashMap<String, Throttle>,
-    /// Input lines that were not candump (or too long).
-    pub bad_lines: u64,
 }
 
 #[derive(Default)]
@@ -94,16 +82,15 @@ impl Decoder {
             every,
             blocks,
             throttle: HashMap::new(),
-            bad_lines: 0,
         }
     }
 
-    /// One CAN frame; `ts` None when the input carries no absolute time.
-    pub fn frame(
+    /// One eFlex frame (classic, 11-bit, 8 bytes).
+    pub fn push(
         &mut self,
         id: u32,
         data: &[u8],
-        ts: Option<Timestamp>,
+        ts: Stamp,
         out: &mut RecordWriter<impl Write>,
     ) -> anyhow::Result<()> {
         match self.asm.push(id, data, ts) {
@@ -116,14 +103,10 @@ impl Decoder {
         }
     }
 
-    fn cycle(
-        &mut self,
-        c: Cycle<Option<Timestamp>>,
-        out: &mut RecordWriter<impl Write>,
-    ) -> anyhow::Result<()> {
+    fn cycle(&mut self, c: Cycle<Stamp>, out: &mut RecordWriter<impl Write>) -> anyhow::Result<()> {
         let b = c.decode();
-        let ts = c.ts.unwrap_or_else(Timestamp::now);
-        if self.every.is_none() {
+        let ts = c.ts.ts;
+        if self.every.is_none() && c.ts.anchor.is_none() {
             let blocks = self.blocks.then_some((&c.block10, &c.block60));
             return out.write_with(|buf| eflex::write_json(&b, ts, blocks, buf));
         }
@@ -136,6 +119,10 @@ impl Decoder {
             info: eflex::info(&b),
             raw: eflex::raw(&b, self.blocks.then_some((&c.block10, &c.block60))),
         };
+        let mut reading = reading;
+        if let Some(a) = c.ts.anchor {
+            reading.raw.insert("ts_anchor".into(), a.as_str().into());
+        }
         let Some(every) = self.every else {
             return out.write_record(&Record::Reading(reading));
         };
@@ -165,7 +152,7 @@ impl Decoder {
         for r in pending {
             out.write_record(&Record::Reading(r))?;
         }
-        let open = self.asm.finish(None::<Timestamp>);
+        let open = self.asm.finish(());
         let s = self.asm.stats();
         log::info!(
             "{} frames, {} battery cycles, {} groups dropped ({} out of order, {} ended early, {} unpaired, {} unfinished at the end), {} non-eFlex frames",
@@ -175,42 +162,18 @@ impl Decoder {
     }
 }
 
-/// Absolute time of a candump timestamp; `-t A` civil times are local time.
-fn absolute(ts: &LogTime) -> Option<Timestamp> {
-    match *ts {
-        LogTime::Absolute { secs, nanos } => Some(Timestamp::from_secs_nanos(secs, nanos)),
-        LogTime::Civil {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            nanos,
-        } => {
-            let naive = days_from_civil(i64::from(year), u32::from(month), u32::from(day)) * 86_400
-                + i64::from(hour) * 3600
-                + i64::from(minute) * 60
-                + i64::from(second);
-            let secs = naive - local_offset(naive);
-            Some(Timestamp {
-                unix_ms: secs * 1000 + i64::from(nanos / 1_000_000),
-            })
+impl FrameSink for Decoder {
+    fn frame(
+        &mut self,
+        frame: &CanFrame,
+        stamp: Stamp,
+        _label: &str,
+        out: &mut RecordWriter<impl Write>,
+    ) -> anyhow::Result<()> {
+        if frame.extended || frame.len != 8 {
+            return Ok(()); // eFlex frames are classic, 11-bit, 8 bytes
         }
-        LogTime::Relative { .. } => None,
-    }
-}
-
-/// The local time zone's offset from UTC in seconds at (about) `naive` local seconds.
-fn local_offset(naive: i64) -> i64 {
-    let t: libc::time_t = naive as libc::time_t;
-    // SAFETY: localtime_r writes into the zeroed tm we own; tm is plain data.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return 0;
-        }
-        tm.tm_gmtoff
+        self.push(frame.id, frame.data(), stamp, out)
     }
 }
 
@@ -218,117 +181,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
     let mut out = RecordWriter::stdout();
     let mut dec = Decoder::new(args.every, args.raw);
-    if let Some(iface) = &args.interface {
-        return live(iface, &mut dec, &mut out);
-    }
-    // Open every file first: an unreadable one is a usage error before any output.
-    let mut inputs: Vec<(String, Box<dyn Read>)> = Vec::new();
-    if args.files.is_empty() {
-        inputs.push(("stdin".into(), Box::new(std::io::stdin())));
-    }
-    for f in &args.files {
-        if f.as_os_str() == "-" {
-            inputs.push(("stdin".into(), Box::new(std::io::stdin())));
-            continue;
-        }
-        let file = std::fs::File::open(f)
-            .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
-        inputs.push((f.display().to_string(), Box::new(file)));
-    }
-    for (name, input) in inputs {
-        decode_text(&name, input, &mut dec, &mut out)?;
-    }
+    let stats = can::read(&args.input, 250_000, &mut dec, &mut out)?;
     dec.finish(&mut out)?;
     out.flush()?;
-    if dec.bad_lines > 0 {
-        log::warn!("{} line(s) skipped", dec.bad_lines);
+    if stats.bad_lines > 0 {
+        log::warn!("{} line(s) skipped", stats.bad_lines);
         return Ok(Exit::Partial);
     }
     Ok(Exit::Ok)
-}
-
-/// Decodes one candump text stream.
-pub fn decode_text(
-    name: &str,
-    input: impl Read,
-    dec: &mut Decoder,
-    out: &mut RecordWriter<impl Write>,
-) -> anyhow::Result<()> {
-    let mut lines = LineReader::new(input, LINE_CAP);
-    loop {
-        if lines.drained() {
-            out.flush()?;
-        }
-        let Some((n, line)) = lines
-            .next_line()
-            .map_err(|e| anyhow::anyhow!("reading {name}: {e}"))?
-        else {
-            return Ok(());
-        };
-        let bytes = match line {
-            Ok(b) => b,
-            Err(len) => {
-                skip(dec, name, n, &format!("line too long ({len} bytes)"));
-                continue;
-            }
-        };
-        match candump::parse_line(bytes) {
-            Ok(Line::Frame(f)) => {
-                if f.frame.extended || f.frame.len != 8 {
-                    continue; // eFlex frames are classic, 11-bit, 8 bytes
-                }
-                let ts = f.ts.as_ref().and_then(absolute);
-                dec.frame(f.frame.id, f.frame.data(), ts, out)?;
-            }
-            Ok(Line::DropCount(d)) => log::info!("{name}:{n}: {}", d.text),
-            Ok(_) => {}
-            Err(e) => skip(dec, name, n, &e.to_string()),
-        }
-    }
-}
-
-fn skip(dec: &mut Decoder, name: &str, line: u64, why: &str) {
-    dec.bad_lines += 1;
-    if dec.bad_lines <= REPORT_LINES {
-        log::warn!("{name}:{line}: {why}; skipped");
-        if dec.bad_lines == REPORT_LINES {
-            log::warn!("further skipped lines are only counted");
-        }
-    }
-}
-
-fn live(iface: &str, dec: &mut Decoder, out: &mut RecordWriter) -> anyhow::Result<Exit> {
-    let mut can = CanInput::open(iface).map_err(|e| {
-        let hint = if e.raw_os_error() == Some(libc::ENODEV) {
-            format!("{iface}: no such CAN interface (bring it up: ip link set {iface} up type can bitrate 250000)")
-        } else {
-            format!("{iface}: cannot open CAN interface: {e}")
-        };
-        unavailable(hint)
-    })?;
-    log::info!("{iface}: reading");
-    let mut down = false;
-    loop {
-        match can.next_frame() {
-            Ok(Some(f)) => {
-                if down {
-                    log::warn!("{iface}: up again");
-                    down = false;
-                }
-                if !f.extended && f.len == 8 {
-                    dec.frame(f.id, &f.data, Some(Timestamp::from_system(f.time)), out)?;
-                    out.flush()?;
-                }
-            }
-            Ok(None) => out.flush()?,
-            Err(e) if is_down(&e) => {
-                if !down {
-                    log::warn!("{iface}: network is down; waiting for it to come back");
-                    down = true;
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            Err(e) => return Err(unavailable(format!("{}: {e}", can.iface))),
-        }
-    }
 }

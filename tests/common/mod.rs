@@ -17,6 +17,7 @@ pub fn bin_path(name: &str) -> PathBuf {
         "eg4-7e-query" => PathBuf::from(env!("CARGO_BIN_EXE_eg4-7e-query")),
         "eflex-candump-decode" => PathBuf::from(env!("CARGO_BIN_EXE_eflex-candump-decode")),
         "rtu-sniff" => PathBuf::from(env!("CARGO_BIN_EXE_rtu-sniff")),
+        "pylon-candump-decode" => PathBuf::from(env!("CARGO_BIN_EXE_pylon-candump-decode")),
         "readings-to-mqtt" => PathBuf::from(env!("CARGO_BIN_EXE_readings-to-mqtt")),
         other => panic!("unknown binary {other}"),
     }
