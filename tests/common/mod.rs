@@ -18,6 +18,7 @@ pub fn bin_path(name: &str) -> PathBuf {
         "eflex-candump-decode" => PathBuf::from(env!("CARGO_BIN_EXE_eflex-candump-decode")),
         "rtu-sniff" => PathBuf::from(env!("CARGO_BIN_EXE_rtu-sniff")),
         "readings-to-mqtt" => PathBuf::from(env!("CARGO_BIN_EXE_readings-to-mqtt")),
+        "readings-bank" => PathBuf::from(env!("CARGO_BIN_EXE_readings-bank")),
         other => panic!("unknown binary {other}"),
     }
 }
