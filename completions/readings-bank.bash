@@ -23,7 +23,7 @@ _readings__bank() {
 
     case "${cmd}" in
         readings__bank)
-            opts="-v -q -h -V --state --save-every --max-gap --no-bank --verbose --quiet --trace --help --version"
+            opts="-v -q -h -V --state --save-every --max-gap --name --bank --every --stale --no-bank --verbose --quiet --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -38,6 +38,22 @@ _readings__bank() {
                     return 0
                     ;;
                 --max-gap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bank)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -353,3 +353,153 @@ fn help_and_version() {
         .assert()
         .code(2);
 }
+
+/// Replaces a record's 24-character ts.
+fn restamp(line: &str, ms: i64) -> String {
+    let at = line.find("\"ts\":\"").expect("ts") + 6;
+    let ts = Timestamp { unix_ms: T0 + ms };
+    format!("{}{ts}{}", &line[..at], &line[at + 24..])
+}
+
+/// Four simulated LifePower4 packs polled for 8 cycles; the readings are restamped 10 s
+/// apart per cycle (so staleness does not depend on this machine's speed) and pack p3's are
+/// left out in cycles 2 to 6: it goes offline three intervals after its last reading and
+/// comes back in cycle 7.
+#[test]
+fn four_simulated_packs_one_silent_and_back() {
+    let sim = crate::common::Sim::lp4(&["--address", "1-4"]);
+    let poll = cmd("lp4-poll")
+        .args(["-a", "1-4", "--count", "8", "--interval", "0"])
+        .args([
+            "--name", "p1", "--name", "p2", "--name", "p3", "--name", "p4",
+        ])
+        .arg(&sim.path)
+        .assert()
+        .success();
+    let text = String::from_utf8(poll.get_output().stdout.clone()).unwrap();
+    let polled: Vec<&str> = text.lines().collect();
+    assert_eq!(polled.len(), 32);
+    let mut fed = Vec::new();
+    for (k, line) in polled.iter().enumerate() {
+        let (cycle, pack) = (k / 4, k % 4);
+        assert!(line.contains(&format!("\"device\":\"p{}\"", pack + 1)));
+        if pack == 2 && (2..7).contains(&cycle) {
+            continue;
+        }
+        fed.push(restamp(line, cycle as i64 * 10_000 + pack as i64 * 100));
+    }
+    let out = cmd("readings-bank")
+        .write_stdin(input(&fed))
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    let bank: Vec<&serde_json::Value> = recs.iter().filter(|r| r["source"] == "bank").collect();
+    let packs: Vec<&serde_json::Value> = recs.iter().filter(|r| r["source"] == "lp4").collect();
+    assert_eq!(packs.len(), fed.len(), "every pack reading passes through");
+    let online: Vec<i64> = bank
+        .iter()
+        .map(|r| r["fields"]["packs_online"].as_i64().unwrap())
+        .collect();
+    assert_eq!(online, [4, 4, 4, 4, 3, 3, 3, 4]);
+    for b in &bank {
+        assert_eq!(b["device"], "bank");
+        assert_eq!(b["fields"]["packs_total"], 4);
+        assert!(b["fields"]["energy_charged_kwh"].is_number());
+    }
+    // The full cycle 1, written when p4 reported in it: SOC weighted by capacity, sums,
+    // and the bank's weakest cell with the pack that holds it.
+    let cycle1: Vec<&serde_json::Value> = packs[4..8].to_vec();
+    let b = bank[1];
+    assert_eq!(b["ts"], cycle1[3]["ts"]);
+    let f = |r: &serde_json::Value, k: &str| r["fields"][k].as_f64().unwrap();
+    let cap: f64 = cycle1.iter().map(|r| f(r, "capacity_ah")).sum();
+    let soc = cycle1
+        .iter()
+        .map(|r| f(r, "soc") * f(r, "capacity_ah"))
+        .sum::<f64>()
+        / cap;
+    assert_eq!(f(b, "soc"), (soc * 10.0).round() / 10.0);
+    assert_eq!(f(b, "capacity_ah"), cap);
+    let current: f64 = cycle1.iter().map(|r| f(r, "pack_current")).sum();
+    assert!((f(b, "pack_current") - current).abs() < 0.006);
+    let power: f64 = cycle1.iter().map(|r| f(r, "power")).sum();
+    assert!((f(b, "power") - power).abs() < 0.03);
+    let weakest = cycle1
+        .iter()
+        .min_by(|a, b| f(a, "cell_voltage_min").total_cmp(&f(b, "cell_voltage_min")))
+        .unwrap();
+    assert_eq!(f(b, "cell_voltage_min"), f(weakest, "cell_voltage_min"));
+    assert_eq!(b["fields"]["cell_lowest_device"], weakest["device"]);
+    assert_eq!(b["fields"]["cell_lowest"], weakest["fields"]["cell_lowest"]);
+    // With p3 offline its values leave the sums.
+    let b = bank[4];
+    let three: Vec<&serde_json::Value> = packs
+        .iter()
+        .copied()
+        .filter(|r| r["ts"].as_str() <= b["ts"].as_str())
+        .rev()
+        .take(3)
+        .collect();
+    assert!(three.iter().all(|r| r["device"] != "p3"));
+    assert_eq!(
+        f(b, "capacity_ah"),
+        three.iter().map(|r| f(r, "capacity_ah")).sum::<f64>()
+    );
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        err.contains("bank bank: pack p3 offline (no reading for 30 s)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn banks_by_name_and_usage_errors() {
+    let lines = vec![
+        reading(0, "a", 50.0, 1.0),
+        reading(100, "b", 50.0, 1.0),
+        reading(200, "c", 50.0, 1.0),
+        reading(10_000, "a", 50.0, 1.0),
+        reading(10_100, "b", 50.0, 1.0),
+        reading(10_200, "c", 50.0, 1.0),
+    ];
+    let out = cmd("readings-bank")
+        .args(["--bank", "left=a,b", "--bank", "right=c"])
+        .write_stdin(input(&lines))
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    let banks: Vec<(String, i64)> = recs
+        .iter()
+        .filter(|r| r["source"] == "bank")
+        .map(|r| {
+            (
+                r["device"].as_str().unwrap().to_string(),
+                r["fields"]["packs_total"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        banks,
+        [
+            ("left".to_string(), 2),
+            ("right".to_string(), 1),
+            ("left".to_string(), 2),
+            ("right".to_string(), 1)
+        ]
+    );
+    cmd("readings-bank")
+        .args(["--bank", "Left=a"])
+        .assert()
+        .code(2);
+    cmd("readings-bank").args(["--bank", "x="]).assert().code(2);
+    cmd("readings-bank")
+        .args(["--name", "My Bank"])
+        .write_stdin("")
+        .assert()
+        .code(2);
+    cmd("readings-bank")
+        .args(["--bank", "x=a", "--bank", "x=b"])
+        .write_stdin("")
+        .assert()
+        .code(2);
+}

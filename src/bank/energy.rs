@@ -137,6 +137,33 @@ pub fn trapezoid(p0: f64, p1: f64, dt: f64) -> (f64, f64) {
     }
 }
 
+/// Below this current (A, either way) there is no time estimate.
+pub const IDLE_A: f64 = 0.5;
+
+/// `time_to_full` or `time_to_empty` (whole seconds) at current `i` (A), from remaining and
+/// full capacity (Ah); `None` when it cannot be estimated.
+pub fn time_estimate(
+    i: Option<f64>,
+    remaining: Option<f64>,
+    capacity: Option<f64>,
+) -> Option<(&'static str, i64)> {
+    let (i, rem, cap) = (i?, remaining?, capacity?);
+    // Numbers from the input are finite (input::Summary keeps no others).
+    if cap <= 0.0 || rem < 0.0 {
+        return None;
+    }
+    if i > IDLE_A {
+        Some((
+            "time_to_full",
+            ((cap - rem).max(0.0) / i * 3600.0).round() as i64,
+        ))
+    } else if i < -IDLE_A {
+        Some(("time_to_empty", (rem / -i * 3600.0).round() as i64))
+    } else {
+        None
+    }
+}
+
 fn to_uj(j: f64) -> u64 {
     // j ≥ 0 and finite by construction; `as` saturates anyway.
     (j * 1e6).round() as u64
@@ -211,6 +238,21 @@ mod tests {
             assert!(k >= prev);
             prev = k;
         }
+    }
+
+    #[test]
+    fn time_estimates() {
+        assert_eq!(
+            time_estimate(Some(10.0), Some(50.0), Some(100.0)),
+            Some(("time_to_full", 18000))
+        );
+        assert_eq!(
+            time_estimate(Some(-25.0), Some(50.0), Some(100.0)),
+            Some(("time_to_empty", 7200))
+        );
+        assert_eq!(time_estimate(Some(0.2), Some(50.0), Some(100.0)), None);
+        assert_eq!(time_estimate(Some(5.0), None, Some(100.0)), None);
+        assert_eq!(time_estimate(Some(5.0), Some(50.0), Some(0.0)), None);
     }
 
     proptest! {

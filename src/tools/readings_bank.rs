@@ -1,5 +1,5 @@
 //! readings-bank: a filter that adds power, energy counters and time estimates to every pack
-//! reading, and (with the bank, next) writes the packs of one bus as one battery.
+//! reading, and writes the packs of one bus as one battery (a `bank` reading per cycle).
 //!
 //! Every input record goes out unchanged and in order; a reading with a pack voltage and
 //! current gains `power`, `energy_charged_kwh`, `energy_discharged_kwh` and, where remaining
@@ -12,14 +12,16 @@
 //! state file is saved at most every --save-every, when the input is drained or idle, and
 //! at the end, a closed stdout, SIGTERM and SIGINT included.
 
-use crate::bank::energy::{Counters, Integrator, Step};
+use crate::bank::aggregate::{Bank, BankConfig};
+use crate::bank::energy::{time_estimate, Counters, Integrator, Step};
 use crate::bank::input::{self, Line, Summary};
 use crate::bank::state::{OpenError, State, StateFile};
 use crate::cli::{duration, Common};
-use crate::exit::{unavailable, Exit};
+use crate::exit::{unavailable, usage, Exit};
 use crate::io::lines::LineReader;
 use crate::ndjson::RecordWriter;
-use std::collections::HashMap;
+use crate::record::{is_device_id, Record};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,10 +32,16 @@ Examples:
   lp4-poll -a 1-4 /dev/ttyUSB0 | readings-bank --state /var/lib/bmstap/bank.json | readings-to-mqtt --host broker
 
   # What a saved log charged and discharged (integrated over its own timestamps)
-  readings-bank < yesterday.ndjson | jq -s 'map(select(.type == \"reading\")) | last | .fields'
+  readings-bank < yesterday.ndjson | jq -c 'select(.source == \"bank\") | .fields | {energy_charged_kwh, energy_discharged_kwh}' | tail -1
 
-  # eFlex batteries from a CAN bus, counters saved every 30 s
-  eflex-candump-decode --interface can0 | readings-bank --state bank.json --save-every 30s
+  # eFlex batteries from a CAN bus, counters saved every 30 s, a bank reading a minute
+  eflex-candump-decode --interface can0 | readings-bank --state bank.json --save-every 30s --every 1m
+
+  # Two racks on one bus as two banks
+  lp4-poll -a 1-4 /dev/ttyUSB0 | readings-bank --bank top=ttyusb0-1,ttyusb0-2 --bank bottom=ttyusb0-3,ttyusb0-4
+
+  # The bank alone
+  lp4-poll -a 1-4 /dev/ttyUSB0 | readings-bank | jq -c 'select(.source == \"bank\") | .fields'
 
 Energy is integrated per device from power = pack_voltage x pack_current over the
 readings' ts (trapezoid rule); a gap longer than --max-gap is not bridged, a ts that goes
@@ -42,12 +50,21 @@ start at zero every time. With --state they go on after a restart; after a kill 
 on from the last save, so at most --save-every of integration is lost. time_to_full and
 time_to_empty need remaining_ah and capacity_ah and a current above 0.5 A either way.
 
+The bank: after each polling cycle (every online pack has reported since the previous
+bank reading) or every --every, one reading with source \"bank\": soc weighted by capacity,
+soh (minimum), pack_voltage (mean), pack_current, power, remaining_ah and capacity_ah (sums),
+the bank's own energy counters, the lowest and highest cell with the pack that holds it
+(cell_lowest_device, cell_lowest), temperature_min/max, packs_online/packs_total and
+problem (some pack has a warning, protection or alarm on). A pack is offline after a status
+record with an error or after --stale without a reading; offline packs leave the sums.
+
 Exit status: 0 done, 1 some input lines were not records (each reported with its line
 number and skipped), 2 usage error or unusable state file, 75 the state file is in use by
 another readings-bank.";
 
 /// Add power, energy counters (kWh charged and discharged, never decreasing) and time
-/// estimates to bmstap readings (NDJSON on stdin); every record passes through in order.
+/// estimates to bmstap readings (NDJSON on stdin), and write the packs as one bank; every
+/// record passes through in order.
 #[derive(Debug, clap::Parser)]
 #[command(name = "readings-bank", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
@@ -60,18 +77,56 @@ pub struct Args {
     /// Do not integrate across a gap between two readings of a device longer than DUR
     #[arg(long, value_name = "DUR", value_parser = duration, default_value = "5m")]
     pub max_gap: Duration,
+    /// Device id of the bank reading (every device in the stream belongs to it)
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "bank",
+        conflicts_with = "bank"
+    )]
+    pub name: String,
+    /// A bank of its own for these devices (repeatable): NAME=DEV,DEV,...
+    #[arg(long, value_name = "NAME=DEV,...", value_parser = bank_spec)]
+    pub bank: Vec<(String, Vec<String>)>,
+    /// One bank reading per DUR of the readings' time, instead of one per polling cycle
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub every: Option<Duration>,
+    /// A pack is offline after DUR without a reading [default: three of its intervals]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub stale: Option<Duration>,
     /// Only add the per-device fields; write no bank readings
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["bank", "every", "stale"])]
     pub no_bank: bool,
     #[command(flatten)]
     pub common: Common,
 }
 
+/// Parses `NAME=DEV,DEV,...`.
+fn bank_spec(s: &str) -> Result<(String, Vec<String>), String> {
+    let (name, devs) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected NAME=DEV,DEV,..."))?;
+    let devs: Vec<String> = devs
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(String::from)
+        .collect();
+    for id in std::iter::once(name).chain(devs.iter().map(String::as_str)) {
+        if !is_device_id(id) {
+            return Err(format!(
+                "'{id}' is not a device id (lower-case letters, digits, '_' and '-')"
+            ));
+        }
+    }
+    if devs.is_empty() {
+        return Err(format!("'{s}': no devices"));
+    }
+    Ok((name.to_string(), devs))
+}
+
 /// Input lines longer than this are skipped (a reading is ~1-2 KiB).
 const LINE_CAP: usize = 1024 * 1024;
-
-/// Below this current (A, either way) there is no time estimate.
-pub const IDLE_A: f64 = 0.5;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -82,24 +137,34 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// The filter without its I/O: lines in, lines out, counters kept.
 pub struct Filter {
     devices: HashMap<String, Integrator>,
+    banks: Vec<Bank>,
     max_gap_ms: i64,
     /// Devices whose readings already carry derived fields (warned once).
-    derived: HashMap<String, ()>,
+    derived: HashSet<String>,
     /// Something changed since the last [`Filter::state`].
     pub dirty: bool,
 }
 
 impl Filter {
-    pub fn new(state: State, max_gap: Duration) -> Filter {
-        let max_gap_ms = max_gap.as_millis().min(i64::MAX as u128) as i64;
+    /// A filter with `banks` (none: per-device fields only), starting from `state`.
+    pub fn new(state: State, max_gap: Duration, banks: Vec<BankConfig>) -> Filter {
+        let max_gap_ms = ms(max_gap);
+        let mut saved_banks = state.banks;
         Filter {
+            banks: banks
+                .into_iter()
+                .map(|b| {
+                    let c = saved_banks.remove(&b.name).unwrap_or_default();
+                    Bank::new(b, c, max_gap_ms)
+                })
+                .collect(),
             devices: state
                 .devices
                 .into_iter()
                 .map(|(k, c)| (k, Integrator::new(c, max_gap_ms)))
                 .collect(),
             max_gap_ms,
-            derived: HashMap::new(),
+            derived: HashSet::new(),
             dirty: false,
         }
     }
@@ -113,7 +178,11 @@ impl Filter {
                 .iter()
                 .map(|(k, i)| (k.clone(), i.counters.clone()))
                 .collect(),
-            banks: Default::default(),
+            banks: self
+                .banks
+                .iter()
+                .map(|b| (b.name().to_string(), b.counters().clone()))
+                .collect(),
         }
     }
 
@@ -130,12 +199,12 @@ impl Filter {
             Line::Reading {
                 ts_ms,
                 device,
+                source,
                 fields,
                 close,
-                ..
             } => {
                 if fields.derived {
-                    if self.derived.insert(device.to_string(), ()).is_none() {
+                    if self.derived.insert(device.to_string()) {
                         log::warn!(
                             "{at}: {device}: the reading already has power or energy fields \
                              (readings-bank twice in a pipeline?); passed through unchanged"
@@ -153,10 +222,32 @@ impl Filter {
                     }
                     out.extend_from_slice(&line[close..]);
                 }
+                out.push(b'\n');
+                // Bank readings (ours or an upstream filter's) are not packs of a bank.
+                if source != "bank" {
+                    for b in &mut self.banks {
+                        for r in b.reading(&device, ts_ms, &fields) {
+                            write_bank(out, r);
+                            self.dirty = true;
+                        }
+                    }
+                }
             }
-            Line::DeviceError { .. } | Line::Other => out.extend_from_slice(line),
+            Line::DeviceError { ts_ms, device } => {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+                for b in &mut self.banks {
+                    for r in b.error(&device, ts_ms) {
+                        write_bank(out, r);
+                        self.dirty = true;
+                    }
+                }
+            }
+            Line::Other => {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
         }
-        out.push(b'\n');
         Ok(())
     }
 
@@ -194,6 +285,17 @@ impl Filter {
     }
 }
 
+fn write_bank(out: &mut Vec<u8>, r: crate::record::Reading) {
+    // Our own record of numbers, booleans and strings: serialising cannot fail.
+    if Record::Reading(r).write_json(out).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
 /// Appends `"power":..,"energy_charged_kwh":..,...` (no leading comma).
 fn write_derived(out: &mut Vec<u8>, (w, c): &(f64, Counters), f: &Summary) {
     let num = |out: &mut Vec<u8>, name: &str, v: f64| {
@@ -214,30 +316,6 @@ fn write_derived(out: &mut Vec<u8>, (w, c): &(f64, Counters), f: &Summary) {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
         out.extend_from_slice(s.to_string().as_bytes());
-    }
-}
-
-/// `time_to_full` or `time_to_empty` (whole seconds) at current `i` (A), from remaining and
-/// full capacity (Ah); `None` when it cannot be estimated.
-pub fn time_estimate(
-    i: Option<f64>,
-    remaining: Option<f64>,
-    capacity: Option<f64>,
-) -> Option<(&'static str, i64)> {
-    let (i, rem, cap) = (i?, remaining?, capacity?);
-    // Numbers from the input are finite (input::Summary keeps no others).
-    if cap <= 0.0 || rem < 0.0 {
-        return None;
-    }
-    if i > IDLE_A {
-        Some((
-            "time_to_full",
-            ((cap - rem).max(0.0) / i * 3600.0).round() as i64,
-        ))
-    } else if i < -IDLE_A {
-        Some(("time_to_empty", (rem / -i * 3600.0).round() as i64))
-    } else {
-        None
     }
 }
 
@@ -285,7 +363,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Some(p) => match StateFile::open(p) {
             Ok((f, s)) => (Some(f), s),
             Err(e @ OpenError::Locked { .. }) => return Err(unavailable(e.to_string())),
-            Err(OpenError::Io(e)) => return Err(crate::exit::usage(format!("{e:#}"))),
+            Err(OpenError::Io(e)) => return Err(usage(format!("{e:#}"))),
         },
         None => (None, State::default()),
     };
@@ -294,7 +372,38 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    let mut filter = Filter::new(state, args.max_gap);
+    if !is_device_id(&args.name) {
+        return Err(usage(format!(
+            "--name '{}' is not a device id (lower-case letters, digits, '_' and '-')",
+            args.name
+        )));
+    }
+    for (i, (name, _)) in args.bank.iter().enumerate() {
+        if args.bank[..i].iter().any(|(n, _)| n == name) {
+            return Err(usage(format!("--bank {name} given twice")));
+        }
+    }
+    let banks = if args.no_bank {
+        Vec::new()
+    } else if args.bank.is_empty() {
+        vec![BankConfig {
+            name: args.name.clone(),
+            members: None,
+            every_ms: args.every.map(ms),
+            stale_ms: args.stale.map(ms),
+        }]
+    } else {
+        args.bank
+            .iter()
+            .map(|(name, devs)| BankConfig {
+                name: name.clone(),
+                members: Some(devs.clone()),
+                every_ms: args.every.map(ms),
+                stale_ms: args.stale.map(ms),
+            })
+            .collect()
+    };
+    let mut filter = Filter::new(state, args.max_gap, banks);
     let mut out = RecordWriter::stdout();
     let mut last_save = Instant::now();
     let save = |filter: &mut Filter, last_save: &mut Instant| -> anyhow::Result<()> {
@@ -391,7 +500,7 @@ mod tests {
 
     #[test]
     fn splices_the_derived_fields_into_an_unchanged_line() {
-        let mut f = Filter::new(State::default(), Duration::from_secs(300));
+        let mut f = Filter::new(State::default(), Duration::from_secs(300), Vec::new());
         let mut out = Vec::new();
         f.line(
             reading("2026-01-01T00:00:00.000Z", "a", 50.0, 10.0).as_bytes(),
@@ -417,7 +526,7 @@ mod tests {
 
     #[test]
     fn empty_fields_and_other_records() {
-        let mut f = Filter::new(State::default(), Duration::from_secs(300));
+        let mut f = Filter::new(State::default(), Duration::from_secs(300), Vec::new());
         let mut out = Vec::new();
         let frame = br#"{"type":"frame","kind":"request","address":1,"function":3,"hex":"0103"}"#;
         f.line(frame, "t:1", &mut out).unwrap();
@@ -431,20 +540,5 @@ mod tests {
         assert_eq!(out, want);
         assert!(f.line(b"{\"type\":", "t:4", &mut out).is_err());
         assert!(f.line(b"\xff", "t:5", &mut out).is_err());
-    }
-
-    #[test]
-    fn time_estimates() {
-        assert_eq!(
-            time_estimate(Some(10.0), Some(50.0), Some(100.0)),
-            Some(("time_to_full", 18000))
-        );
-        assert_eq!(
-            time_estimate(Some(-25.0), Some(50.0), Some(100.0)),
-            Some(("time_to_empty", 7200))
-        );
-        assert_eq!(time_estimate(Some(0.2), Some(50.0), Some(100.0)), None);
-        assert_eq!(time_estimate(Some(5.0), None, Some(100.0)), None);
-        assert_eq!(time_estimate(Some(5.0), Some(50.0), Some(0.0)), None);
     }
 }
