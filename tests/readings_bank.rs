@@ -503,3 +503,41 @@ fn banks_by_name_and_usage_errors() {
         .assert()
         .code(2);
 }
+
+/// bms-sim's charge/discharge profile: over two swings the counters of every battery and
+/// of the bank move both ways, and never down.
+#[test]
+fn simulated_profile_moves_both_counters() {
+    let log = cmd("bms-sim")
+        .args([
+            "eflex",
+            "--batteries",
+            "2",
+            "--cycles",
+            "240",
+            "--no-partial",
+        ])
+        .assert()
+        .success();
+    let decoded = cmd("eflex-candump-decode")
+        .write_stdin(log.get_output().stdout.clone())
+        .assert()
+        .success();
+    let out = cmd("readings-bank")
+        .write_stdin(decoded.get_output().stdout.clone())
+        .assert()
+        .success()
+        .stderr("");
+    let mut last: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for r in records(&out.get_output().stdout) {
+        let c = counters(&r);
+        let prev = last.insert(r["device"].as_str().unwrap().to_string(), c);
+        if let Some(p) = prev {
+            assert!(c.0 >= p.0 && c.1 >= p.1, "{p:?} -> {c:?}");
+        }
+    }
+    assert_eq!(last.len(), 3, "two batteries and the bank: {last:?}");
+    for (dev, (c, d)) in &last {
+        assert!(*c > 0.0 && *d > 0.0, "{dev}: {c} {d}");
+    }
+}
