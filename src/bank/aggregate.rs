@@ -347,7 +347,7 @@ impl Bank {
             device: self.cfg.name.clone(),
             fields: f,
             info: Info {
-                model: Some("bmstap bank".into()),
+                model: Some("bmstap".into()),
                 ..Info::default()
             },
             raw: Default::default(),
