@@ -1,31 +1,13 @@
 //! Reading one input line without building a JSON tree: the record's head (`type`, `ts`,
 //! `device`, `error`), a summary of the fields the bank needs, and where the `fields`
-//! object ends, so the tool can write the line through unchanged and splice the derived
+//! object ends (found in the same pass that summarises it), so the tool can write the line through unchanged and splice the derived
 //! fields in before that object's closing brace. A full parse and re-serialisation would
 //! cost several times as much (docs/performance.md: readings-bank).
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
-
-/// The top-level keys of a record the filter looks at; every other key is skipped.
-#[derive(Debug, Deserialize)]
-pub struct Head<'a> {
-    #[serde(rename = "type", borrow)]
-    pub ty: Cow<'a, str>,
-    #[serde(default, borrow)]
-    pub ts: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub source: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub device: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub error: Option<IgnoredAny>,
-    #[serde(default, borrow)]
-    pub fields: Option<&'a RawValue>,
-}
 
 /// One input line, classified. Returned by value once per line and never stored, so the
 /// size difference between the variants costs nothing (boxing would cost an allocation).
@@ -48,45 +30,190 @@ pub enum Line<'a> {
 }
 
 /// Classifies one line (without its newline). `Err` says why it is not a record.
+///
+/// The top-level object is walked key by key, each value deserialised on its own from the
+/// line, so that the `fields` object is read once: summarised, and its closing brace found
+/// (its last byte). Every other value is checked and skipped.
 pub fn parse(line: &str) -> Result<Line<'_>, String> {
-    let head: Head = serde_json::from_str(line).map_err(|e| {
-        if e.is_data() {
-            format!("not a record: {e}")
-        } else {
-            format!("not JSON: {e}")
+    let b = line.as_bytes();
+    let mut pos = skip_ws(b, 0);
+    if b.get(pos) != Some(&b'{') {
+        return Err(
+            if b.get(pos).is_some_and(|c| b"[\"-0123456789tfn".contains(c)) {
+                "not a JSON object".into()
+            } else {
+                format!("not JSON (byte {})", pos + 1)
+            },
+        );
+    }
+    pos = skip_ws(b, pos + 1);
+    let (mut ty, mut ts, mut source, mut device) = (None, None, None, None);
+    let mut error = false;
+    let mut fields: Option<(Option<Summary>, usize)> = None;
+    if b.get(pos) == Some(&b'}') {
+        pos += 1;
+    } else {
+        loop {
+            let (Text(key), p) = value::<Text>(line, pos)?;
+            pos = skip_ws(b, p);
+            if b.get(pos) != Some(&b':') {
+                return Err(format!("not JSON: expected ':' at byte {}", pos + 1));
+            }
+            pos += 1;
+            pos = match key.as_ref() {
+                "type" => keep(line, pos, &mut ty)?,
+                "ts" => keep(line, pos, &mut ts)?,
+                "source" => keep(line, pos, &mut source)?,
+                "device" => keep(line, pos, &mut device)?,
+                "error" => {
+                    let (v, p) = value::<Option<IgnoredAny>>(line, pos)?;
+                    error = v.is_some();
+                    p
+                }
+                "fields" => {
+                    let (Fields(v), p) = value::<Fields>(line, pos)?;
+                    fields = Some((v, p - 1));
+                    p
+                }
+                _ => value::<IgnoredAny>(line, pos)?.1,
+            };
+            pos = skip_ws(b, pos);
+            match b.get(pos) {
+                Some(b',') => pos += 1,
+                Some(b'}') => {
+                    pos += 1;
+                    break;
+                }
+                _ => {
+                    return Err(format!(
+                        "not JSON: expected ',' or '}}' at byte {}",
+                        pos + 1
+                    ))
+                }
+            }
         }
-    })?;
-    match head.ty.as_ref() {
+    }
+    if skip_ws(b, pos) != b.len() {
+        return Err(format!("not JSON: trailing characters at byte {}", pos + 1));
+    }
+    let ty = ty.ok_or("not a record: no \"type\" string")?;
+    match ty.as_ref() {
         "reading" => {
-            let ts = head.ts.ok_or("reading without \"ts\"")?;
+            let ts = ts.ok_or("reading without \"ts\"")?;
             let ts_ms = parse_ts(&ts).ok_or_else(|| format!("reading with a bad ts \"{ts}\""))?;
-            let device = head.device.ok_or("reading without \"device\"")?;
-            let raw = head.fields.ok_or("reading without \"fields\"")?;
-            let text = raw.get();
-            let fields: Summary = serde_json::from_str(text)
-                .map_err(|e| format!("reading whose \"fields\" is not an object: {e}"))?;
-            // `text` borrows from `line` (RawValue borrows when it can, and a JSON object
-            // always can); its last byte is the closing brace.
-            let start = (text.as_ptr() as usize)
-                .checked_sub(line.as_ptr() as usize)
-                .filter(|&s| s + text.len() <= line.len())
-                .ok_or("internal: fields not inside the line")?;
+            let device = device.ok_or("reading without \"device\"")?;
+            let (summary, close) = fields.ok_or("reading without \"fields\"")?;
+            let fields = summary.ok_or("reading whose \"fields\" is not an object")?;
             Ok(Line::Reading {
                 ts_ms,
                 device,
-                source: head.source.unwrap_or(Cow::Borrowed("")),
+                source: source.unwrap_or(Cow::Borrowed("")),
                 fields,
-                close: start + text.len() - 1,
+                close,
             })
         }
-        "status" => match (head.error, head.device) {
-            (Some(_), Some(device)) => Ok(Line::DeviceError {
-                ts_ms: head.ts.as_deref().and_then(parse_ts),
+        "status" => match (error, device) {
+            (true, Some(device)) => Ok(Line::DeviceError {
+                ts_ms: ts.as_deref().and_then(parse_ts),
                 device: device.into_owned(),
             }),
             _ => Ok(Line::Other),
         },
         _ => Ok(Line::Other),
+    }
+}
+
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while b
+        .get(pos)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        pos += 1;
+    }
+    pos
+}
+
+/// One JSON value starting at `pos` (whitespace allowed before it), and where it ends.
+fn value<'a, T: Deserialize<'a>>(line: &'a str, pos: usize) -> Result<(T, usize), String> {
+    let mut it = serde_json::Deserializer::from_str(&line[pos..]).into_iter::<T>();
+    match it.next() {
+        Some(Ok(v)) => Ok((v, pos + it.byte_offset())),
+        Some(Err(e)) if e.is_data() => {
+            Err(format!("not a record: {e} (byte {})", pos + e.column()))
+        }
+        Some(Err(e)) => Err(format!("not JSON: {e} (byte {})", pos + e.column())),
+        None => Err("not JSON: unexpected end of line".into()),
+    }
+}
+
+/// A string value for `slot` (the record's type, ts, source, device).
+fn keep<'a>(line: &'a str, pos: usize, slot: &mut Option<Cow<'a, str>>) -> Result<usize, String> {
+    let (Text(v), p) = value::<Text<'a>>(line, pos)?;
+    *slot = Some(v);
+    Ok(p)
+}
+
+/// A string, borrowed from the line unless it has escapes. (Serde's own `Cow<str>` always
+/// allocates: one allocation per field name would be most of a reading's cost.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A `fields` value: summarised if it is an object, skipped otherwise.
+struct Fields(Option<Summary>);
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Fields, A::Error> {
+                SummaryVisitor.visit_map(a).map(|s| Fields(Some(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Fields, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Fields(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Fields, E> {
+                Ok(Fields(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Fields, E> {
+                Ok(Fields(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Fields, E> {
+                Ok(Fields(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Fields, E> {
+                Ok(Fields(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Fields, E> {
+                Ok(Fields(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Fields, E> {
+                Ok(Fields(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -130,7 +257,7 @@ impl<'de> Visitor<'de> for SummaryVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Summary, A::Error> {
         let mut s = Summary::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             s.any = true;
             let slot = match key.as_ref() {
                 "pack_voltage" => &mut s.pack_voltage,

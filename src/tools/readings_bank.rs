@@ -186,10 +186,9 @@ impl Filter {
         }
     }
 
-    /// One input line (without its newline; `at` names it in warnings): appends what goes
-    /// out, each record with its newline, to `out`. `Err` says why the line is not a record;
-    /// then nothing is appended.
-    pub fn line(&mut self, line: &[u8], at: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    /// Input line `n` (without its newline): appends what goes out, each record with its
+    /// newline, to `out`. `Err` says why the line is not a record; then nothing is appended.
+    pub fn line(&mut self, line: &[u8], n: u64, out: &mut Vec<u8>) -> Result<(), String> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -206,13 +205,13 @@ impl Filter {
                 if fields.derived {
                     if self.derived.insert(device.to_string()) {
                         log::warn!(
-                            "{at}: {device}: the reading already has power or energy fields \
+                            "stdin:{n}: {device}: the reading already has power or energy fields \
                              (readings-bank twice in a pipeline?); passed through unchanged"
                         );
                     }
                     out.extend_from_slice(line);
                 } else {
-                    let added = self.integrate(&device, ts_ms, &fields, at);
+                    let added = self.integrate(&device, ts_ms, &fields, n);
                     out.extend_from_slice(&line[..close]);
                     if let Some(extra) = added {
                         if fields.any {
@@ -257,7 +256,7 @@ impl Filter {
         device: &str,
         ts_ms: i64,
         f: &Summary,
-        at: &str,
+        n: u64,
     ) -> Option<(f64, Counters)> {
         let (v, i) = (f.pack_voltage?, f.pack_current?);
         let w = v * i;
@@ -271,12 +270,12 @@ impl Filter {
         match integ.add(ts_ms, w) {
             Step::Added | Step::First => {}
             Step::Gap { ms } => log::info!(
-                "{at}: {device}: {} s since its previous reading (more than --max-gap): \
+                "stdin:{n}: {device}: {} s since its previous reading (more than --max-gap): \
                  not integrated",
                 ms / 1000
             ),
             Step::Backwards { ms } => log::warn!(
-                "{at}: {device}: ts is {ms} ms before the previous reading's; not integrated"
+                "stdin:{n}: {device}: ts is {ms} ms before the previous reading's; not integrated"
             ),
             Step::Invalid => return None,
         }
@@ -447,17 +446,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 Some(x) => x,
                 None => break,
             };
-            let at = format!("stdin:{n}");
             let line = match line {
                 Ok(l) => l,
                 Err(len) => {
                     bad += 1;
-                    log::warn!("{at}: line too long ({len} bytes); skipped");
+                    log::warn!("stdin:{n}: line too long ({len} bytes); skipped");
                     continue;
                 }
             };
             buf.clear();
-            match filter.line(line, &at, &mut buf) {
+            match filter.line(line, n, &mut buf) {
                 Ok(()) => {
                     if let Some(body) = buf.strip_suffix(b"\n") {
                         out.write_with(|b| {
@@ -468,7 +466,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 }
                 Err(why) => {
                     bad += 1;
-                    log::warn!("{at}: {why}; skipped");
+                    log::warn!("stdin:{n}: {why}; skipped");
                 }
             }
         }
@@ -504,13 +502,13 @@ mod tests {
         let mut out = Vec::new();
         f.line(
             reading("2026-01-01T00:00:00.000Z", "a", 50.0, 10.0).as_bytes(),
-            "t:1",
+            1,
             &mut out,
         )
         .unwrap();
         f.line(
             reading("2026-01-01T00:00:10.000Z", "a", 50.0, -10.0).as_bytes(),
-            "t:2",
+            2,
             &mut out,
         )
         .unwrap();
@@ -529,16 +527,16 @@ mod tests {
         let mut f = Filter::new(State::default(), Duration::from_secs(300), Vec::new());
         let mut out = Vec::new();
         let frame = br#"{"type":"frame","kind":"request","address":1,"function":3,"hex":"0103"}"#;
-        f.line(frame, "t:1", &mut out).unwrap();
+        f.line(frame, 1, &mut out).unwrap();
         let empty = br#"{"type":"reading","ts":"2026-01-01T00:00:00.000Z","source":"x","device":"a","fields":{ }}"#;
-        f.line(empty, "t:2", &mut out).unwrap();
-        f.line(b"  ", "t:3", &mut out).unwrap();
+        f.line(empty, 2, &mut out).unwrap();
+        f.line(b"  ", 3, &mut out).unwrap();
         let mut want = frame.to_vec();
         want.push(b'\n');
         want.extend_from_slice(empty);
         want.push(b'\n');
         assert_eq!(out, want);
-        assert!(f.line(b"{\"type\":", "t:4", &mut out).is_err());
-        assert!(f.line(b"\xff", "t:5", &mut out).is_err());
+        assert!(f.line(b"{\"type\":", 4, &mut out).is_err());
+        assert!(f.line(b"\xff", 5, &mut out).is_err());
     }
 }
