@@ -38,13 +38,10 @@ pub fn parse(line: &str) -> Result<Line<'_>, String> {
     let b = line.as_bytes();
     let mut pos = skip_ws(b, 0);
     if b.get(pos) != Some(&b'{') {
-        return Err(
-            if b.get(pos).is_some_and(|c| b"[\"-0123456789tfn".contains(c)) {
-                "not a JSON object".into()
-            } else {
-                format!("not JSON (byte {})", pos + 1)
-            },
-        );
+        return Err(match serde_json::from_str::<IgnoredAny>(line) {
+            Ok(_) => "not a JSON object".into(),
+            Err(e) => format!("not JSON: {e}"),
+        });
     }
     pos = skip_ws(b, pos + 1);
     let (mut ty, mut ts, mut source, mut device) = (None, None, None, None);

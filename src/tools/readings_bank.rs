@@ -489,6 +489,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bank::aggregate::BankConfig;
 
     fn reading(ts: &str, dev: &str, v: f64, i: f64) -> String {
         format!(
@@ -538,5 +539,32 @@ mod tests {
         assert_eq!(out, want);
         assert!(f.line(b"{\"type\":", 4, &mut out).is_err());
         assert!(f.line(b"\xff", 5, &mut out).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any line, or a reading with a byte changed: no panic, and whatever goes out is
+        /// one JSON object per line.
+        #[test]
+        fn any_line_gives_json_or_an_error(
+            junk in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            at in 0usize..400,
+            byte in proptest::num::u8::ANY,
+        ) {
+            let mut f = Filter::new(State::default(), Duration::from_secs(300), vec![BankConfig {
+                name: "bank".into(), members: None, every_ms: None, stale_ms: None,
+            }]);
+            let mut good = reading("2026-01-01T00:00:00.000Z", "a", 50.0, 10.0).into_bytes();
+            let i = at % good.len();
+            good[i] = byte;
+            for line in [junk, good] {
+                let mut out = Vec::new();
+                if f.line(&line, 1, &mut out).is_ok() {
+                    for l in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                        proptest::prop_assert!(v.is_object());
+                    }
+                }
+            }
+        }
     }
 }
