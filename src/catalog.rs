@@ -300,6 +300,47 @@ pub static CATALOG: &[FieldSpec] = &[
         BANK,
         "Packs known to belong to the bank."
     ),
+    // readings-bank's bank readings (source `bank`): where the bank's extreme cells are, its
+    // temperature range, and whether any pack flags a problem.
+    FieldSpec {
+        name: "cell_lowest_device",
+        kind: Kind::Text,
+        unit: None,
+        device_class: None,
+        state_class: None,
+        sources: BANK,
+        description: "Device id of the pack that holds the bank's lowest cell (cell_lowest is its index in that pack).",
+    },
+    FieldSpec {
+        name: "cell_highest_device",
+        kind: Kind::Text,
+        unit: None,
+        device_class: None,
+        state_class: None,
+        sources: BANK,
+        description: "Device id of the pack that holds the bank's highest cell (cell_highest is its index in that pack).",
+    },
+    num!(
+        "temperature_min",
+        DEG,
+        Some("temperature"),
+        M,
+        BANK,
+        "Lowest cell/probe temperature of the online packs."
+    ),
+    num!(
+        "temperature_max",
+        DEG,
+        Some("temperature"),
+        M,
+        BANK,
+        "Highest cell/probe temperature of the online packs."
+    ),
+    flag!(
+        "problem",
+        BANK,
+        "Some online pack of the bank has a warning_*, protection_* or alarm_* field on."
+    ),
     FieldSpec {
         name: "state",
         kind: Kind::Text,

@@ -127,6 +127,8 @@ pub fn entity_name(key: &str) -> String {
         "soh" => Some("State of health"),
         "cell_voltage_delta_mv" => Some("Cell voltage delta"),
         "temperature_pcb" => Some("BMS board temperature"),
+        "energy_charged_kwh" => Some("Energy charged"),
+        "energy_discharged_kwh" => Some("Energy discharged"),
         _ => None,
     };
     if let Some(s) = special {

@@ -8,10 +8,12 @@
 //! - [`proto`]: pure codecs (no I/O);
 //! - [`io`]: serial ports, pseudo-terminals, capture files;
 //! - [`poll`]: the poll engine shared by the bus-master tools;
+//! - [`bank`]: readings-bank's energy integrator, bank aggregator and state file;
 //! - [`sim`]: simulated packs for `bms-sim`;
 //! - [`tools`]: one module per binary (`Args` + `run`) and the registry of every tool's
 //!   command; `src/bin/*.rs` only call them.
 
+pub mod bank;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -10,6 +10,7 @@ mod gateway;
 mod generated;
 mod lp4_poll;
 mod pylon_candump_decode;
+mod readings_bank;
 mod readings_to_mqtt;
 mod recipes;
 mod rtu_sniff;

@@ -409,3 +409,71 @@ fn by_value(v: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
+
+/// The Energy dashboard recipe: four simulated packs through readings-bank into mosquitto;
+/// the bank is announced with the energy and power classes the dashboard needs, and its
+/// state carries the counters.
+#[test]
+fn home_assistant_energy_dashboard() {
+    if !have_all(&["mosquitto_sub"]) {
+        return;
+    }
+    let Some(b) = Broker::mosquitto() else { return };
+    let port = b.port.to_string();
+    let sim = Sim::lp4(&["--address", "1-4"]);
+    let dir = TempDir::new("recipe-energy");
+    let script = recipe("ha-energy")
+        .replace("/dev/ttyUSB0", &sim.path)
+        .replace("--interval 10s", "--count 3 --interval 0")
+        .replace("/var/lib/bmstap/bank.json", "bank.json")
+        .replace("--host broker", &format!("--host 127.0.0.1 --port {port}"));
+    assert_ne!(script, recipe("ha-energy"));
+    let out = bash(&dir, &script);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let retained = |topic: &str| -> serde_json::Value {
+        let out = Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-C",
+                "1",
+                "-W",
+                "20",
+                "-t",
+                topic,
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{topic}: {e}: {}", text(&out.stdout)))
+    };
+    let config = retained("homeassistant/device/bmstap_bank/config");
+    assert_eq!(config["dev"]["name"], "bmstap bank");
+    let cmps = &config["cmps"];
+    for key in ["energy_charged_kwh", "energy_discharged_kwh"] {
+        assert_eq!(cmps[key]["dev_cla"], "energy", "{key}");
+        assert_eq!(cmps[key]["stat_cla"], "total_increasing", "{key}");
+        assert_eq!(cmps[key]["unit_of_meas"], "kWh", "{key}");
+    }
+    assert_eq!(cmps["energy_charged_kwh"]["name"], "Energy charged");
+    assert_eq!(cmps["power"]["dev_cla"], "power");
+    assert_eq!(cmps["power"]["unit_of_meas"], "W");
+    assert_eq!(cmps["power"]["stat_cla"], "measurement");
+    let state = retained("bmstap/bank/state");
+    assert_eq!(state["packs_online"], 4);
+    assert!(state["energy_charged_kwh"].as_f64().unwrap() >= 0.0);
+    assert!(state["energy_discharged_kwh"].as_f64().unwrap() >= 0.0);
+    // The state file holds the packs' and the bank's counters.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path("bank.json")).unwrap()).unwrap();
+    assert_eq!(saved["devices"].as_object().unwrap().len(), 4);
+    assert!(saved["banks"]["bank"]["charged_uj"].is_u64());
+    // Every key of the bank's state is a catalogued field.
+    let first = check_record(&format!(
+        "{{\"type\":\"reading\",\"ts\":\"2026-01-01T00:00:00.000Z\",\"source\":\"bank\",\"device\":\"bank\",\"fields\":{}}}",
+        state
+    ));
+    assert_eq!(first["fields"]["packs_total"], 4);
+}

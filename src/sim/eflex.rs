@@ -15,7 +15,14 @@ pub struct EflexModel {
     current_deci: i32,
     energy: u32,
     cells_base: [i32; 16],
+    /// Cycles since the start, and where in its charge/discharge swing the battery started.
+    cycle: u64,
+    phase: f64,
 }
+
+/// Cycles of one charge/discharge swing: the current changes sign twice per swing, so the
+/// energy counters of readings-bank move both ways within a short simulated stream.
+pub const SWING_CYCLES: f64 = 120.0;
 
 impl EflexModel {
     pub fn new(node: u8, seed: u64) -> EflexModel {
@@ -29,6 +36,8 @@ impl EflexModel {
             soc_tenths: 500 + (rng.unit() * 300.0) as i32,
             current_deci: (rng.unit() * 100.0) as i32,
             energy: 140_000 + (rng.unit() * 50_000.0).abs() as u32,
+            phase: rng.unit() * std::f64::consts::PI,
+            cycle: 0,
             rng,
             cells_base,
         }
@@ -40,9 +49,14 @@ impl EflexModel {
         [0x22, 0x05, 0x00, 0x75, b'E', n[0], n[1]]
     }
 
-    /// Advances one cycle (about a second) and returns the battery's values.
+    /// Advances one cycle (about a second) and returns the battery's values. The current
+    /// follows a charge/discharge profile: a ±60 A swing over [`SWING_CYCLES`] cycles with a
+    /// little noise, each battery at its own point of the swing.
     pub fn step(&mut self, batteries: u8) -> Battery {
-        self.current_deci = (self.current_deci + (self.rng.unit() * 15.0) as i32).clamp(-800, 800);
+        let swing = (std::f64::consts::TAU * self.cycle as f64 / SWING_CYCLES + self.phase).sin();
+        self.cycle += 1;
+        self.current_deci =
+            ((600.0 * swing + self.rng.unit() * 15.0).round() as i32).clamp(-800, 800);
         self.soc_tenths = (self.soc_tenths + self.current_deci.signum()).clamp(50, 1000);
         if self.current_deci < 0 {
             self.energy += 1;

@@ -10,6 +10,7 @@ pub mod eflex_candump_decode;
 pub mod eg4_7e_query;
 pub mod lp4_poll;
 pub mod pylon_candump_decode;
+pub mod readings_bank;
 pub mod readings_to_mqtt;
 pub mod rtu_sniff;
 
@@ -23,6 +24,7 @@ pub fn commands() -> Vec<clap::Command> {
         readings_to_mqtt::Args::command(),
         bms_sim::Args::command(),
         pylon_candump_decode::Args::command(),
+        readings_bank::Args::command(),
     ]
 }
 

@@ -19,6 +19,7 @@ pub fn bin_path(name: &str) -> PathBuf {
         "rtu-sniff" => PathBuf::from(env!("CARGO_BIN_EXE_rtu-sniff")),
         "pylon-candump-decode" => PathBuf::from(env!("CARGO_BIN_EXE_pylon-candump-decode")),
         "readings-to-mqtt" => PathBuf::from(env!("CARGO_BIN_EXE_readings-to-mqtt")),
+        "readings-bank" => PathBuf::from(env!("CARGO_BIN_EXE_readings-bank")),
         other => panic!("unknown binary {other}"),
     }
 }

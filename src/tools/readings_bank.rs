@@ -1,0 +1,570 @@
+//! readings-bank: a filter that adds power, energy counters and time estimates to every pack
+//! reading, and writes the packs of one bus as one battery (a `bank` reading per cycle).
+//!
+//! Every input record goes out unchanged and in order; a reading with a pack voltage and
+//! current gains `power`, `energy_charged_kwh`, `energy_discharged_kwh` and, where remaining
+//! and full capacity are known and the current is not near zero, `time_to_full` or
+//! `time_to_empty`. The fields are spliced into the line before the `fields` object's
+//! closing brace, so the rest of the line stays byte for byte as it came.
+//!
+//! One thread. Output is flushed whenever the input is drained (live pipes see each record
+//! at once) and blocks when the consumer is slow (backpressure: nothing is dropped). The
+//! state file is saved at most every --save-every, when the input is drained or idle, and
+//! at the end, a closed stdout, SIGTERM and SIGINT included.
+
+use crate::bank::aggregate::{Bank, BankConfig};
+use crate::bank::energy::{time_estimate, Counters, Integrator, Step};
+use crate::bank::input::{self, Line, Summary};
+use crate::bank::state::{OpenError, State, StateFile};
+use crate::cli::{duration, Common};
+use crate::exit::{unavailable, usage, Exit};
+use crate::io::lines::LineReader;
+use crate::ndjson::RecordWriter;
+use crate::record::{is_device_id, Record};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Energy counters for Home Assistant's Energy dashboard, kept across restarts
+  lp4-poll -a 1-4 /dev/ttyUSB0 | readings-bank --state /var/lib/bmstap/bank.json | readings-to-mqtt --host broker
+
+  # What a saved log charged and discharged (integrated over its own timestamps)
+  readings-bank < yesterday.ndjson | jq -c 'select(.source == \"bank\") | .fields | {energy_charged_kwh, energy_discharged_kwh}' | tail -1
+
+  # eFlex batteries from a CAN bus, counters saved every 30 s, a bank reading a minute
+  eflex-candump-decode --interface can0 | readings-bank --state bank.json --save-every 30s --every 1m
+
+  # Two racks on one bus as two banks
+  lp4-poll -a 1-4 /dev/ttyUSB0 | readings-bank --bank top=ttyusb0-1,ttyusb0-2 --bank bottom=ttyusb0-3,ttyusb0-4
+
+  # The bank alone
+  lp4-poll -a 1-4 /dev/ttyUSB0 | readings-bank | jq -c 'select(.source == \"bank\") | .fields'
+
+Energy is integrated per device from power = pack_voltage x pack_current over the
+readings' ts (trapezoid rule); a gap longer than --max-gap is not bridged, a ts that goes
+backwards is skipped with a warning. The counters never decrease. Without --state they
+start at zero every time. With --state they go on after a restart; after a kill -9 they go
+on from the last save, so at most --save-every of integration is lost. time_to_full and
+time_to_empty need remaining_ah and capacity_ah and a current above 0.5 A either way.
+
+The bank: after each polling cycle (every online pack has reported since the previous
+bank reading) or every --every, one reading with source \"bank\": soc weighted by capacity,
+soh (minimum), pack_voltage (mean), pack_current, power, remaining_ah and capacity_ah (sums),
+the bank's own energy counters, the lowest and highest cell with the pack that holds it
+(cell_lowest_device, cell_lowest), temperature_min/max, packs_online/packs_total and
+problem (some pack has a warning, protection or alarm on). A pack is offline after a status
+record with an error or after --stale without a reading; offline packs leave the sums.
+
+Exit status: 0 done, 1 some input lines were not records (each reported with its line
+number and skipped), 2 usage error or unusable state file, 75 the state file is in use by
+another readings-bank.";
+
+/// Add power, energy counters (kWh charged and discharged, never decreasing) and time
+/// estimates to bmstap readings (NDJSON on stdin), and write the packs as one bank; every
+/// record passes through in order.
+#[derive(Debug, clap::Parser)]
+#[command(name = "readings-bank", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
+pub struct Args {
+    /// Keep the counters in FILE across restarts (without it they start at zero)
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Save the state file at most once per DUR (and always at exit)
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "60s")]
+    pub save_every: Duration,
+    /// Do not integrate across a gap between two readings of a device longer than DUR
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "5m")]
+    pub max_gap: Duration,
+    /// Device id of the bank reading (every device in the stream belongs to it)
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "bank",
+        conflicts_with = "bank"
+    )]
+    pub name: String,
+    /// A bank of its own for these devices (repeatable): NAME=DEV,DEV,...
+    #[arg(long, value_name = "NAME=DEV,...", value_parser = bank_spec)]
+    pub bank: Vec<(String, Vec<String>)>,
+    /// One bank reading per DUR of the readings' time, instead of one per polling cycle
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub every: Option<Duration>,
+    /// A pack is offline after DUR without a reading [default: three of its intervals]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub stale: Option<Duration>,
+    /// Only add the per-device fields; write no bank readings
+    #[arg(long, conflicts_with_all = ["bank", "every", "stale"])]
+    pub no_bank: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Parses `NAME=DEV,DEV,...`.
+fn bank_spec(s: &str) -> Result<(String, Vec<String>), String> {
+    let (name, devs) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected NAME=DEV,DEV,..."))?;
+    let devs: Vec<String> = devs
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(String::from)
+        .collect();
+    for id in std::iter::once(name).chain(devs.iter().map(String::as_str)) {
+        if !is_device_id(id) {
+            return Err(format!(
+                "'{id}' is not a device id (lower-case letters, digits, '_' and '-')"
+            ));
+        }
+    }
+    if devs.is_empty() {
+        return Err(format!("'{s}': no devices"));
+    }
+    Ok((name.to_string(), devs))
+}
+
+/// Input lines longer than this are skipped (a reading is ~1-2 KiB).
+const LINE_CAP: usize = 1024 * 1024;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// The filter without its I/O: lines in, lines out, counters kept.
+pub struct Filter {
+    devices: HashMap<String, Integrator>,
+    banks: Vec<Bank>,
+    max_gap_ms: i64,
+    /// Devices whose readings already carry derived fields (warned once).
+    derived: HashSet<String>,
+    /// Something changed since the last [`Filter::state`].
+    pub dirty: bool,
+}
+
+impl Filter {
+    /// A filter with `banks` (none: per-device fields only), starting from `state`.
+    pub fn new(state: State, max_gap: Duration, banks: Vec<BankConfig>) -> Filter {
+        let max_gap_ms = ms(max_gap);
+        let mut saved_banks = state.banks;
+        Filter {
+            banks: banks
+                .into_iter()
+                .map(|b| {
+                    let c = saved_banks.remove(&b.name).unwrap_or_default();
+                    Bank::new(b, c, max_gap_ms)
+                })
+                .collect(),
+            devices: state
+                .devices
+                .into_iter()
+                .map(|(k, c)| (k, Integrator::new(c, max_gap_ms)))
+                .collect(),
+            max_gap_ms,
+            derived: HashSet::new(),
+            dirty: false,
+        }
+    }
+
+    /// The counters to save.
+    pub fn state(&self) -> State {
+        State {
+            version: 1,
+            devices: self
+                .devices
+                .iter()
+                .map(|(k, i)| (k.clone(), i.counters.clone()))
+                .collect(),
+            banks: self
+                .banks
+                .iter()
+                .map(|b| (b.name().to_string(), b.counters().clone()))
+                .collect(),
+        }
+    }
+
+    /// Input line `n` (without its newline): appends what goes out, each record with its
+    /// newline, to `out`. `Err` says why the line is not a record; then nothing is appended.
+    pub fn line(&mut self, line: &[u8], n: u64, out: &mut Vec<u8>) -> Result<(), String> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let text = std::str::from_utf8(line)
+            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        match input::parse(text)? {
+            Line::Reading {
+                ts_ms,
+                device,
+                source,
+                fields,
+                close,
+            } => {
+                if fields.derived {
+                    if self.derived.insert(device.to_string()) {
+                        log::warn!(
+                            "stdin:{n}: {device}: the reading already has power or energy fields \
+                             (readings-bank twice in a pipeline?); passed through unchanged"
+                        );
+                    }
+                    out.extend_from_slice(line);
+                } else {
+                    let added = self.integrate(&device, ts_ms, &fields, n);
+                    out.extend_from_slice(&line[..close]);
+                    if let Some(extra) = added {
+                        if fields.any {
+                            out.push(b',');
+                        }
+                        write_derived(out, &extra, &fields);
+                    }
+                    out.extend_from_slice(&line[close..]);
+                }
+                out.push(b'\n');
+                // Bank readings (ours or an upstream filter's) are not packs of a bank.
+                if source != "bank" {
+                    for b in &mut self.banks {
+                        for r in b.reading(&device, ts_ms, &fields) {
+                            write_bank(out, r);
+                            self.dirty = true;
+                        }
+                    }
+                }
+            }
+            Line::DeviceError { ts_ms, device } => {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+                for b in &mut self.banks {
+                    for r in b.error(&device, ts_ms) {
+                        write_bank(out, r);
+                        self.dirty = true;
+                    }
+                }
+            }
+            Line::Other => {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
+        Ok(())
+    }
+
+    /// Integrates one reading's power; `None` without a voltage and a current.
+    fn integrate(
+        &mut self,
+        device: &str,
+        ts_ms: i64,
+        f: &Summary,
+        n: u64,
+    ) -> Option<(f64, Counters)> {
+        let (v, i) = (f.pack_voltage?, f.pack_current?);
+        let w = v * i;
+        let integ = match self.devices.get_mut(device) {
+            Some(x) => x,
+            None => self
+                .devices
+                .entry(device.to_string())
+                .or_insert_with(|| Integrator::new(Counters::default(), self.max_gap_ms)),
+        };
+        match integ.add(ts_ms, w) {
+            Step::Added | Step::First => {}
+            Step::Gap { ms } => log::info!(
+                "stdin:{n}: {device}: {} s since its previous reading (more than --max-gap): \
+                 not integrated",
+                ms / 1000
+            ),
+            Step::Backwards { ms } => log::warn!(
+                "stdin:{n}: {device}: ts is {ms} ms before the previous reading's; not integrated"
+            ),
+            Step::Invalid => return None,
+        }
+        self.dirty = true;
+        Some((w, integ.counters.clone()))
+    }
+}
+
+fn write_bank(out: &mut Vec<u8>, r: crate::record::Reading) {
+    // Our own record of numbers, booleans and strings: serialising cannot fail.
+    if Record::Reading(r).write_json(out).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Appends `"power":..,"energy_charged_kwh":..,...` (no leading comma).
+fn write_derived(out: &mut Vec<u8>, (w, c): &(f64, Counters), f: &Summary) {
+    let num = |out: &mut Vec<u8>, name: &str, v: f64| {
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        // Writing an f64 into a Vec cannot fail (non-finite values become null).
+        let _ = serde_json::to_writer(&mut *out, &v);
+    };
+    num(out, "power", round_to(*w, 100.0));
+    out.push(b',');
+    num(out, "energy_charged_kwh", c.charged_kwh());
+    out.push(b',');
+    num(out, "energy_discharged_kwh", c.discharged_kwh());
+    if let Some((name, s)) = time_estimate(f.pack_current, f.remaining_ah, f.capacity_ah) {
+        out.push(b',');
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(s.to_string().as_bytes());
+    }
+}
+
+pub fn round_to(v: f64, scale: f64) -> f64 {
+    (v * scale).round() / scale
+}
+
+/// Waits until stdin has data (or end of input), a signal, or `deadline`. True if stdin is
+/// ready.
+fn wait_for_input(deadline: Option<Instant>) -> bool {
+    loop {
+        if STOP.load(Ordering::SeqCst) {
+            return false;
+        }
+        // Wake at least once a second so that a signal that arrives just before poll() is
+        // seen (poll returns EINTR for a signal that arrives during it).
+        let mut ms = 1000i64;
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now()).as_millis() as i64;
+            if left == 0 {
+                return false;
+            }
+            ms = ms.min(left);
+        }
+        let mut fds = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut fds, 1, ms as libc::c_int) };
+        if r > 0 {
+            return true;
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            // poll itself failed: let the read report it.
+            return true;
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    args.common.init_logging();
+    let (file, state) = match &args.state {
+        Some(p) => match StateFile::open(p) {
+            Ok((f, s)) => (Some(f), s),
+            Err(e @ OpenError::Locked { .. }) => return Err(unavailable(e.to_string())),
+            Err(OpenError::Io(e)) => return Err(usage(format!("{e:#}"))),
+        },
+        None => (None, State::default()),
+    };
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+    if !is_device_id(&args.name) {
+        return Err(usage(format!(
+            "--name '{}' is not a device id (lower-case letters, digits, '_' and '-')",
+            args.name
+        )));
+    }
+    for (i, (name, _)) in args.bank.iter().enumerate() {
+        if args.bank[..i].iter().any(|(n, _)| n == name) {
+            return Err(usage(format!("--bank {name} given twice")));
+        }
+    }
+    let banks = if args.no_bank {
+        Vec::new()
+    } else if args.bank.is_empty() {
+        vec![BankConfig {
+            name: args.name.clone(),
+            members: None,
+            every_ms: args.every.map(ms),
+            stale_ms: args.stale.map(ms),
+        }]
+    } else {
+        args.bank
+            .iter()
+            .map(|(name, devs)| BankConfig {
+                name: name.clone(),
+                members: Some(devs.clone()),
+                every_ms: args.every.map(ms),
+                stale_ms: args.stale.map(ms),
+            })
+            .collect()
+    };
+    let mut filter = Filter::new(state, args.max_gap, banks);
+    let mut out = RecordWriter::stdout();
+    let mut last_save = Instant::now();
+    let save = |filter: &mut Filter, last_save: &mut Instant| -> anyhow::Result<()> {
+        if let Some(f) = &file {
+            if filter.dirty {
+                f.save(&filter.state())?;
+                filter.dirty = false;
+                log::debug!("{}: saved", f.path().display());
+            }
+        }
+        *last_save = Instant::now();
+        Ok(())
+    };
+    let result = (|| -> anyhow::Result<u64> {
+        let stdin = std::io::stdin();
+        let mut lines = LineReader::new(stdin.lock(), LINE_CAP);
+        let mut buf = Vec::with_capacity(4096);
+        let mut bad = 0u64;
+        loop {
+            if lines.drained() {
+                // Save before handing the output on, so a consumer never sees a counter
+                // that a crash right after could take back.
+                if filter.dirty && last_save.elapsed() >= args.save_every {
+                    save(&mut filter, &mut last_save)?;
+                }
+                out.flush()?;
+                loop {
+                    let deadline =
+                        (file.is_some() && filter.dirty).then(|| last_save + args.save_every);
+                    if wait_for_input(deadline) {
+                        break;
+                    }
+                    if STOP.load(Ordering::SeqCst) {
+                        log::info!("signal: saving and exiting");
+                        return Ok(bad);
+                    }
+                    save(&mut filter, &mut last_save)?;
+                }
+            }
+            let (n, line) = match lines.next_line()? {
+                Some(x) => x,
+                None => break,
+            };
+            let line = match line {
+                Ok(l) => l,
+                Err(len) => {
+                    bad += 1;
+                    log::warn!("stdin:{n}: line too long ({len} bytes); skipped");
+                    continue;
+                }
+            };
+            buf.clear();
+            match filter.line(line, n, &mut buf) {
+                Ok(()) => {
+                    if let Some(body) = buf.strip_suffix(b"\n") {
+                        out.write_with(|b| {
+                            b.extend_from_slice(body);
+                            Ok(())
+                        })?;
+                    }
+                }
+                Err(why) => {
+                    bad += 1;
+                    log::warn!("stdin:{n}: {why}; skipped");
+                }
+            }
+        }
+        Ok(bad)
+    })();
+    // Whatever ended the run (end of input, a signal, a closed stdout), the counters are
+    // saved.
+    let flushed = out.flush();
+    let saved = save(&mut filter, &mut last_save);
+    let bad = result?;
+    flushed?;
+    saved?;
+    if bad > 0 {
+        log::warn!("{bad} input line(s) skipped");
+        return Ok(Exit::Partial);
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bank::aggregate::BankConfig;
+
+    fn reading(ts: &str, dev: &str, v: f64, i: f64) -> String {
+        format!(
+            r#"{{"type":"reading","ts":"{ts}","source":"lp4","device":"{dev}","fields":{{"pack_voltage":{v},"pack_current":{i},"remaining_ah":50,"capacity_ah":100}},"raw":{{"registers":[1,2]}}}}"#
+        )
+    }
+
+    #[test]
+    fn splices_the_derived_fields_into_an_unchanged_line() {
+        let mut f = Filter::new(State::default(), Duration::from_secs(300), Vec::new());
+        let mut out = Vec::new();
+        f.line(
+            reading("2026-01-01T00:00:00.000Z", "a", 50.0, 10.0).as_bytes(),
+            1,
+            &mut out,
+        )
+        .unwrap();
+        f.line(
+            reading("2026-01-01T00:00:10.000Z", "a", 50.0, -10.0).as_bytes(),
+            2,
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"type":"reading","ts":"2026-01-01T00:00:00.000Z","source":"lp4","device":"a","fields":{"pack_voltage":50,"pack_current":10,"remaining_ah":50,"capacity_ah":100,"power":500.0,"energy_charged_kwh":0.0,"energy_discharged_kwh":0.0,"time_to_full":18000},"raw":{"registers":[1,2]}}"#
+        );
+        // 500 W to −500 W over 10 s: 1250 J each way = 0.000347 kWh.
+        assert!(lines[1].contains(r#""power":-500.0,"energy_charged_kwh":0.000347,"energy_discharged_kwh":0.000347,"time_to_empty":18000}"#), "{}", lines[1]);
+    }
+
+    #[test]
+    fn empty_fields_and_other_records() {
+        let mut f = Filter::new(State::default(), Duration::from_secs(300), Vec::new());
+        let mut out = Vec::new();
+        let frame = br#"{"type":"frame","kind":"request","address":1,"function":3,"hex":"0103"}"#;
+        f.line(frame, 1, &mut out).unwrap();
+        let empty = br#"{"type":"reading","ts":"2026-01-01T00:00:00.000Z","source":"x","device":"a","fields":{ }}"#;
+        f.line(empty, 2, &mut out).unwrap();
+        f.line(b"  ", 3, &mut out).unwrap();
+        let mut want = frame.to_vec();
+        want.push(b'\n');
+        want.extend_from_slice(empty);
+        want.push(b'\n');
+        assert_eq!(out, want);
+        assert!(f.line(b"{\"type\":", 4, &mut out).is_err());
+        assert!(f.line(b"\xff", 5, &mut out).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any line, or a reading with a byte changed: no panic, and whatever goes out is
+        /// one JSON object per line.
+        #[test]
+        fn any_line_gives_json_or_an_error(
+            junk in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            at in 0usize..400,
+            byte in proptest::num::u8::ANY,
+        ) {
+            let mut f = Filter::new(State::default(), Duration::from_secs(300), vec![BankConfig {
+                name: "bank".into(), members: None, every_ms: None, stale_ms: None,
+            }]);
+            let mut good = reading("2026-01-01T00:00:00.000Z", "a", 50.0, 10.0).into_bytes();
+            let i = at % good.len();
+            good[i] = byte;
+            for line in [junk, good] {
+                let mut out = Vec::new();
+                if f.line(&line, 1, &mut out).is_ok() {
+                    for l in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                        proptest::prop_assert!(v.is_object());
+                    }
+                }
+            }
+        }
+    }
+}
