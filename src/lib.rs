@@ -28,3 +28,4 @@ pub mod record;
 pub mod sim;
 pub mod time;
 pub mod tools;
+pub mod tsdb;
