@@ -3,9 +3,13 @@
 //! pure (no sockets, no clocks read): the tools `readings-to-influx` and `readings-exporter`
 //! own the I/O and drive these modules.
 //!
-//! - [`line`]: a reading → one line of InfluxDB line protocol.
+//! - [`line`]: a reading → one line of InfluxDB line protocol;
+//! - [`outbox`]: batching, bounded buffer, drops and retries of the HTTP writer, as events;
+//! - [`http`]: HTTP/1.1 requests and responses as bytes, and a small blocking client.
 
+pub mod http;
 pub mod line;
+pub mod outbox;
 
 use crate::time::days_from_civil;
 
