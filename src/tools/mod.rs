@@ -9,6 +9,7 @@ pub mod bms_sim;
 pub mod eflex_candump_decode;
 pub mod eg4_7e_query;
 pub mod lp4_poll;
+pub mod readings_exporter;
 pub mod readings_to_influx;
 pub mod readings_to_mqtt;
 pub mod rtu_sniff;
@@ -23,6 +24,7 @@ pub fn commands() -> Vec<clap::Command> {
         readings_to_mqtt::Args::command(),
         bms_sim::Args::command(),
         readings_to_influx::Args::command(),
+        readings_exporter::Args::command(),
     ]
 }
 

@@ -5,8 +5,10 @@
 //!
 //! - [`line`]: a reading → one line of InfluxDB line protocol;
 //! - [`outbox`]: batching, bounded buffer, drops and retries of the HTTP writer, as events;
-//! - [`http`]: HTTP/1.1 requests and responses as bytes, and a small blocking client.
+//! - [`http`]: HTTP/1.1 requests and responses as bytes, and a small blocking client;
+//! - [`expo`]: the newest reading per device → the Prometheus text exposition.
 
+pub mod expo;
 pub mod http;
 pub mod line;
 pub mod outbox;
