@@ -326,6 +326,36 @@ fn prometheus_scrapes_the_series_and_a_silent_device_goes_stale() {
     assert_eq!(cells[0].0["source"], "lp4");
     assert_eq!(series(&p, "bmstap_cycles_total")[0].1, 12.0);
     assert_eq!(series(&p, "bmstap_soc_percent")[1].1, 87.0);
+    // every query of the generated Grafana dashboard is valid PromQL for this prometheus,
+    // and those on fields the readings carry find them
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/grafana/bmstap-prometheus.json"
+    );
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for panel in d["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            let q = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$device", ".*")
+                .replace("$__range", "1m");
+            let (status, body) =
+                get(p.port, &format!("/api/v1/query?query={}", urlencode(&q))).unwrap();
+            assert_eq!(status, 200, "{q}: {}", String::from_utf8_lossy(&body));
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["status"], "success", "{q}: {v}");
+            let found = !v["data"]["result"].as_array().unwrap().is_empty();
+            let expected = [
+                "bmstap_pack_voltage_volts",
+                "bmstap_soc_percent",
+                "bmstap_cell_voltage_volts",
+            ]
+            .iter()
+            .any(|m| q.starts_with(m) && q.contains("device=~"));
+            assert!(found || !expected, "{q}: no data");
+        }
+    }
     // pack-b stops reporting: after --stale its series leave /metrics and prometheus marks
     // them stale; pack-a stays
     let left = p.until("pack-b stale", |p| {
