@@ -15,9 +15,8 @@ use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
 use crate::io::lines::LineReader;
 use crate::ndjson::RecordWriter;
-use crate::tools::readings_to_mqtt::parse_line;
 use crate::tsdb::http::{base64, urlencode, Client, Response, Url};
-use crate::tsdb::line::{Encoder, Precision};
+use crate::tsdb::line::{Encoder, Precision, Record};
 use crate::tsdb::outbox::{self, Action, Outbox, Outcome, Report};
 use serde_json::Value;
 use std::io::Write;
@@ -117,16 +116,16 @@ const LINE_CAP: usize = 1024 * 1024;
 
 /// One input line turned into line protocol: appended to `out` (with its `\n`), `Ok(false)`
 /// for a record that gives no line (not a reading, or a reading without fields), `Err` for a
-/// line that is not a record or a reading that breaks the contract.
-pub fn encode_line(enc: &Encoder, b: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
-    let Some((v, _)) = parse_line(b)? else {
-        return Ok(false);
-    };
-    match v.get("type").and_then(Value::as_str) {
-        Some("reading") => enc.reading(&v, out).map_err(|e| e.to_string()),
-        Some("status" | "frame") => Ok(false),
-        Some(other) => Err(format!("unknown record type \"{other}\"")),
-        None => Err("no \"type\"".into()),
+/// line that is not a record or a reading that breaks the contract. `scratch` is reused.
+pub fn encode_line(
+    enc: &Encoder,
+    b: &[u8],
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<bool, String> {
+    match enc.record(b, out, scratch) {
+        Ok(r) => Ok(r == Record::Line),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -139,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
     let mut out = RecordWriter::stdout();
     let mut line = Vec::with_capacity(4096);
+    let mut scratch = Vec::with_capacity(4096);
     let (mut written, mut bad) = (0u64, 0u64);
     loop {
         let (n, l) = match lines.next_line() {
@@ -153,7 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         line.clear();
         let r = match l {
             Err(len) => Err(format!("line too long ({len} bytes)")),
-            Ok(b) => encode_line(&enc, b, &mut line),
+            Ok(b) => encode_line(&enc, b, &mut line, &mut scratch),
         };
         match r {
             Ok(true) => {
@@ -299,6 +299,7 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut bad = 0u64;
+        let mut scratch = Vec::with_capacity(4096);
         loop {
             let (n, l) = match lines.next_line() {
                 Ok(Some(x)) => x,
@@ -312,7 +313,7 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
             let mut out = Vec::new();
             let r = match l {
                 Err(len) => Err(format!("line too long ({len} bytes)")),
-                Ok(b) => encode_line(&enc, b, &mut out),
+                Ok(b) => encode_line(&enc, b, &mut out, &mut scratch),
             };
             match r {
                 Ok(true) => {
