@@ -25,7 +25,7 @@
 
 use crate::catalog::{self, Kind};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -190,6 +190,8 @@ struct Device {
 #[derive(Debug, Default)]
 pub struct Registry {
     devices: BTreeMap<String, Device>,
+    /// [`metric_for`] of every field name seen, so a scrape does not search the catalogue.
+    metrics: HashMap<String, Metric>,
 }
 
 impl Registry {
@@ -240,6 +242,15 @@ impl Registry {
             .and_then(Value::as_str)
             .and_then(super::parse_ts_ms)
             .ok_or("\"ts\" missing or not an RFC 3339 time")?;
+        for k in fields.keys() {
+            if !self.metrics.contains_key(k) {
+                if self.metrics.len() >= 4096 {
+                    // endless made-up field names must not grow memory: start over
+                    self.metrics.clear();
+                }
+                self.metrics.insert(k.clone(), metric_for(k));
+            }
+        }
         let source = v
             .get("source")
             .and_then(Value::as_str)
@@ -279,6 +290,14 @@ impl Registry {
             self.devices.remove(k);
         }
         gone
+    }
+
+    /// The metric of a field name: cached, or worked out.
+    fn metric(&self, field: &str) -> std::borrow::Cow<'_, Metric> {
+        match self.metrics.get(field) {
+            Some(m) => std::borrow::Cow::Borrowed(m),
+            None => std::borrow::Cow::Owned(metric_for(field)),
+        }
     }
 
     /// The exposition (text format 0.0.4) of every device.
@@ -356,7 +375,7 @@ impl Registry {
                 match v {
                     Value::Number(n) => {
                         let Some(x) = n.as_f64() else { continue };
-                        let m = metric_for(k);
+                        let m = &self.metric(k);
                         sample(
                             &m.name,
                             &|| m.help.clone(),
@@ -367,12 +386,12 @@ impl Registry {
                         );
                     }
                     Value::Bool(b) => {
-                        let m = metric_for(k);
+                        let m = &self.metric(k);
                         let x = if *b { 1.0 } else { 0.0 };
                         sample(&m.name, &|| m.help.clone(), false, &labels, None, x);
                     }
                     Value::Array(items) => {
-                        let m = metric_for(k);
+                        let m = &self.metric(k);
                         let label = m.item_label.unwrap_or("index");
                         for (i, item) in items.iter().enumerate() {
                             let Some(x) = item.as_f64() else { continue };
