@@ -483,7 +483,7 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("alarm_cell_unbalance", LP4, "Error: cell unbalance."),
     // pylon: the battery-to-inverter CAN link (protocols.md §9). The limits above, and the
     // shared fields marked with `pylon` in their sources, are written too.
-    num!("temperature", DEG, Some("temperature"), M, PYLON, "Battery temperature the BMS reports to the inverter (0x356)."),
+    num!("temperature_battery", DEG, Some("temperature"), M, PYLON, "Battery temperature the BMS reports to the inverter (0x356)."),
     num!("module_count", None, None, M, PYLON, "Modules (packs) in the bank, as the master battery reports it (0x359 byte 4)."),
     num!("dip_address", None, None, None, PYLON, "DIP-switch address of the master battery (0x359 byte 7, profile lux)."),
     FieldSpec { name: "discharge_enable", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS allows discharging (0x35C bit 6); not a problem flag." },

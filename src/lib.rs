@@ -30,3 +30,4 @@ pub mod record;
 pub mod sim;
 pub mod time;
 pub mod tools;
+pub mod tsdb;

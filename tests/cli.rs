@@ -11,6 +11,8 @@ mod generated;
 mod lp4_poll;
 mod pylon_candump_decode;
 mod readings_bank;
+mod readings_exporter;
+mod readings_to_influx;
 mod readings_to_mqtt;
 mod recipes;
 mod rtu_sniff;

@@ -74,3 +74,102 @@ fn field_catalogue_in_docs_is_current() {
         panic!("outdated: {f}; run scripts/gen-docs");
     }
 }
+
+/// The Grafana dashboards in docs/grafana/ (one per data source) come from the catalogue.
+#[test]
+fn grafana_dashboards_are_current() {
+    use bmstap::tsdb::grafana::{render, Source};
+    let mut stale = Vec::new();
+    for src in [Source::Influx, Source::Prometheus] {
+        let path = root().join("docs/grafana").join(src.file());
+        stale.extend(check(&path, render(src).as_bytes()));
+    }
+    assert!(
+        stale.is_empty(),
+        "outdated: {stale:?}; run scripts/gen-docs"
+    );
+}
+
+/// Every query of the committed dashboards names a field (InfluxDB) or a metric
+/// (Prometheus) that exists: read back from the files, not from the generator.
+#[test]
+fn grafana_queries_name_existing_fields() {
+    use bmstap::catalog::{Kind, CATALOG};
+    use bmstap::tsdb::expo::metric_for;
+    let text = |f: &str| std::fs::read_to_string(root().join("docs/grafana").join(f)).unwrap();
+    let queries = |d: &serde_json::Value, key: &str| -> Vec<String> {
+        let mut out: Vec<String> = d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().unwrap().iter())
+            .map(|t| t[key].as_str().unwrap().to_string())
+            .collect();
+        let v = &d["templating"]["list"][0]["query"];
+        out.push(v.as_str().or(v["query"].as_str()).unwrap().to_string());
+        out
+    };
+
+    // Prometheus: every bmstap_* name is the metric of a catalogue field or a per-device one
+    let d: serde_json::Value = serde_json::from_str(&text("bmstap-prometheus.json")).unwrap();
+    let mut metrics: Vec<String> = CATALOG.iter().map(|f| metric_for(f.name).name).collect();
+    metrics.extend(
+        [
+            "bmstap_reading_timestamp_seconds",
+            "bmstap_device_up",
+            "bmstap_device_info",
+        ]
+        .map(String::from),
+    );
+    let mut named = 0;
+    for q in queries(&d, "expr") {
+        let mut rest = q.as_str();
+        while let Some(i) = rest.find("bmstap_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            assert!(
+                metrics.iter().any(|m| m == &tail[..end]),
+                "{} in {q}",
+                &tail[..end]
+            );
+            named += 1;
+            rest = &tail[end..];
+        }
+    }
+    assert!(named > 50, "only {named} metric names found");
+
+    // InfluxDB: every "quoted" name is the measurement, a tag or a catalogue field; every
+    // /regex/ other than $device selects the flattened items of an array field
+    let d: serde_json::Value = serde_json::from_str(&text("bmstap-influxdb.json")).unwrap();
+    let mut named = 0;
+    for q in queries(&d, "query") {
+        let mut parts = q.split('"');
+        parts.next();
+        while let (Some(name), _) = (parts.next(), parts.next()) {
+            named += 1;
+            let ok = ["bmstap", "device", "source"].contains(&name)
+                || CATALOG
+                    .iter()
+                    .any(|f| f.name == name && f.kind != Kind::Array);
+            assert!(ok, "\"{name}\" in {q}");
+        }
+        for re in q.split(" /").skip(1).chain(q.split("(/").skip(1)) {
+            let re = &re[..re.find("/").unwrap_or(re.len())];
+            if re == "^$device$" {
+                continue;
+            }
+            let item = re
+                .trim_start_matches('^')
+                .trim_end_matches('$')
+                .replace("\\d+", "01");
+            let ok = CATALOG
+                .iter()
+                .any(|f| f.kind == Kind::Array && bmstap::ha::item_name(f.name, 0) == item);
+            assert!(ok, "/{re}/ in {q}");
+            named += 1;
+        }
+    }
+    assert!(named > 50, "only {named} names found");
+}

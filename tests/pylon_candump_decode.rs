@@ -73,7 +73,7 @@ fn golden_real_frames() {
         ("soh", 94.0),
         ("pack_voltage", 49.86),
         ("pack_current", -27.0),
-        ("temperature", 36.3),
+        ("temperature_battery", 36.3),
         ("module_count", 6.0),
     ] {
         assert_eq!(f[k].as_f64(), Some(v), "{k}");
@@ -393,7 +393,7 @@ fn dlc_variants() {
         assert_eq!(r["raw"]["x355"], d[8..].to_lowercase());
     }
     let r = variant("356", "7A13F2FE6B010000");
-    assert_eq!(r["fields"]["temperature"], 36.3);
+    assert_eq!(r["fields"]["temperature_battery"], 36.3);
     assert_eq!(r["raw"]["x356"], "0000");
     let r = variant("35E", "4259442020");
     assert_eq!(r["info"]["manufacturer"], "BYD");

@@ -950,7 +950,7 @@ pub fn write_json(
         w.num("pack_voltage", b.voltage_raw.map(|v| f64::from(v) * s))?;
     }
     w.fixed("pack_current", da(b.current_da), 1);
-    w.fixed("temperature", da(b.temp_dc), 1);
+    w.fixed("temperature_battery", da(b.temp_dc), 1);
     w.num("module_count", b.module_count)?;
     w.num("dip_address", b.dip_address)?;
     if let Some(r) = b.requests {
@@ -1080,7 +1080,7 @@ mod tests {
         assert_eq!(f["soh"], 94);
         assert_eq!(f["pack_voltage"], 49.86);
         assert_eq!(f["pack_current"], -27.0);
-        assert_eq!(f["temperature"], 36.3);
+        assert_eq!(f["temperature_battery"], 36.3);
         assert_eq!(f["module_count"], 6);
         assert_eq!(f["charge_enable"], true);
         assert_eq!(f["discharge_enable"], true);
@@ -1138,9 +1138,9 @@ mod tests {
             (0x355, "58005E00", "soh", Some(94.0)),
             (0x355, "58005E006400", "soh", Some(94.0)),
             (0x355, "58005E0064000000", "soh", Some(94.0)),
-            (0x356, "7A13F2FE6B01", "temperature", Some(36.3)),
-            (0x356, "7A13F2FE6B010000", "temperature", Some(36.3)),
-            (0x356, "7A13F2FE", "temperature", None),
+            (0x356, "7A13F2FE6B01", "temperature_battery", Some(36.3)),
+            (0x356, "7A13F2FE6B010000", "temperature_battery", Some(36.3)),
+            (0x356, "7A13F2FE", "temperature_battery", None),
             (0x351, "14", "charge_voltage_limit", None),
         ] {
             let mut t = Telegram::new(());
@@ -1316,7 +1316,7 @@ mod tests {
             "soh",
             "pack_voltage",
             "pack_current",
-            "temperature",
+            "temperature_battery",
             "module_count",
             "dip_address",
             "online_capacity_ah",

@@ -11,6 +11,8 @@ pub mod eg4_7e_query;
 pub mod lp4_poll;
 pub mod pylon_candump_decode;
 pub mod readings_bank;
+pub mod readings_exporter;
+pub mod readings_to_influx;
 pub mod readings_to_mqtt;
 pub mod rtu_sniff;
 
@@ -25,6 +27,8 @@ pub fn commands() -> Vec<clap::Command> {
         bms_sim::Args::command(),
         pylon_candump_decode::Args::command(),
         readings_bank::Args::command(),
+        readings_to_influx::Args::command(),
+        readings_exporter::Args::command(),
     ]
 }
 

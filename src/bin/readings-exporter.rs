@@ -1,0 +1,3 @@
+fn main() {
+    bmstap::exit::main(bmstap::tools::readings_exporter::run)
+}

@@ -1,0 +1,3 @@
+fn main() {
+    bmstap::exit::main(bmstap::tools::readings_to_influx::run)
+}
