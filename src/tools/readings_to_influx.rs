@@ -21,8 +21,9 @@ use crate::tsdb::outbox::{self, Action, Outbox, Outcome, Report};
 use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
@@ -283,7 +284,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 enum Msg {
     Line(Vec<u8>),
-    Eof { bad: u64 },
+    Eof,
 }
 
 fn read_token(args: &Args) -> anyhow::Result<Option<String>> {
@@ -295,10 +296,11 @@ fn read_token(args: &Args) -> anyhow::Result<Option<String>> {
     Ok(std::env::var("INFLUX_TOKEN").ok())
 }
 
-fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
+/// Reads and encodes stdin; counts the lines it skips in `bad` (read at exit, also after a
+/// signal, when this thread may still be blocked on stdin).
+fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>, bad: Arc<AtomicU64>) {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
-        let mut bad = 0u64;
         let mut scratch = Vec::with_capacity(4096);
         loop {
             let (n, l) = match lines.next_line() {
@@ -306,7 +308,7 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
                 Ok(None) => break,
                 Err(e) => {
                     log::error!("reading stdin: {e}");
-                    bad += 1;
+                    bad.fetch_add(1, Ordering::SeqCst);
                     break;
                 }
             };
@@ -323,12 +325,12 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
                 }
                 Ok(false) => {}
                 Err(why) => {
-                    bad += 1;
+                    bad.fetch_add(1, Ordering::SeqCst);
                     log::warn!("stdin:{n}: {why}; skipped");
                 }
             }
         }
-        let _ = tx.send(Msg::Eof { bad });
+        let _ = tx.send(Msg::Eof);
     });
 }
 
@@ -372,64 +374,64 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         ..outbox::Config::default()
     });
     let (tx, rx) = sync_channel::<Msg>(1024);
-    spawn_reader(enc, tx);
+    let bad_lines = Arc::new(AtomicU64::new(0));
+    spawn_reader(enc, tx, bad_lines.clone());
     let mut client = Client::new(url, args.timeout);
     let started = Instant::now();
     let mut eof = false;
-    let mut bad_input = 0u64;
     let mut drain_until: Option<Instant> = None;
     let mut failing_since: Option<Instant> = None;
-    let take =
-        |rx: &Receiver<Msg>, outbox: &mut Outbox, eof: &mut bool, bad: &mut u64, wait: Duration| {
-            let first = if wait.is_zero() {
-                rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                })
-            } else {
-                rx.recv_timeout(wait)
-            };
-            let mut msg = first;
-            loop {
-                match msg {
-                    Ok(Msg::Line(l)) => {
-                        if outbox.push(l, Instant::now()) && outbox.stats().dropped == 1 {
-                            log::warn!(
+    let take = |rx: &Receiver<Msg>, outbox: &mut Outbox, eof: &mut bool, wait: Duration| {
+        let first = if wait.is_zero() {
+            rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        } else {
+            rx.recv_timeout(wait)
+        };
+        let mut msg = first;
+        loop {
+            match msg {
+                Ok(Msg::Line(l)) => {
+                    if outbox.push(l, Instant::now()) && outbox.stats().dropped == 1 {
+                        log::warn!(
                             "buffer full ({} lines) while the server is away: dropping the oldest",
                             args.buffer
                         );
-                        }
                     }
-                    Ok(Msg::Eof { bad: b }) => {
-                        *bad += b;
-                        *eof = true;
-                        return;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        *eof = true;
-                        return;
-                    }
-                    Err(RecvTimeoutError::Timeout) => return,
                 }
-                if !outbox.wants_input() {
+                Ok(Msg::Eof) => {
+                    *eof = true;
                     return;
                 }
-                msg = rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                });
+                Err(RecvTimeoutError::Disconnected) => {
+                    *eof = true;
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => return,
             }
-        };
+            if !outbox.wants_input() {
+                return;
+            }
+            msg = rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            });
+        }
+    };
     loop {
         let now = Instant::now();
         if !eof && STOP.load(Ordering::SeqCst) {
             log::info!("signal: writing what was read, then exiting");
-            // What the reader has already handed over counts as read.
-            while outbox.wants_input() || outbox.failing() {
-                let before = outbox.stats().pushed;
-                take(&rx, &mut outbox, &mut eof, &mut bad_input, Duration::ZERO);
-                if eof || outbox.stats().pushed == before {
-                    break;
+            // What the reader has already handed over counts as read: all of it goes into the
+            // outbox (which, if full, drops the oldest and counts them).
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    Msg::Line(l) => {
+                        outbox.push(l, now);
+                    }
+                    Msg::Eof => break,
                 }
             }
             eof = true;
@@ -500,7 +502,7 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
             Action::Idle => Duration::from_millis(200),
         };
         if !eof && outbox.wants_input() {
-            take(&rx, &mut outbox, &mut eof, &mut bad_input, wait);
+            take(&rx, &mut outbox, &mut eof, wait);
         } else if !wait.is_zero() {
             std::thread::sleep(wait.min(Duration::from_millis(50)));
         }
@@ -524,6 +526,7 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         log::warn!("{} line(s) refused by the server", s.rejected);
         partial = true;
     }
+    let bad_input = bad_lines.load(Ordering::SeqCst);
     if bad_input > 0 {
         log::warn!("{bad_input} input line(s) skipped");
         partial = true;
