@@ -15,7 +15,7 @@ use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
 use crate::io::lines::LineReader;
 use crate::ndjson::RecordWriter;
-use crate::tsdb::http::{base64, urlencode, Client, Response, Url};
+use crate::tsdb::http::{base64, tls_config, urlencode, Client, Response, Url};
 use crate::tsdb::line::{Encoder, Precision, Record};
 use crate::tsdb::outbox::{self, Action, Outbox, Outcome, Report};
 use serde_json::Value;
@@ -45,6 +45,10 @@ Examples:
   INFLUX_TOKEN=$(cat /etc/bmstap/influx.token) lp4-poll /dev/ttyUSB0 | readings-to-influx --url http://influx:8086 --org home --bucket bms
   lp4-poll /dev/ttyUSB0 | readings-to-influx --url http://influx:8086 --bucket bms --token-file /etc/bmstap/influx.token
 
+  # InfluxDB Cloud, or your own server with its own CA
+  readings-to-influx --url https://eu-central-1-1.aws.cloud2.influxdata.com --org home --bucket bms --token-file t < r.ndjson
+  readings-to-influx --url https://influx.lan:8086 --ca-file /etc/bmstap/ca.pem --db bms < r.ndjson
+
 Measurement bmstap (--measurement); tags device, source and model (from info); fields every
 number (as a float), boolean and string of the reading, arrays flattened like the MQTT state
 (cell_01_voltage, temperature_01, ...); timestamp from ts.
@@ -69,9 +73,12 @@ pub struct Args {
     /// Timestamp precision of the lines
     #[arg(long, value_enum, default_value = "ms")]
     pub precision: Precision,
-    /// Write to the InfluxDB at URL (http://HOST:PORT) instead of stdout
+    /// Write to the InfluxDB at URL (http[s]://HOST:PORT) instead of stdout
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// CA certificates (PEM) to verify an https server with [default: the system's]
+    #[arg(long, value_name = "FILE", requires = "url")]
+    pub ca_file: Option<PathBuf>,
     /// InfluxDB 1.x database: POST /write?db=NAME
     #[arg(long, value_name = "NAME", requires = "url", conflicts_with = "bucket")]
     pub db: Option<String>,
@@ -376,7 +383,12 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
     let (tx, rx) = sync_channel::<Msg>(1024);
     let bad_lines = Arc::new(AtomicU64::new(0));
     spawn_reader(enc, tx, bad_lines.clone());
-    let mut client = Client::new(url, args.timeout);
+    let mut client = if url.https {
+        let tls = tls_config(args.ca_file.as_deref()).map_err(usage)?;
+        Client::with_tls(url, args.timeout, tls)
+    } else {
+        Client::new(url, args.timeout)
+    };
     let started = Instant::now();
     let mut eof = false;
     let mut drain_until: Option<Instant> = None;
