@@ -285,6 +285,9 @@ pub fn server_message(body: &[u8]) -> String {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// Refused lines logged in full; the rest are only counted.
+const SHOWN_REFUSALS: u64 = 10;
+
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
@@ -484,9 +487,17 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
                         failing_since = None;
                     }
                     Some(Report::RejectedLine { line, message }) => {
-                        let text = String::from_utf8_lossy(&line);
-                        let text: String = text.trim_end().chars().take(1000).collect();
-                        log::warn!("{url_text}: refused ({message}); line skipped: {text}");
+                        // The first few in full; then only counted (a backfill older than the
+                        // retention policy would otherwise print every line).
+                        let n = outbox.stats().rejected;
+                        if n <= SHOWN_REFUSALS {
+                            let text = String::from_utf8_lossy(&line);
+                            let text: String = text.trim_end().chars().take(1000).collect();
+                            log::warn!("{url_text}: refused ({message}); line skipped: {text}");
+                        }
+                        if n == SHOWN_REFUSALS {
+                            log::warn!("{url_text}: further refused lines are counted, not shown");
+                        }
                     }
                     Some(Report::Fatal(why)) => {
                         return Err(usage(format!(
