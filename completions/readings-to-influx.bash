@@ -23,7 +23,7 @@ _readings__to__influx() {
 
     case "${cmd}" in
         readings__to__influx)
-            opts="-v -q -h -V --measurement --precision --url --db --rp --bucket --org --token-file --batch-size --flush-interval --buffer --no-gzip --timeout --connect-timeout --drain-timeout --verbose --quiet --trace --help --version"
+            opts="-v -q -h -V --measurement --precision --url --ca-file --db --rp --bucket --org --token-file --batch-size --flush-interval --buffer --no-gzip --timeout --connect-timeout --drain-timeout --verbose --quiet --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -38,6 +38,10 @@ _readings__to__influx() {
                     return 0
                     ;;
                 --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -3,7 +3,8 @@ complete -c readings-to-influx -l precision -d 'Timestamp precision of the lines
 ms\t'milliseconds'
 us\t'microseconds'
 ns\t'nanoseconds'"
-complete -c readings-to-influx -l url -d 'Write to the InfluxDB at URL (http://HOST:PORT) instead of stdout' -r
+complete -c readings-to-influx -l url -d 'Write to the InfluxDB at URL (http[s]://HOST:PORT) instead of stdout' -r
+complete -c readings-to-influx -l ca-file -d 'CA certificates (PEM) to verify an https server with [default: the system\'s]' -r -F
 complete -c readings-to-influx -l db -d 'InfluxDB 1.x database: POST /write?db=NAME' -r
 complete -c readings-to-influx -l rp -d 'InfluxDB 1.x retention policy (with --db)' -r
 complete -c readings-to-influx -l bucket -d 'InfluxDB 2.x/3.x bucket (or database): POST /api/v2/write?bucket=NAME' -r

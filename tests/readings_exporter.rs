@@ -151,10 +151,23 @@ fn promtool_accepts_the_exposition() {
     let path = dir.path("bmstap.prom");
     let hostile = json!({"type":"reading","ts":"2026-11-21T14:03:07.512Z","source":"we\"ird\\",
         "device":"x\ny","info":{"model":"M \"1\""},"fields":{"odd name-1":1,"state":"a\"b"}});
+    // and one reading with every field of the catalogue, so every metric name is linted
+    let mut all = serde_json::Map::new();
+    for f in bmstap::catalog::CATALOG {
+        let v = match f.kind {
+            bmstap::catalog::Kind::Number => json!(1.5),
+            bmstap::catalog::Kind::Array => json!([1, 2]),
+            bmstap::catalog::Kind::Flag => json!(true),
+            bmstap::catalog::Kind::Text => json!("x"),
+        };
+        all.insert(f.name.to_string(), v);
+    }
+    let every = json!({"type":"reading","ts":"2026-11-21T14:03:07.512Z","source":"bank",
+        "device":"bank","fields":all});
     cmd()
         .arg("--textfile")
         .arg(&path)
-        .write_stdin(format!("{LP4}{E7}{EFLEX}{hostile}\n"))
+        .write_stdin(format!("{LP4}{E7}{EFLEX}{hostile}\n{every}\n"))
         .assert()
         .success();
     let text = std::fs::read_to_string(&path).unwrap();

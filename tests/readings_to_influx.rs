@@ -160,23 +160,59 @@ pub(crate) struct Influxd {
     pub(crate) port: u16,
     dir: TempDir,
     guard: Option<Guard>,
+    /// Serving https with a certificate of our own CA (`ca.pem` in `dir`).
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Influxd {
     pub(crate) fn start(tag: &str) -> Option<Influxd> {
+        Influxd::start_with(tag, false)
+    }
+
+    /// influxd with https: a CA and a certificate for 127.0.0.1 made with openssl.
+    pub(crate) fn start_tls(tag: &str) -> Option<Influxd> {
+        if !require("openssl", "openssl") {
+            return None;
+        }
+        Influxd::start_with(tag, true)
+    }
+
+    fn start_with(tag: &str, https: bool) -> Option<Influxd> {
         if !require("influxd", "influxdb") {
             return None;
         }
         let dir = TempDir::new(&format!("influxd-{tag}"));
         let port = free_port();
         let d = dir.0.display();
+        let mut tls = None;
+        let mut https_conf = String::new();
+        if https {
+            let sh = |script: &str| {
+                let out = Command::new("sh")
+                    .arg("-c")
+                    .arg(script)
+                    .current_dir(&dir.0)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca                 -keyout ca.key -out ca.pem 2>/dev/null &&                 openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out req.pem 2>/dev/null &&                 printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext.cnf &&                 openssl x509 -req -in req.pem -CA ca.pem -CAkey ca.key -CAcreateserial -days 2                 -extfile ext.cnf -out cert.pem 2>/dev/null");
+            tls = Some(bmstap::tsdb::http::tls_config(Some(&dir.path("ca.pem"))).unwrap());
+            https_conf = format!(
+                "  https-enabled = true\n  https-certificate = \"{d}/cert.pem\"\n  https-private-key = \"{d}/key.pem\"\n"
+            );
+        }
         let conf = format!(
             "reporting-enabled = false\n\
              bind-address = \"127.0.0.1:{rpc}\"\n\
              [meta]\n  dir = \"{d}/meta\"\n\
              [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
              [monitor]\n  store-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n{https_conf}\
              [continuous_queries]\n  enabled = false\n",
             rpc = free_port()
         );
@@ -185,6 +221,7 @@ impl Influxd {
             port,
             dir,
             guard: None,
+            tls,
         };
         s.restart();
         s.query_post("CREATE DATABASE bms");
@@ -202,7 +239,7 @@ impl Influxd {
                 .stderr(log),
         ));
         let t = Instant::now();
-        while get(self.port, "/ping").map(|r| r.0) != Some(204) {
+        while self.get("/ping").map(|r| r.0) != Some(204) {
             assert!(
                 t.elapsed() < Duration::from_secs(30),
                 "influxd did not start: {}",
@@ -217,12 +254,27 @@ impl Influxd {
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    fn client(&self) -> Client {
+        let url = Url::parse(&self.url()).unwrap();
+        match &self.tls {
+            Some(t) => Client::with_tls(url, Duration::from_secs(10), t.clone()),
+            None => Client::new(url, Duration::from_secs(10)),
+        }
+    }
+
+    fn get(&self, target: &str) -> Option<(u16, Vec<u8>)> {
+        self.client()
+            .send("GET", target, &[], b"")
+            .ok()
+            .map(|r| (r.status, r.body))
     }
 
     fn query_post(&self, q: &str) {
-        let url = Url::parse(&self.url()).unwrap();
-        let mut c = Client::new(url, Duration::from_secs(10));
+        let mut c = self.client();
         let r = c
             .send(
                 "POST",
@@ -236,11 +288,9 @@ impl Influxd {
 
     /// The rows of `q` on database bms as objects (column → value), times in ms.
     pub(crate) fn rows(&self, q: &str) -> Vec<serde_json::Map<String, Value>> {
-        let (status, body) = get(
-            self.port,
-            &format!("/query?db=bms&epoch=ms&q={}", urlencode(q)),
-        )
-        .expect("query");
+        let (status, body) = self
+            .get(&format!("/query?db=bms&epoch=ms&q={}", urlencode(q)))
+            .expect("query");
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let v: Value = serde_json::from_slice(&body).unwrap();
         let mut out = Vec::new();
@@ -657,4 +707,56 @@ fn grafana_dashboard_queries_run_on_influxd() {
         total >= 14 && with_data >= total - 1,
         "{with_data} of {total}"
     );
+}
+
+#[test]
+fn https_with_our_own_ca_and_refused_without_it() {
+    let Some(s) = Influxd::start_tls("tls") else {
+        return;
+    };
+    let input: String = (0..200).map(|i| synthetic(i) + "\n").collect();
+    let ca = s.dir.path("ca.pem");
+    let out = into_influx(
+        &s,
+        &["--ca-file", ca.to_str().unwrap(), "--batch-size", "50"],
+    )
+    .spawn()
+    .and_then(|mut c| {
+        c.stdin.take().unwrap().write_all(input.as_bytes())?;
+        c.wait_with_output()
+    })
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_rows(&s, 200);
+    // the system's CAs do not know ours: every attempt fails verification, exit 75 (or 2
+    // where there is no system bundle at all)
+    let system = std::path::Path::new(bmstap::tsdb::http::SYSTEM_CA_BUNDLE).exists();
+    cmd()
+        .args(["--url", &s.url(), "--db", "bms", "--connect-timeout", "1s"])
+        .write_stdin(synthetic(0) + "\n")
+        .assert()
+        .code(if system { 75 } else { 2 })
+        .stderr(predicates::str::contains(if system {
+            "certificate"
+        } else {
+            "ca-certificates.crt"
+        }));
+    cmd()
+        .args([
+            "--url",
+            &s.url(),
+            "--db",
+            "bms",
+            "--ca-file",
+            "/nonexistent/ca.pem",
+        ])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("/nonexistent/ca.pem"));
 }

@@ -15,14 +15,15 @@ use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
 use crate::io::lines::LineReader;
 use crate::ndjson::RecordWriter;
-use crate::tsdb::http::{base64, urlencode, Client, Response, Url};
+use crate::tsdb::http::{base64, tls_config, urlencode, Client, Response, Url};
 use crate::tsdb::line::{Encoder, Precision, Record};
 use crate::tsdb::outbox::{self, Action, Outbox, Outcome, Report};
 use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
@@ -43,6 +44,10 @@ Examples:
   # InfluxDB 2.x/3.x (/api/v2/write); the token from the environment or a file, never a flag
   INFLUX_TOKEN=$(cat /etc/bmstap/influx.token) lp4-poll /dev/ttyUSB0 | readings-to-influx --url http://influx:8086 --org home --bucket bms
   lp4-poll /dev/ttyUSB0 | readings-to-influx --url http://influx:8086 --bucket bms --token-file /etc/bmstap/influx.token
+
+  # InfluxDB Cloud, or your own server with its own CA
+  readings-to-influx --url https://eu-central-1-1.aws.cloud2.influxdata.com --org home --bucket bms --token-file t < r.ndjson
+  readings-to-influx --url https://influx.lan:8086 --ca-file /etc/bmstap/ca.pem --db bms < r.ndjson
 
 Measurement bmstap (--measurement); tags device, source and model (from info); fields every
 number (as a float), boolean and string of the reading, arrays flattened like the MQTT state
@@ -68,9 +73,12 @@ pub struct Args {
     /// Timestamp precision of the lines
     #[arg(long, value_enum, default_value = "ms")]
     pub precision: Precision,
-    /// Write to the InfluxDB at URL (http://HOST:PORT) instead of stdout
+    /// Write to the InfluxDB at URL (http[s]://HOST:PORT) instead of stdout
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// CA certificates (PEM) to verify an https server with [default: the system's]
+    #[arg(long, value_name = "FILE", requires = "url")]
+    pub ca_file: Option<PathBuf>,
     /// InfluxDB 1.x database: POST /write?db=NAME
     #[arg(long, value_name = "NAME", requires = "url", conflicts_with = "bucket")]
     pub db: Option<String>,
@@ -277,13 +285,16 @@ pub fn server_message(body: &[u8]) -> String {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// Refused lines logged in full; the rest are only counted.
+const SHOWN_REFUSALS: u64 = 10;
+
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
 enum Msg {
     Line(Vec<u8>),
-    Eof { bad: u64 },
+    Eof,
 }
 
 fn read_token(args: &Args) -> anyhow::Result<Option<String>> {
@@ -295,10 +306,11 @@ fn read_token(args: &Args) -> anyhow::Result<Option<String>> {
     Ok(std::env::var("INFLUX_TOKEN").ok())
 }
 
-fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
+/// Reads and encodes stdin; counts the lines it skips in `bad` (read at exit, also after a
+/// signal, when this thread may still be blocked on stdin).
+fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>, bad: Arc<AtomicU64>) {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
-        let mut bad = 0u64;
         let mut scratch = Vec::with_capacity(4096);
         loop {
             let (n, l) = match lines.next_line() {
@@ -306,7 +318,7 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
                 Ok(None) => break,
                 Err(e) => {
                     log::error!("reading stdin: {e}");
-                    bad += 1;
+                    bad.fetch_add(1, Ordering::SeqCst);
                     break;
                 }
             };
@@ -323,12 +335,12 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>) {
                 }
                 Ok(false) => {}
                 Err(why) => {
-                    bad += 1;
+                    bad.fetch_add(1, Ordering::SeqCst);
                     log::warn!("stdin:{n}: {why}; skipped");
                 }
             }
         }
-        let _ = tx.send(Msg::Eof { bad });
+        let _ = tx.send(Msg::Eof);
     });
 }
 
@@ -372,64 +384,69 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         ..outbox::Config::default()
     });
     let (tx, rx) = sync_channel::<Msg>(1024);
-    spawn_reader(enc, tx);
-    let mut client = Client::new(url, args.timeout);
+    let bad_lines = Arc::new(AtomicU64::new(0));
+    spawn_reader(enc, tx, bad_lines.clone());
+    let mut client = if url.https {
+        let tls = tls_config(args.ca_file.as_deref()).map_err(usage)?;
+        Client::with_tls(url, args.timeout, tls)
+    } else {
+        Client::new(url, args.timeout)
+    };
     let started = Instant::now();
     let mut eof = false;
-    let mut bad_input = 0u64;
     let mut drain_until: Option<Instant> = None;
     let mut failing_since: Option<Instant> = None;
-    let take =
-        |rx: &Receiver<Msg>, outbox: &mut Outbox, eof: &mut bool, bad: &mut u64, wait: Duration| {
-            let first = if wait.is_zero() {
-                rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                })
-            } else {
-                rx.recv_timeout(wait)
-            };
-            let mut msg = first;
-            loop {
-                match msg {
-                    Ok(Msg::Line(l)) => {
-                        if outbox.push(l, Instant::now()) && outbox.stats().dropped == 1 {
-                            log::warn!(
+    let take = |rx: &Receiver<Msg>, outbox: &mut Outbox, eof: &mut bool, wait: Duration| {
+        let first = if wait.is_zero() {
+            rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        } else {
+            rx.recv_timeout(wait)
+        };
+        let mut msg = first;
+        loop {
+            match msg {
+                Ok(Msg::Line(l)) => {
+                    if outbox.push(l, Instant::now()) && outbox.stats().dropped == 1 {
+                        log::warn!(
                             "buffer full ({} lines) while the server is away: dropping the oldest",
                             args.buffer
                         );
-                        }
                     }
-                    Ok(Msg::Eof { bad: b }) => {
-                        *bad += b;
-                        *eof = true;
-                        return;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        *eof = true;
-                        return;
-                    }
-                    Err(RecvTimeoutError::Timeout) => return,
                 }
-                if !outbox.wants_input() {
+                Ok(Msg::Eof) => {
+                    *eof = true;
                     return;
                 }
-                msg = rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                });
+                Err(RecvTimeoutError::Disconnected) => {
+                    *eof = true;
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => return,
             }
-        };
+            if !outbox.wants_input() {
+                return;
+            }
+            msg = rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            });
+        }
+    };
     loop {
         let now = Instant::now();
         if !eof && STOP.load(Ordering::SeqCst) {
             log::info!("signal: writing what was read, then exiting");
-            // What the reader has already handed over counts as read.
-            while outbox.wants_input() || outbox.failing() {
-                let before = outbox.stats().pushed;
-                take(&rx, &mut outbox, &mut eof, &mut bad_input, Duration::ZERO);
-                if eof || outbox.stats().pushed == before {
-                    break;
+            // What the reader has already handed over counts as read: all of it goes into the
+            // outbox (which, if full, drops the oldest and counts them).
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    Msg::Line(l) => {
+                        outbox.push(l, now);
+                    }
+                    Msg::Eof => break,
                 }
             }
             eof = true;
@@ -470,9 +487,17 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
                         failing_since = None;
                     }
                     Some(Report::RejectedLine { line, message }) => {
-                        let text = String::from_utf8_lossy(&line);
-                        let text: String = text.trim_end().chars().take(1000).collect();
-                        log::warn!("{url_text}: refused ({message}); line skipped: {text}");
+                        // The first few in full; then only counted (a backfill older than the
+                        // retention policy would otherwise print every line).
+                        let n = outbox.stats().rejected;
+                        if n <= SHOWN_REFUSALS {
+                            let text = String::from_utf8_lossy(&line);
+                            let text: String = text.trim_end().chars().take(1000).collect();
+                            log::warn!("{url_text}: refused ({message}); line skipped: {text}");
+                        }
+                        if n == SHOWN_REFUSALS {
+                            log::warn!("{url_text}: further refused lines are counted, not shown");
+                        }
                     }
                     Some(Report::Fatal(why)) => {
                         return Err(usage(format!(
@@ -500,7 +525,7 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
             Action::Idle => Duration::from_millis(200),
         };
         if !eof && outbox.wants_input() {
-            take(&rx, &mut outbox, &mut eof, &mut bad_input, wait);
+            take(&rx, &mut outbox, &mut eof, wait);
         } else if !wait.is_zero() {
             std::thread::sleep(wait.min(Duration::from_millis(50)));
         }
@@ -524,6 +549,7 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         log::warn!("{} line(s) refused by the server", s.rejected);
         partial = true;
     }
+    let bad_input = bad_lines.load(Ordering::SeqCst);
     if bad_input > 0 {
         log::warn!("{bad_input} input line(s) skipped");
         partial = true;

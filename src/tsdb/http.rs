@@ -4,16 +4,22 @@
 //!
 //! Why not a client crate: we send one kind of request (POST with a body, to one server)
 //! and read one kind of answer; a crate would bring an async runtime or a dozen crates for
-//! redirects, cookies and proxies we do not use. Plain `http://` only: put InfluxDB behind
-//! a TLS-terminating proxy, or on the same host, for encryption.
+//! redirects, cookies and proxies we do not use. `https://` goes through rustls (already a
+//! dependency, for MQTT over TLS), verified against the system's CA bundle or `--ca-file`.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A parsed `http://host[:port][/path]` base URL.
+/// Debian's (and Ubuntu's) bundle of the system's trusted CAs.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A parsed `http[s]://host[:port][/path]` base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    pub https: bool,
     pub host: String,
     pub port: u16,
     /// Path prefix without a trailing `/` (empty for the root).
@@ -22,14 +28,12 @@ pub struct Url {
 
 impl Url {
     pub fn parse(s: &str) -> Result<Url, String> {
-        let rest = if let Some(r) = s.strip_prefix("http://") {
-            r
-        } else if s.starts_with("https://") {
-            return Err(format!(
-                "{s}: https is not supported; use a TLS-terminating proxy on this host"
-            ));
+        let (https, rest) = if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
         } else {
-            return Err(format!("{s}: expected http://HOST[:PORT][/PATH]"));
+            return Err(format!("{s}: expected http[s]://HOST[:PORT][/PATH]"));
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
@@ -56,9 +60,11 @@ impl Url {
         }
         let port = match port {
             Some(p) => p.parse().map_err(|_| format!("{s}: bad port '{p}'"))?,
+            None if https => 443,
             None => 80,
         };
         Ok(Url {
+            https,
             host: host.to_string(),
             port,
             path: path.to_string(),
@@ -72,7 +78,7 @@ impl Url {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.https { 443 } else { 80 } {
             h
         } else {
             format!("{h}:{}", self.port)
@@ -287,18 +293,58 @@ pub fn parse_response(
     Ok(Some((r, buf.len())))
 }
 
+/// The TLS client configuration: the CAs of `ca_file` (PEM), or of the system bundle.
+pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let path = ca_file.unwrap_or(Path::new(SYSTEM_CA_BUNDLE));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read CA certificates from {}: {e}", path.display()))?;
+    for c in certs {
+        let c = c.map_err(|e| format!("{}: {e}", path.display()))?;
+        // a bundle may hold certificates this TLS stack does not take; skip those
+        let _ = roots.add(c);
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no CA certificate in it", path.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 /// A blocking keep-alive connection to one server.
 pub struct Client {
     url: Url,
     timeout: Duration,
-    conn: Option<TcpStream>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    conn: Option<Box<dyn Stream>>,
 }
 
 impl Client {
+    /// A client for an `http://` URL.
     pub fn new(url: Url, timeout: Duration) -> Client {
         Client {
             url,
             timeout,
+            tls: None,
+            conn: None,
+        }
+    }
+
+    /// A client for an `http://` or `https://` URL; `tls` is used for the latter.
+    pub fn with_tls(url: Url, timeout: Duration, tls: Arc<rustls::ClientConfig>) -> Client {
+        Client {
+            url,
+            timeout,
+            tls: Some(tls),
             conn: None,
         }
     }
@@ -307,7 +353,7 @@ impl Client {
         &self.url
     }
 
-    fn connect(&self) -> io::Result<TcpStream> {
+    fn connect(&self) -> io::Result<Box<dyn Stream>> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "host name not found");
         for a in (self.url.host.as_str(), self.url.port).to_socket_addrs()? {
             match TcpStream::connect_timeout(&a, self.timeout) {
@@ -315,7 +361,20 @@ impl Client {
                     s.set_read_timeout(Some(self.timeout))?;
                     s.set_write_timeout(Some(self.timeout))?;
                     s.set_nodelay(true)?;
-                    return Ok(s);
+                    if !self.url.https {
+                        return Ok(Box::new(s));
+                    }
+                    let cfg = self.tls.clone().ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "https without a TLS configuration",
+                        )
+                    })?;
+                    let name = rustls::pki_types::ServerName::try_from(self.url.host.clone())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                    let conn =
+                        rustls::ClientConnection::new(cfg, name).map_err(io::Error::other)?;
+                    return Ok(Box::new(rustls::StreamOwned::new(conn, s)));
                 }
                 Err(e) => last = e,
             }
@@ -394,6 +453,7 @@ mod tests {
         assert_eq!(
             Url::parse("http://localhost:8086").unwrap(),
             Url {
+                https: false,
                 host: "localhost".into(),
                 port: 8086,
                 path: "".into()
@@ -402,6 +462,7 @@ mod tests {
         assert_eq!(
             Url::parse("http://db.lan/influx/").unwrap(),
             Url {
+                https: false,
                 host: "db.lan".into(),
                 port: 80,
                 path: "/influx".into()
@@ -410,9 +471,18 @@ mod tests {
         let v6 = Url::parse("http://[::1]:8086").unwrap();
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 8086));
         assert_eq!(v6.host_header(), "[::1]:8086");
+        let tls = Url::parse("https://cloud.example/x").unwrap();
+        assert_eq!(
+            (tls.https, tls.port, tls.host_header()),
+            (true, 443, "cloud.example".to_string())
+        );
+        assert_eq!(
+            Url::parse("https://h:8086").unwrap().host_header(),
+            "h:8086"
+        );
         for bad in [
             "localhost:8086",
-            "https://x",
+            "ftp://x",
             "http://:80",
             "http://x:port",
             "http://u:p@x",
