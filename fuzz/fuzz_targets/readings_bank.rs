@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
         }
         // The first line out is the input record (unchanged, or with our fields spliced in);
         // any after it are our bank readings.
-        for (k, l) in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        for (k, l) in out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
             if k == 0 && l == line {
                 continue; // passed through as it came: not ours to check
             }
