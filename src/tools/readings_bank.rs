@@ -358,6 +358,17 @@ fn wait_for_input(deadline: Option<Instant>) -> bool {
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
+    if !is_device_id(&args.name) {
+        return Err(usage(format!(
+            "--name '{}' is not a device id (lower-case letters, digits, '_' and '-')",
+            args.name
+        )));
+    }
+    for (i, (name, _)) in args.bank.iter().enumerate() {
+        if args.bank[..i].iter().any(|(n, _)| n == name) {
+            return Err(usage(format!("--bank {name} given twice")));
+        }
+    }
     let (file, state) = match &args.state {
         Some(p) => match StateFile::open(p) {
             Ok((f, s)) => (Some(f), s),
@@ -370,17 +381,6 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-    }
-    if !is_device_id(&args.name) {
-        return Err(usage(format!(
-            "--name '{}' is not a device id (lower-case letters, digits, '_' and '-')",
-            args.name
-        )));
-    }
-    for (i, (name, _)) in args.bank.iter().enumerate() {
-        if args.bank[..i].iter().any(|(n, _)| n == name) {
-            return Err(usage(format!("--bank {name} given twice")));
-        }
     }
     let banks = if args.no_bank {
         Vec::new()
@@ -405,7 +405,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut filter = Filter::new(state, args.max_gap, banks);
     let mut out = RecordWriter::stdout();
     let mut last_save = Instant::now();
+    // Saves if anything changed. The time of the attempt is kept even when it fails, so
+    // that a failing disk is tried again after --save-every, not in a loop.
     let save = |filter: &mut Filter, last_save: &mut Instant| -> anyhow::Result<()> {
+        *last_save = Instant::now();
         if let Some(f) = &file {
             if filter.dirty {
                 f.save(&filter.state())?;
@@ -413,8 +416,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 log::debug!("{}: saved", f.path().display());
             }
         }
-        *last_save = Instant::now();
         Ok(())
+    };
+    // While running, a failed save is reported and the counters stay in memory (the next
+    // save may succeed); only the last one, at exit, decides the exit status.
+    let save_now = |filter: &mut Filter, last_save: &mut Instant| {
+        if let Err(e) = save(filter, last_save) {
+            log::error!("{e:#}; counters kept in memory, trying again in --save-every");
+        }
     };
     let result = (|| -> anyhow::Result<u64> {
         let stdin = std::io::stdin();
@@ -423,10 +432,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let mut bad = 0u64;
         loop {
             if lines.drained() {
-                // Save before handing the output on, so a consumer never sees a counter
-                // that a crash right after could take back.
+                // A save that is due happens before the output is handed on, so what
+                // goes out now is in the file first.
                 if filter.dirty && last_save.elapsed() >= args.save_every {
-                    save(&mut filter, &mut last_save)?;
+                    save_now(&mut filter, &mut last_save);
                 }
                 out.flush()?;
                 loop {
@@ -439,7 +448,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                         log::info!("signal: saving and exiting");
                         return Ok(bad);
                     }
-                    save(&mut filter, &mut last_save)?;
+                    save_now(&mut filter, &mut last_save);
                 }
             }
             let (n, line) = match lines.next_line()? {
