@@ -320,22 +320,6 @@ pub static CATALOG: &[FieldSpec] = &[
         sources: BANK,
         description: "Device id of the pack that holds the bank's highest cell (cell_highest is its index in that pack).",
     },
-    num!(
-        "temperature_min",
-        DEG,
-        Some("temperature"),
-        M,
-        BANK,
-        "Lowest cell/probe temperature of the online packs."
-    ),
-    num!(
-        "temperature_max",
-        DEG,
-        Some("temperature"),
-        M,
-        BANK,
-        "Highest cell/probe temperature of the online packs."
-    ),
     flag!(
         "problem",
         BANK,
@@ -508,8 +492,8 @@ pub static CATALOG: &[FieldSpec] = &[
     num!("modules_blocking_charge", None, None, M, PYLON, "Modules blocking charge (0x372)."),
     num!("modules_blocking_discharge", None, None, M, PYLON, "Modules blocking discharge (0x372)."),
     num!("modules_offline", None, None, M, PYLON, "Modules offline (0x372)."),
-    num!("cell_temperature_min", DEG, Some("temperature"), M, PYLON, "Lowest cell temperature in the bank (0x373, kelvin − 273.15)."),
-    num!("cell_temperature_max", DEG, Some("temperature"), M, PYLON, "Highest cell temperature in the bank (0x373, kelvin − 273.15)."),
+    num!("cell_temperature_min", DEG, Some("temperature"), M, &["pylon", "bank"], "Lowest cell temperature in the bank. pylon: 0x373, kelvin − 273.15; bank: the lowest cell/probe temperature of the online packs."),
+    num!("cell_temperature_max", DEG, Some("temperature"), M, &["pylon", "bank"], "Highest cell temperature in the bank. pylon: 0x373, kelvin − 273.15; bank: the highest cell/probe temperature of the online packs."),
     FieldSpec { name: "cell_voltage_min_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the lowest voltage, as the BMS gives it (0x374)." },
     FieldSpec { name: "cell_voltage_max_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the highest voltage (0x375)." },
     FieldSpec { name: "cell_temperature_min_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the lowest temperature (0x376)." },

@@ -335,8 +335,8 @@ impl Bank {
             .filter_map(|(_, x)| x.temperature_max)
             .reduce(f64::max);
         if let (Some(a), Some(b)) = (tmin, tmax) {
-            f.float("temperature_min", a);
-            f.float("temperature_max", b);
+            f.float("cell_temperature_min", a);
+            f.float("cell_temperature_max", b);
         }
         f.int("packs_online", s.len() as i64);
         f.int("packs_total", self.packs.len() as i64);

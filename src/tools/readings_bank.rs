@@ -54,7 +54,7 @@ The bank: after each polling cycle (every online pack has reported since the pre
 bank reading) or every --every, one reading with source \"bank\": soc weighted by capacity,
 soh (minimum), pack_voltage (mean), pack_current, power, remaining_ah and capacity_ah (sums),
 the bank's own energy counters, the lowest and highest cell with the pack that holds it
-(cell_lowest_device, cell_lowest), temperature_min/max, packs_online/packs_total and
+(cell_lowest_device, cell_lowest), cell_temperature_min/max, packs_online/packs_total and
 problem (some pack has a warning, protection or alarm on). A pack is offline after a status
 record with an error or after --stale without a reading; offline packs leave the sums.
 
