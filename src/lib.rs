@@ -8,6 +8,7 @@
 //! - [`proto`]: pure codecs (no I/O);
 //! - [`io`]: serial ports, pseudo-terminals, capture files;
 //! - [`poll`]: the poll engine shared by the bus-master tools;
+//! - [`mqtt`]: the readings-to-MQTT bridge as a state machine (no threads, no sockets);
 //! - [`sim`]: simulated packs for `bms-sim`;
 //! - [`tools`]: one module per binary (`Args` + `run`) and the registry of every tool's
 //!   command; `src/bin/*.rs` only call them.
@@ -21,6 +22,7 @@ pub mod ha;
 pub mod hexfmt;
 pub mod io;
 pub mod log;
+pub mod mqtt;
 pub mod ndjson;
 pub mod poll;
 pub mod proto;

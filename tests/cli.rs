@@ -7,6 +7,7 @@ mod eg4_7e_query;
 mod faults;
 mod generated;
 mod lp4_poll;
+mod mqtt_delivery;
 mod readings_to_mqtt;
 mod recipes;
 mod rtu_sniff;
