@@ -127,7 +127,7 @@ enum Sent {
 struct Device {
     source: String,
     info: DeviceInfo,
-    keys: Vec<(String, String)>,
+    keys: Vec<ha::Key>,
     expire: u64,
     announced: bool,
     state: Option<Vec<u8>>,
