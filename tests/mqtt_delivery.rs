@@ -407,3 +407,84 @@ fn queue_overflow_while_the_broker_is_away_drops_the_oldest_counts_them_and_exit
     let expect = (0..20).chain(20 + dropped..2020);
     assert!(got.iter().copied().eq(expect), "{got:?}");
 }
+
+/// The shipped site-bridge example (scripts/mosquitto/site-bridge.conf), pointed at a central
+/// broker on `central_port` without TLS or credentials; the test broker's own listener,
+/// persistence and queue lines replace the example's.
+fn site_bridge_conf(central_port: u16) -> String {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/mosquitto/site-bridge.conf"
+    ))
+    .unwrap();
+    let drop = [
+        "listener",
+        "persistence ",
+        "persistence_location",
+        "max_queued_messages",
+        "bridge_cafile",
+        "remote_username",
+        "remote_password",
+    ];
+    let conf: String = example
+        .lines()
+        .filter(|l| !drop.iter().any(|d| l.starts_with(d)))
+        .map(|l| {
+            l.replace(
+                "central.example.net:8883",
+                &format!("127.0.0.1:{central_port}"),
+            ) + "\n"
+        })
+        .collect();
+    assert!(conf.contains(&format!("address 127.0.0.1:{central_port}")));
+    assert!(conf.contains("cleansession false"));
+    conf
+}
+
+#[test]
+fn site_broker_bridged_to_a_central_one_delivers_every_reading_in_order_after_a_10_s_outage() {
+    if !need_mosquitto() || !have("mosquitto_sub") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "mosquitto_sub is needed under CI"
+        );
+        return;
+    }
+    let dir = TempDir::new("mqtt-sites");
+    let mut central = Mosq::start(&dir, "central", "");
+    let site = Mosq::start(&dir, "site", &site_bridge_conf(central.port));
+    let sub = Sub::start(central.port, "sites/site-17/bms/readings");
+    // The bridge announces itself on the central broker once connected.
+    let up = Command::new("mosquitto_sub")
+        .args(["-p", &central.port.to_string()])
+        .args(["-t", "sites/site-17/bridge/state", "-C", "1", "-W", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&up.stdout).trim(), "1", "bridge up");
+    let mut bridge = Running::start(site.port, &["--json-topic", "bms/readings"]);
+    let mut seq = 0u64;
+    // Ten readings a second.
+    let mut feed = |bridge: &mut Running, secs: u64| {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(secs) {
+            bridge.write(&reading(seq, 600));
+            seq += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    feed(&mut bridge, 2);
+    central.stop();
+    feed(&mut bridge, 10);
+    central.restart();
+    feed(&mut bridge, 2);
+    let total = seq;
+    let (code, err) = bridge.finish();
+    assert_eq!(code, Some(0), "the site broker was there all along: {err}");
+    let got = in_order(&sub.wait(total as usize));
+    assert_eq!(
+        got.len() as u64,
+        total,
+        "every reading reached the central broker"
+    );
+    assert!(got.iter().copied().eq(0..total), "in order");
+}
