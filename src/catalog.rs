@@ -485,7 +485,13 @@ pub fn options(f: &FieldSpec) -> Option<&'static [&'static str]> {
 
 /// The spec of a field, if the catalogue has it.
 pub fn lookup(name: &str) -> Option<&'static FieldSpec> {
-    CATALOG.iter().find(|f| f.name == name)
+    // A hash map, built once: readings-to-mqtt looks up every field of every reading.
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static FieldSpec>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| CATALOG.iter().rev().map(|f| (f.name, f)).collect())
+        .get(name)
+        .copied()
 }
 
 /// The catalogue as a Markdown table, for docs/readings.md.

@@ -12,11 +12,12 @@
 //!   reading is queued in input order and stays held until the broker acknowledges it (QoS 1)
 //!   or it was written to the connection (QoS 0). A lost connection puts the unacknowledged
 //!   ones back at the head of the queue, so nothing overtakes an older reading. While
-//!   connected nothing is dropped: a full queue stops the reader. While the broker is away the
-//!   queue is bounded (`--queue` readings and [`QUEUE_BYTES`]); past that the oldest are
+//!   connected nothing is dropped: [`CONNECTED_WINDOW`] readings held stop the reader. While
+//!   the broker is away the queue is bounded (`--queue` readings and [`QUEUE_BYTES`]); past that the oldest are
 //!   dropped and counted.
 //! - **state topics** are latest-wins: a device's state not yet handed on when its next reading
-//!   arrives is replaced (counted as superseded). While the JSON topic has a backlog, one due
+//!   arrives is replaced (counted as superseded); a device's states go out at most every
+//!   [`STATE_SPACING`]. While the JSON topic has a backlog, one due
 //!   state goes out after every [`STATES_EVERY`] readings, so states keep moving during a replay.
 
 use crate::ha::{self, DeviceInfo, Topics};
@@ -33,6 +34,13 @@ pub const DEFAULT_QUEUE: usize = 50_000;
 pub const QUEUE_BYTES: usize = 64 << 20;
 /// Under a backlog of the JSON topic, one due state goes out after this many readings.
 pub const STATES_EVERY: u32 = 16;
+/// A device's states go out at most this often (the newest; the others are superseded), so
+/// a replay does not double its messages with states nobody sees. A poller's cycle is longer.
+pub const STATE_SPACING: Duration = Duration::from_millis(100);
+/// While connected, the reader waits once this many readings are held (or `--queue`, if
+/// smaller): enough to keep the connection busy, and memory flat whatever the input size.
+/// The rest of `--queue` is for when the broker is away.
+pub const CONNECTED_WINDOW: usize = 1000;
 
 /// What the bridge publishes and how.
 #[derive(Debug, Clone)]
@@ -211,7 +219,8 @@ impl Bridge {
     pub fn wants_input(&self) -> bool {
         !self.connected
             || !self.per_reading()
-            || (self.held() < self.cfg.queue && self.held_bytes < self.cfg.queue_bytes)
+            || (self.held() < self.cfg.queue.min(CONNECTED_WINDOW)
+                && self.held_bytes < self.cfg.queue_bytes)
     }
 
     /// An input line the reader skipped (not JSON, too long): counted only.
@@ -497,7 +506,8 @@ impl Bridge {
         }?;
         let d = self.devices.get_mut(&after)?;
         d.state_dirty = false;
-        d.not_before = self.cfg.min_interval.map(|m| now + m);
+        let spacing = self.cfg.min_interval.unwrap_or_default().max(STATE_SPACING);
+        d.not_before = Some(now + spacing);
         let payload = d.state.clone().unwrap_or_default();
         let topic = self.cfg.topics.state(&after);
         self.state_cursor = Some(after);
