@@ -128,13 +128,13 @@ pub const PROBLEMS: &str = "problems";
 /// A boolean that reports a problem: a catalogue flag, or by convention any boolean named
 /// `warning_*`, `protection_*` or `alarm_*`.
 pub fn is_problem_flag(key: &str, v: &Value) -> bool {
+    // The prefix first: it is what every catalogue flag has, and cheap (every field of every
+    // reading comes here).
     v.is_boolean()
-        && match catalog::lookup(key) {
-            Some(spec) => spec.kind == Kind::Flag,
-            None => ["warning_", "protection_", "alarm_"]
-                .iter()
-                .any(|p| key.starts_with(p)),
-        }
+        && (["warning_", "protection_", "alarm_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || catalog::lookup(key).is_some_and(|spec| spec.kind == Kind::Flag))
 }
 
 /// How an active problem is listed: the catalogue's description ("Warning: cell over-voltage."
@@ -168,7 +168,8 @@ pub fn same_keys(fields: &Map<String, Value>, keys: &[Key]) -> bool {
         problems |= is_problem_flag(k, v);
         for _ in 0..n {
             match it.next() {
-                Some(key) if key.field == *k && key.shape == shape(k, v) => {}
+                Some(key)
+                    if key.field == *k && (fits(key.shape, v) || key.shape == shape(k, v)) => {}
                 _ => return false,
             }
         }
@@ -180,6 +181,16 @@ pub fn same_keys(fields: &Map<String, Value>, keys: &[Key]) -> bool {
         return false;
     }
     it.next().is_none()
+}
+
+/// Could a value of this JSON type have this shape? (The cheap check of [`same_keys`].)
+fn fits(shape: Shape, v: &Value) -> bool {
+    matches!(
+        (shape, v),
+        (Shape::Number, Value::Number(_) | Value::Array(_))
+            | (Shape::Text, Value::String(_))
+            | (Shape::Flag, Value::Bool(_))
+    ) || (shape == Shape::ProblemFlag && v.is_boolean())
 }
 
 /// Words of field names written out in entity names (whole words only: `overcurrent` stays).

@@ -172,8 +172,8 @@ const RECORD_CHANNEL: usize = 64;
 const CLIENT_CHANNEL: usize = 256;
 
 enum Msg {
-    /// A parsed record, its line as read, and where it came from (`stdin:12`).
-    Record(Value, String, String),
+    /// A parsed record, its line as read, and its line number on stdin.
+    Record(Value, String, u64),
     /// An input line skipped as bad (the reader has warned).
     Skipped,
     Eof,
@@ -384,7 +384,7 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
                         }
                     }
                     gate.wait();
-                    if tx.send(Msg::Record(v, s, format!("stdin:{n}"))).is_err() {
+                    if tx.send(Msg::Record(v, s, n)).is_err() {
                         return;
                     }
                 }
@@ -450,7 +450,7 @@ fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
         match msg {
             Msg::Record(v, raw, at) => {
                 if let Err(why) = bridge.record(&v, &raw, Instant::now()) {
-                    log::warn!("{at}: {why}; skipped");
+                    log::warn!("stdin:{at}: {why}; skipped");
                 }
                 bridge.end_of_input();
             }
@@ -646,7 +646,7 @@ impl Driver<'_> {
             Msg::Record(v, raw, at) => {
                 if !self.eof {
                     if let Err(why) = self.bridge.record(&v, &raw, now) {
-                        log::warn!("{at}: {why}; skipped");
+                        log::warn!("stdin:{at}: {why}; skipped");
                     }
                 }
             }
