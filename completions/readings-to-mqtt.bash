@@ -23,7 +23,7 @@ _readings__to__mqtt() {
 
     case "${cmd}" in
         readings__to__mqtt)
-            opts="-H -p -u -v -q -h -V --host --port --username --password-file --client-id --keep-alive --qos --tls --ca-file --cert --key --topic-prefix --no-discovery --discovery-prefix --expire-after --print-discovery --json-topic --array-every --min-interval --tee --connect-timeout --verbose --quiet --trace --help --version"
+            opts="-H -p -u -v -q -h -V --host --port --username --password-file --client-id --keep-alive --qos --tls --ca-file --cert --key --topic-prefix --no-discovery --discovery-prefix --expire-after --print-discovery --json-topic --array-every --queue --stats --remove --min-interval --tee --connect-timeout --verbose --quiet --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -98,6 +98,14 @@ _readings__to__mqtt() {
                     return 0
                     ;;
                 --array-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

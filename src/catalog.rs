@@ -329,7 +329,7 @@ pub static CATALOG: &[FieldSpec] = &[
         name: "state",
         kind: Kind::Text,
         unit: None,
-        device_class: None,
+        device_class: Some("enum"),
         state_class: None,
         sources: LP4_7E,
         description: "Operating state: lp4 standby, charging, discharging, protect, charge_limit; eg4-7e idle, charging, discharging.",
@@ -505,9 +505,71 @@ const ALL_PY: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon"];
 const LP4_7E_PY: &[&str] = &["lp4", "eg4-7e", "pylon"];
 const LP4_PY: &[&str] = &["lp4", "pylon"];
 
+/// Decimals Home Assistant shows for a field with a unit (it shows voltages with none unless
+/// told): from the unit and the name, with [`PRECISION`] for exceptions. A field added with the
+/// macros gets one automatically; a unit not listed here gets 2.
+pub fn display_precision(f: &FieldSpec) -> Option<u8> {
+    if let Some((_, p)) = PRECISION.iter().find(|(n, _)| *n == f.name) {
+        return Some(*p);
+    }
+    Some(match f.unit? {
+        "V" if f.name.starts_with("cell") => 3,
+        "V" | "A" | "kWh" => 2,
+        "mV" | "mA" | "W" | "Wh" | "%" | "s" => 0,
+        "°C" | "K" | "Ah" => 1,
+        _ => 2,
+    })
+}
+
+/// Display precision exceptions to the rule of [`display_precision`].
+const PRECISION: &[(&str, u8)] = &[("system_average_voltage", 2), ("pre_voltage", 2)];
+
+/// Home Assistant's `entity_category`: `diagnostic` for what an owner does not watch (sizes,
+/// masks, board temperature, positions, versions, raw vendor counters without a unit), so the
+/// device card shows the battery, not its bookkeeping. Numbers without a unit are diagnostic
+/// unless [`WATCHED`] lists them; [`DIAGNOSTIC`] adds the rest.
+pub fn entity_category(f: &FieldSpec) -> Option<&'static str> {
+    let diagnostic = DIAGNOSTIC.contains(&f.name)
+        || f.name.contains("version")
+        || f.name.contains("firmware")
+        || (f.kind == Kind::Number && f.unit.is_none() && !WATCHED.contains(&f.name));
+    diagnostic.then_some("diagnostic")
+}
+
+/// Diagnostic although they have a unit.
+const DIAGNOSTIC: &[&str] = &[
+    "design_capacity_ah",
+    "temperature_pcb",
+    "max_charge_current",
+];
+/// Numbers without a unit an owner does watch.
+const WATCHED: &[&str] = &["cycle_count", "packs_online", "packs_total"];
+
+/// The values of a text field Home Assistant shows as an `enum` sensor (device_class `enum`).
+pub fn options(f: &FieldSpec) -> Option<&'static [&'static str]> {
+    match f.name {
+        "state" => Some(&[
+            "standby",
+            "idle",
+            "charging",
+            "discharging",
+            "protect",
+            "charge_limit",
+            "unknown",
+        ]),
+        _ => None,
+    }
+}
+
 /// The spec of a field, if the catalogue has it.
 pub fn lookup(name: &str) -> Option<&'static FieldSpec> {
-    CATALOG.iter().find(|f| f.name == name)
+    // A hash map, built once: readings-to-mqtt looks up every field of every reading.
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static FieldSpec>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| CATALOG.iter().rev().map(|f| (f.name, f)).collect())
+        .get(name)
+        .copied()
 }
 
 /// The catalogue as a Markdown table, for docs/readings.md.
@@ -551,6 +613,54 @@ mod tests {
                 "duplicate {}",
                 f.name
             );
+        }
+    }
+
+    /// Every field with a unit gets a display precision (fields merged later too).
+    #[test]
+    fn every_field_with_a_unit_has_a_display_precision() {
+        for f in CATALOG {
+            assert_eq!(
+                display_precision(f).is_some(),
+                f.unit.is_some(),
+                "{}",
+                f.name
+            );
+        }
+        let p = |n| display_precision(lookup(n).unwrap());
+        assert_eq!(p("cell_voltages"), Some(3));
+        assert_eq!(p("pack_voltage"), Some(2));
+        assert_eq!(p("pack_current"), Some(2));
+        assert_eq!(p("energy_charged_kwh"), Some(2));
+    }
+
+    #[test]
+    fn enum_fields_list_their_options_and_diagnostics_are_the_bookkeeping() {
+        for f in CATALOG {
+            assert_eq!(
+                f.device_class == Some("enum"),
+                options(f).is_some(),
+                "{}",
+                f.name
+            );
+        }
+        let cat = |n| entity_category(lookup(n).unwrap());
+        for n in [
+            "cell_count",
+            "design_capacity_ah",
+            "balancing_mask",
+            "temperature_pcb",
+        ] {
+            assert_eq!(cat(n), Some("diagnostic"), "{n}");
+        }
+        for n in [
+            "soc",
+            "pack_voltage",
+            "cycle_count",
+            "warning_cell_ov",
+            "energy_charged_kwh",
+        ] {
+            assert_eq!(cat(n), None, "{n}");
         }
     }
 

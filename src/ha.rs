@@ -99,50 +99,149 @@ pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
             }
         }
     }
+    // One problem sensor and the list of active problems, for one automation on any alarm.
+    if fields.iter().any(|(k, v)| is_problem_flag(k, v)) {
+        let active: Vec<String> = fields
+            .iter()
+            .filter(|(k, v)| is_problem_flag(k, v) && v.as_bool() == Some(true))
+            .map(|(k, _)| problem_name(k))
+            .collect();
+        // A reading that has its own `problem` flag (readings-bank's bank) keeps it: it means
+        // the same, and a key is written once.
+        if !fields.contains_key(PROBLEM) {
+            sep(out);
+            let _ = write!(out, "\"{PROBLEM}\":{}", !active.is_empty());
+        }
+        sep(out);
+        let list = if active.is_empty() {
+            "none".to_string()
+        } else {
+            active.join(", ")
+        };
+        let _ = write!(out, "\"{PROBLEMS}\":");
+        let _ = serde_json::to_writer(&mut *out, &list);
+    }
     out.push(b'}');
 }
 
+/// State key of the device's "any problem" binary sensor.
+pub const PROBLEM: &str = "problem";
+/// State key of the list of active problems ("warning: cell over-voltage, …" or "none").
+pub const PROBLEMS: &str = "problems";
+
+/// A boolean that reports a problem: a catalogue flag, or by convention any boolean named
+/// `warning_*`, `protection_*` or `alarm_*`.
+pub fn is_problem_flag(key: &str, v: &Value) -> bool {
+    // The prefix first: it is what every catalogue flag has, and cheap (every field of every
+    // reading comes here).
+    v.is_boolean()
+        && (["warning_", "protection_", "alarm_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || catalog::lookup(key).is_some_and(|spec| {
+                spec.kind == Kind::Flag && spec.device_class == Some("problem")
+            }))
+}
+
+/// How an active problem is listed: the catalogue's description ("Warning: cell over-voltage."
+/// → "warning: cell over-voltage"), else the entity name in lower case.
+fn problem_name(key: &str) -> String {
+    let text = match catalog::lookup(key) {
+        Some(spec) => spec
+            .description
+            .split(" (")
+            .next()
+            .unwrap_or(spec.description),
+        None => return entity_name(key).to_lowercase(),
+    };
+    let text = text.trim_end_matches('.');
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
 /// Do `keys` (from [`state_keys`]) still describe `fields`? Checked without allocating.
-pub fn same_keys(fields: &Map<String, Value>, keys: &[(String, String)]) -> bool {
+pub fn same_keys(fields: &Map<String, Value>, keys: &[Key]) -> bool {
     let mut it = keys.iter();
+    let mut problems = false;
     for (k, v) in fields {
         let n = match v {
             Value::Array(items) => items.len(),
             _ => 1,
         };
+        problems |= is_problem_flag(k, v);
         for _ in 0..n {
             match it.next() {
-                Some((_, field)) if field == k => {}
+                Some(key)
+                    if key.field == *k && (fits(key.shape, v) || key.shape == shape(k, v)) => {}
                 _ => return false,
             }
         }
     }
+    if problems
+        && (!matches!(it.next(), Some(k) if k.shape == Shape::AnyProblem)
+            || !matches!(it.next(), Some(k) if k.shape == Shape::ProblemList))
+    {
+        return false;
+    }
     it.next().is_none()
 }
 
-/// A human entity name (Home Assistant adds the device name itself).
+/// Could a value of this JSON type have this shape? (The cheap check of [`same_keys`].)
+fn fits(shape: Shape, v: &Value) -> bool {
+    matches!(
+        (shape, v),
+        (Shape::Number, Value::Number(_) | Value::Array(_))
+            | (Shape::Text, Value::String(_))
+            | (Shape::Flag, Value::Bool(_))
+    ) || (shape == Shape::ProblemFlag && v.is_boolean())
+}
+
+/// Words of field names written out in entity names (whole words only: `overcurrent` stays).
+const WORDS: &[(&str, &str)] = &[
+    ("ov", "over-voltage"),
+    ("uv", "under-voltage"),
+    ("oc", "over-current"),
+    ("ot", "over-temperature"),
+    ("ut", "under-temperature"),
+    ("temp", "temperature"),
+    ("mos", "MOSFET"),
+    ("pcb", "PCB"),
+    ("bms", "BMS"),
+    ("soc", "state of charge"),
+    ("soh", "state of health"),
+];
+
+/// Unit words dropped from the end of a name (Home Assistant shows the unit).
+const UNIT_WORDS: &[&str] = &["ah", "mv", "kwh", "wh", "pct"];
+
+/// Names that read better than their words.
+const NAMES: &[(&str, &str)] = &[
+    ("temperature_pcb", "BMS board temperature"),
+    ("remaining_ah", "Remaining capacity"),
+    ("capacity_ah", "Full-charge capacity"),
+    ("cell_voltage_delta_mv", "Cell voltage delta"),
+    (PROBLEM, "Problem"),
+    (PROBLEMS, "Active problems"),
+];
+
+/// A human entity name (Home Assistant adds the device name itself): the key's words, with
+/// abbreviations written out word by word and a unit word at the end dropped.
 pub fn entity_name(key: &str) -> String {
-    let special = match key {
-        "soc" => Some("State of charge"),
-        "soh" => Some("State of health"),
-        "cell_voltage_delta_mv" => Some("Cell voltage delta"),
-        "temperature_pcb" => Some("BMS board temperature"),
-        "energy_charged_kwh" => Some("Energy charged"),
-        "energy_discharged_kwh" => Some("Energy discharged"),
-        _ => None,
-    };
-    if let Some(s) = special {
-        return s.to_string();
+    if let Some((_, n)) = NAMES.iter().find(|(k, _)| *k == key) {
+        return n.to_string();
     }
-    let words = key.replace('_', " ");
-    let words = words
-        .replace(" ov", " over-voltage")
-        .replace(" uv", " under-voltage")
-        .replace(" oc", " over-current")
-        .replace(" ot", " over-temperature")
-        .replace(" ut", " under-temperature")
-        .replace(" ah", " (Ah)")
-        .replace("mos ", "MOSFET ");
+    let mut words: Vec<&str> = key.split('_').filter(|w| !w.is_empty()).collect();
+    if words.len() > 1 && words.last().is_some_and(|w| UNIT_WORDS.contains(w)) {
+        words.pop();
+    }
+    let words: Vec<&str> = words
+        .into_iter()
+        .map(|w| WORDS.iter().find(|(a, _)| *a == w).map_or(w, |(_, b)| *b))
+        .collect();
+    let words = words.join(" ");
     let mut c = words.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
@@ -177,31 +276,88 @@ impl DeviceInfo {
     }
 }
 
+/// What kind of entity a state key becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A number (or an item of an array of numbers): `sensor`.
+    Number,
+    /// A string: `sensor` (an `enum` sensor where the catalogue lists its options).
+    Text,
+    /// A warning/protection/alarm bit: `binary_sensor` of class `problem`.
+    ProblemFlag,
+    /// Another boolean: `binary_sensor`.
+    Flag,
+    /// On when any problem flag is on: `binary_sensor` of class `problem`.
+    AnyProblem,
+    /// The active problems by name, or "none": `sensor`.
+    ProblemList,
+}
+
+/// One flattened state key, the field it comes from, and its entity's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub key: String,
+    pub field: String,
+    pub shape: Shape,
+}
+
+/// The shape of a field's entities: from the catalogue, else by the convention for fields
+/// outside it (docs/readings.md): booleans named `warning_*`, `protection_*` or `alarm_*` are
+/// problems, other booleans binary sensors, numbers measurements, anything else text.
+pub fn shape(field: &str, v: &Value) -> Shape {
+    if let Some(spec) = catalog::lookup(field) {
+        return match spec.kind {
+            Kind::Number | Kind::Array => Shape::Number,
+            // A catalogue flag is a problem unless its class says otherwise (charge_enable).
+            Kind::Flag if spec.device_class == Some("problem") => Shape::ProblemFlag,
+            Kind::Flag => Shape::Flag,
+            Kind::Text => Shape::Text,
+        };
+    }
+    match v {
+        Value::Bool(_) if is_problem_flag(field, v) => Shape::ProblemFlag,
+        Value::Bool(_) => Shape::Flag,
+        Value::Number(_) | Value::Array(_) => Shape::Number,
+        _ => Shape::Text,
+    }
+}
+
+/// Home Assistant's default entity id for a key: short and stable, from the device id and
+/// the key (not from the model string in the device name).
+pub fn default_entity_id(platform: &str, device: &str, key: &str) -> String {
+    format!("{platform}.{}_{key}", device.replace('-', "_"))
+}
+
 /// The device-based discovery config for one device: one component per state key.
-/// `keys` are the flattened state keys with the catalogue field each comes from.
 pub fn discovery(
     topics: &Topics,
     device: &str,
     source: &str,
     info: &DeviceInfo,
-    keys: &[(String, String)],
+    keys: &[Key],
     expire_after: u64,
 ) -> Value {
     let uid = unique(&topics.prefix, device);
     let mut cmps = Map::new();
-    for (key, field) in keys {
-        let spec = catalog::lookup(field);
-        let mut c = Map::new();
-        let flag = spec.is_some_and(|s| s.kind == Kind::Flag);
-        c.insert(
-            "p".into(),
-            json!(if flag { "binary_sensor" } else { "sensor" }),
+    for k in keys {
+        let key = &k.key;
+        let spec = catalog::lookup(&k.field);
+        let binary = matches!(
+            k.shape,
+            Shape::ProblemFlag | Shape::Flag | Shape::AnyProblem
         );
+        let platform = if binary { "binary_sensor" } else { "sensor" };
+        let mut c = Map::new();
+        c.insert("p".into(), json!(platform));
         c.insert("uniq_id".into(), json!(format!("{uid}_{key}")));
+        c.insert(
+            "def_ent_id".into(),
+            json!(default_entity_id(platform, device, key)),
+        );
         c.insert("name".into(), json!(entity_name(key)));
-        if flag {
-            if let Some(d) = spec.and_then(|s| s.device_class) {
-                c.insert("dev_cla".into(), json!(d));
+        if binary {
+            if k.shape != Shape::Flag {
+                c.insert("dev_cla".into(), json!("problem"));
             }
             c.insert(
                 "val_tpl".into(),
@@ -212,21 +368,34 @@ pub fn discovery(
                 "val_tpl".into(),
                 json!(format!("{{{{ value_json.{key} }}}}")),
             );
-            if let Some(s) = spec {
+        }
+        match (k.shape, spec) {
+            (Shape::Number | Shape::Text, Some(s)) => {
                 if let Some(u) = s.unit {
                     c.insert("unit_of_meas".into(), json!(u));
                 }
-                if let Some(d) = s.device_class.filter(|d| *d != "enum") {
+                if let Some(d) = s.device_class {
                     c.insert("dev_cla".into(), json!(d));
+                }
+                if let Some(ops) = catalog::options(s) {
+                    c.insert("ops".into(), json!(ops));
                 }
                 if let Some(sc) = s.state_class {
                     c.insert("stat_cla".into(), json!(sc));
                 }
+                if let Some(p) = catalog::display_precision(s) {
+                    c.insert("sug_dsp_prc".into(), json!(p));
+                }
             }
+            (Shape::Number, None) => {
+                c.insert("stat_cla".into(), json!("measurement"));
+            }
+            _ => {}
         }
-        if spec.is_none_or(|s| s.kind != Kind::Text) {
-            c.insert("exp_aft".into(), json!(expire_after));
+        if let Some(cat) = spec.and_then(catalog::entity_category) {
+            c.insert("ent_cat".into(), json!(cat));
         }
+        c.insert("exp_aft".into(), json!(expire_after));
         cmps.insert(key.clone(), Value::Object(c));
     }
     let mut dev = Map::new();
@@ -255,17 +424,41 @@ pub fn discovery(
     })
 }
 
-/// The flattened state keys of a reading's fields, each with its catalogue field.
-pub fn state_keys(fields: &Map<String, Value>) -> Vec<(String, String)> {
+/// The flattened state keys of a reading's fields, each with its field and shape; then the
+/// device's problem sensor and problem list when it has any problem flag.
+pub fn state_keys(fields: &Map<String, Value>) -> Vec<Key> {
     let mut keys = Vec::new();
+    let mut problems = false;
     for (k, v) in fields {
+        let shape = shape(k, v);
+        problems |= is_problem_flag(k, v);
         match v {
             Value::Array(items) => {
                 for i in 0..items.len() {
-                    keys.push((item_name(k, i), k.clone()));
+                    keys.push(Key {
+                        key: item_name(k, i),
+                        field: k.clone(),
+                        shape,
+                    });
                 }
             }
-            _ => keys.push((k.clone(), k.clone())),
+            _ => keys.push(Key {
+                key: k.clone(),
+                field: k.clone(),
+                shape,
+            }),
+        }
+    }
+    if problems {
+        for (key, shape) in [(PROBLEM, Shape::AnyProblem), (PROBLEMS, Shape::ProblemList)] {
+            if fields.contains_key(key) {
+                continue; // the reading's own field of that name serves (the bank's `problem`)
+            }
+            keys.push(Key {
+                key: key.into(),
+                field: key.into(),
+                shape,
+            });
         }
     }
     keys
@@ -274,6 +467,178 @@ pub fn state_keys(fields: &Map<String, Value>) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every entity name of every catalogue field (and of every array item) reads as plain
+    /// words: each word is one of the field's own words or a whole-word expansion of one,
+    /// never a substitution inside a word ("Protection over-voltageercurrent").
+    #[test]
+    fn every_catalogue_name_reads_as_plain_words() {
+        for f in catalog::CATALOG {
+            let keys: Vec<String> = match f.kind {
+                Kind::Array => (0..2).map(|i| item_name(f.name, i)).collect(),
+                _ => vec![f.name.to_string()],
+            };
+            for key in keys {
+                let name = entity_name(&key);
+                assert!(!name.is_empty() && !name.contains("  ") && !name.contains('_'));
+                assert!(name.starts_with(|c: char| c.is_uppercase()), "{name}");
+                if NAMES.iter().any(|(k, _)| *k == key) {
+                    continue;
+                }
+                let allowed: Vec<String> = key
+                    .split('_')
+                    .flat_map(|w| {
+                        let out = WORDS.iter().find(|(a, _)| *a == w).map_or(w, |(_, b)| *b);
+                        out.split(' ').map(str::to_lowercase).collect::<Vec<_>>()
+                    })
+                    .collect();
+                for word in name.split(' ') {
+                    assert!(
+                        allowed.contains(&word.to_lowercase()),
+                        "{key}: \"{name}\" has \"{word}\""
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            entity_name("protection_overcurrent"),
+            "Protection overcurrent"
+        );
+        assert_eq!(
+            entity_name("protection_overvoltage"),
+            "Protection overvoltage"
+        );
+        assert_eq!(
+            entity_name("warning_mos_ot"),
+            "Warning MOSFET over-temperature"
+        );
+        assert_eq!(entity_name("design_capacity_ah"), "Design capacity");
+        assert_eq!(entity_name("energy_charged_kwh"), "Energy charged");
+    }
+
+    /// Every component of every catalogue field (and of the conventions) follows Home
+    /// Assistant's MQTT schema rules as far as they can be checked without it: platform and
+    /// classes that go together, no unit or state class on binary sensors and enums, options
+    /// for enums, an integer display precision, a default entity id `platform.[a-z0-9_]+`, a
+    /// known entity category, an expiry on every entity.
+    #[test]
+    fn discovery_follows_home_assistant_schema_rules() {
+        let mut f = Map::new();
+        for spec in catalog::CATALOG {
+            let v = match spec.kind {
+                Kind::Number => json!(1.5),
+                Kind::Array => json!([3.3, 3.31]),
+                Kind::Flag => json!(true),
+                Kind::Text => json!("charging"),
+            };
+            f.insert(spec.name.to_string(), v);
+        }
+        f.insert("alarm_new_thing".into(), json!(false));
+        f.insert("relay_on".into(), json!(true));
+        f.insert("new_reading".into(), json!(7));
+        let keys = state_keys(&f);
+        let d = discovery(
+            &topics(),
+            "rack-1",
+            "lp4",
+            &DeviceInfo::default(),
+            &keys,
+            90,
+        );
+        let cmps = d["cmps"].as_object().unwrap();
+        assert_eq!(cmps.len(), keys.len());
+        for (key, c) in cmps {
+            let p = c["p"].as_str().unwrap();
+            assert!(p == "sensor" || p == "binary_sensor", "{key}");
+            assert_eq!(c["exp_aft"], 90, "{key}");
+            let id = c["def_ent_id"].as_str().unwrap();
+            let slug = id.strip_prefix(&format!("{p}.")).expect("platform.slug");
+            assert!(slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+            if let Some(cat) = c.get("ent_cat") {
+                assert_eq!(cat, "diagnostic", "{key}");
+            }
+            if let Some(prc) = c.get("sug_dsp_prc") {
+                assert!(prc.as_u64().is_some_and(|p| p <= 3), "{key}");
+                assert!(c.get("unit_of_meas").is_some(), "{key}");
+            }
+            if p == "binary_sensor" || c["dev_cla"] == "enum" {
+                assert!(
+                    c.get("unit_of_meas").is_none() && c.get("stat_cla").is_none(),
+                    "{key}"
+                );
+            }
+            if c["dev_cla"] == "enum" {
+                assert!(!c["ops"].as_array().unwrap().is_empty());
+            }
+            if c.get("unit_of_meas").is_some() && p == "sensor" {
+                assert!(
+                    c.get("sug_dsp_prc").is_some(),
+                    "{key}: unit without precision"
+                );
+            }
+        }
+        let ids: std::collections::HashSet<&str> = cmps
+            .values()
+            .map(|c| c["def_ent_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), cmps.len(), "default entity ids are unique");
+    }
+
+    /// Fields outside the catalogue get discovery by convention (docs/readings.md).
+    #[test]
+    fn unknown_fields_follow_the_convention() {
+        let f: Map<String, Value> = serde_json::from_str(
+            r#"{"alarm_fan_stuck":true,"heater_on":false,"fan_speed":1200,"mode":"eco"}"#,
+        )
+        .unwrap();
+        let keys = state_keys(&f);
+        let d = discovery(&topics(), "x", "new", &DeviceInfo::default(), &keys, 60);
+        let c = &d["cmps"];
+        assert_eq!(c["alarm_fan_stuck"]["p"], "binary_sensor");
+        assert_eq!(c["alarm_fan_stuck"]["dev_cla"], "problem");
+        assert_eq!(c["heater_on"]["p"], "binary_sensor");
+        assert!(c["heater_on"].get("dev_cla").is_none());
+        assert_eq!(c["fan_speed"]["p"], "sensor");
+        assert_eq!(c["fan_speed"]["stat_cla"], "measurement");
+        assert_eq!(c["mode"]["p"], "sensor");
+        assert!(c["mode"].get("stat_cla").is_none());
+        let mut state = Vec::new();
+        write_state(&f, &mut state);
+        let state: Value = serde_json::from_slice(&state).unwrap();
+        assert_eq!(state["problem"], true);
+        assert_eq!(state["problems"], "alarm fan stuck");
+    }
+
+    /// The Energy dashboard takes energy sensors of state_class total/total_increasing in an
+    /// energy unit; power is a measurement in W.
+    #[test]
+    fn energy_dashboard_fields() {
+        let f: Map<String, Value> = serde_json::from_str(
+            r#"{"power":-512.3,"energy_charged_kwh":12.5,"energy_discharged_kwh":3.25,"time_to_empty":7200}"#,
+        )
+        .unwrap();
+        let d = discovery(
+            &topics(),
+            "b",
+            "bank",
+            &DeviceInfo::default(),
+            &state_keys(&f),
+            60,
+        );
+        let c = &d["cmps"];
+        for k in ["energy_charged_kwh", "energy_discharged_kwh"] {
+            assert_eq!(c[k]["dev_cla"], "energy");
+            assert_eq!(c[k]["stat_cla"], "total_increasing");
+            assert_eq!(c[k]["unit_of_meas"], "kWh");
+            assert!(c[k].get("ent_cat").is_none());
+        }
+        assert_eq!(c["power"]["dev_cla"], "power");
+        assert_eq!(c["power"]["unit_of_meas"], "W");
+        assert_eq!(c["power"]["stat_cla"], "measurement");
+        assert_eq!(c["time_to_empty"]["dev_cla"], "duration");
+    }
 
     /// Reference for [`write_state`]: the state payload the reading's fields with arrays flattened into numbered items.
     fn state_payload(fields: &Map<String, Value>) -> Map<String, Value> {
@@ -312,14 +677,20 @@ mod tests {
         assert_eq!(s["temperature_01"], 20);
         assert_eq!(s["soc"], 97);
         let keys = state_keys(&f);
-        assert!(keys.contains(&("cell_02_voltage".into(), "cell_voltages".into())));
+        assert!(keys
+            .iter()
+            .any(|k| k.key == "cell_02_voltage" && k.field == "cell_voltages"));
         assert!(same_keys(&f, &keys));
         assert!(!same_keys(&f, &keys[1..]));
+        assert!(!same_keys(&f, &keys[..keys.len() - 1]));
         let mut direct = Vec::new();
         write_state(&f, &mut direct);
+        let mut s = s;
+        s.insert(PROBLEM.into(), json!(false));
+        s.insert(PROBLEMS.into(), json!("none"));
         assert_eq!(
-            String::from_utf8(direct).unwrap(),
-            serde_json::to_string(&s).unwrap()
+            serde_json::from_slice::<Value>(&direct).unwrap(),
+            Value::Object(s)
         );
     }
 
@@ -357,7 +728,25 @@ mod tests {
         assert_eq!(c["warning_cell_ov"]["p"], "binary_sensor");
         assert_eq!(c["warning_cell_ov"]["dev_cla"], "problem");
         assert_eq!(c["warning_cell_ov"]["name"], "Warning cell over-voltage");
-        assert!(c["state"].get("stat_cla").is_none() && c["state"].get("dev_cla").is_none());
+        assert!(c["state"].get("stat_cla").is_none());
+        assert_eq!(c["state"]["dev_cla"], "enum");
+        assert!(c["state"]["ops"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("charging")));
+        assert_eq!(c["state"]["exp_aft"], 60, "the state expires like the rest");
+        assert_eq!(c["pack_voltage"]["sug_dsp_prc"], 2);
+        assert_eq!(c["cell_01_voltage"]["sug_dsp_prc"], 3);
+        assert_eq!(
+            c["cell_01_voltage"]["def_ent_id"],
+            "sensor.rack_1_cell_01_voltage"
+        );
+        assert_eq!(c["lifetime_discharge_energy"]["ent_cat"], "diagnostic");
+        assert!(c["pack_voltage"].get("ent_cat").is_none());
+        assert_eq!(c["problem"]["p"], "binary_sensor");
+        assert_eq!(c["problem"]["dev_cla"], "problem");
+        assert_eq!(c["problems"]["p"], "sensor");
+        assert_eq!(c["problems"]["val_tpl"], "{{ value_json.problems }}");
         assert_eq!(
             c["lifetime_discharge_energy"]["stat_cla"],
             "total_increasing"

@@ -9,6 +9,7 @@
 //! - [`io`]: serial ports, pseudo-terminals, capture files;
 //! - [`poll`]: the poll engine shared by the bus-master tools;
 //! - [`bank`]: readings-bank's energy integrator, bank aggregator and state file;
+//! - [`mqtt`]: the readings-to-MQTT bridge as a state machine (no threads, no sockets);
 //! - [`sim`]: simulated packs for `bms-sim`;
 //! - [`tools`]: one module per binary (`Args` + `run`) and the registry of every tool's
 //!   command; `src/bin/*.rs` only call them.
@@ -23,6 +24,7 @@ pub mod ha;
 pub mod hexfmt;
 pub mod io;
 pub mod log;
+pub mod mqtt;
 pub mod ndjson;
 pub mod poll;
 pub mod proto;

@@ -9,6 +9,7 @@ mod faults;
 mod gateway;
 mod generated;
 mod lp4_poll;
+mod mqtt_delivery;
 mod pylon_candump_decode;
 mod readings_bank;
 mod readings_exporter;

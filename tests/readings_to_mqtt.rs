@@ -769,3 +769,79 @@ next_connection_delay_ms = 1
     });
     wait_port(port);
 }
+
+#[test]
+fn remove_clears_every_retained_topic_of_a_device() {
+    let Some(b) = Broker::start() else { return };
+    b.bridge(&[])
+        .write_stdin(format!("{LP4}{EFLEX}"))
+        .assert()
+        .success();
+    let topics = [
+        "homeassistant/device/bmstap_lifepower4-2/config",
+        "bmstap/lifepower4-2/state",
+        "bmstap/lifepower4-2/availability",
+    ];
+    for t in topics {
+        assert!(b.get(t).is_some(), "{t} retained before");
+    }
+    b.bridge(&["--remove", "lifepower4-2"])
+        .write_stdin("")
+        .assert()
+        .success();
+    let left: Vec<String> = b
+        .retained("#")
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| t.contains("lifepower4-2"))
+        .collect();
+    assert!(left.is_empty(), "still retained: {left:?}");
+    assert!(
+        b.get("bmstap/2205075e0604/state").is_some(),
+        "the other device stays"
+    );
+    b.bridge(&["--remove", "Bad/Id"]).assert().code(2);
+}
+
+#[test]
+fn home_assistant_entities_have_precision_categories_and_a_problem_summary() {
+    let out = cmd("readings-to-mqtt")
+        .arg("--print-discovery")
+        .write_stdin(format!("{LP4}{E7}"))
+        .assert()
+        .success();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let config = |dev: &str| {
+        lines
+            .iter()
+            .find(|l| l["topic"] == format!("homeassistant/device/bmstap_{dev}/config"))
+            .unwrap()["payload"]["cmps"]
+            .clone()
+    };
+    let c = config("lifepower4-2");
+    assert_eq!(c["cell_01_voltage"]["sug_dsp_prc"], 3);
+    assert_eq!(c["pack_voltage"]["sug_dsp_prc"], 2);
+    assert_eq!(c["cell_count"]["ent_cat"], "diagnostic");
+    assert_eq!(c["state"]["dev_cla"], "enum");
+    assert!(c["state"]["exp_aft"].is_u64());
+    assert_eq!(c["problem"]["dev_cla"], "problem");
+    assert_eq!(c["soc"]["def_ent_id"], "sensor.lifepower4_2_soc");
+    let e = config("lifepower-1");
+    assert_eq!(
+        e["protection_overcurrent"]["name"],
+        "Protection overcurrent"
+    );
+    assert_eq!(
+        e["protection_overvoltage"]["name"],
+        "Protection overvoltage"
+    );
+    let state = lines
+        .iter()
+        .find(|l| l["topic"] == "bmstap/lifepower4-2/state")
+        .unwrap();
+    assert_eq!(state["payload"]["problems"], "none");
+    assert_eq!(state["payload"]["problem"], false);
+}

@@ -562,6 +562,9 @@ mod tests {
             let mut f = Filter::new(State::default(), Duration::from_secs(300), vec![BankConfig {
                 name: "bank".into(), members: None, every_ms: None, stale_ms: None,
             }]);
+            // The line reader splits on '\n', so no line the filter gets has one inside.
+            proptest::prop_assume!(byte != b'\n');
+            let junk: Vec<u8> = junk.into_iter().filter(|&b| b != b'\n').collect();
             let mut good = reading("2026-01-01T00:00:00.000Z", "a", 50.0, 10.0).into_bytes();
             let i = at % good.len();
             good[i] = byte;

@@ -1,25 +1,29 @@
 //! readings-to-mqtt: readings into MQTT and Home Assistant, without losing a thing.
 //!
-//! Three threads: one reads stdin (NDJSON records), one drives the MQTT connection
-//! (rumqttc's sync `Connection`, which reconnects by itself as it is iterated), and the main
-//! one owns the per-device state and decides what to publish. While the broker is away only
-//! the newest reading of each device is kept (memory bounded by the number of devices);
-//! once connected again, discovery and the newest states are published.
+//! What to publish and when is [`crate::mqtt::Bridge`]'s business (no threads, no sockets);
+//! this module is the arguments and the wiring. Three threads: one reads stdin (NDJSON records)
+//! and waits while the bridge wants no more input (backpressure), one drives the MQTT
+//! connection (rumqttc's sync `Connection`; a fresh client after every failure), and the main
+//! one feeds the bridge every event and hands its transmits to the client, mapping the
+//! client's acknowledgements back to them.
 
 use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
-use crate::ha::{self, DeviceInfo, Topics};
+use crate::ha::Topics;
 use crate::io::lines::LineReader;
+use crate::mqtt::bridge::DEFAULT_QUEUE;
+use crate::mqtt::{Bridge, Config, Transmit};
 use crate::ndjson::RecordWriter;
 use crate::record::is_device_id;
 use rumqttc::{
     Client, ConnectReturnCode, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS, Transport,
 };
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
@@ -40,6 +44,12 @@ Examples:
   # What would be published, without a broker
   bms-sim eflex --batteries 2 --cycles 1 | eflex-candump-decode | readings-to-mqtt --print-discovery
 
+  # Every reading, in order, for a logger (Telegraf's mqtt_consumer, Node-RED); a summary at exit
+  readings-to-mqtt --host broker --json-topic bms/readings --stats < saved.ndjson
+
+  # Remove a device from Home Assistant and clear every retained topic of it
+  readings-to-mqtt --host broker --remove lifepower4-3
+
   # eflexcan2mqtt's consumers: a JSON array of every battery every 2 minutes
   eflex-candump-decode --interface can0 | readings-to-mqtt --host broker --json-topic eflex/batteries --array-every 2m
 
@@ -47,8 +57,13 @@ Topics: <prefix>/<device>/state (retained JSON, arrays flattened: cell_01_voltag
 <prefix>/<device>/availability, <prefix>/bridge/availability (last will 'offline'),
 <discovery-prefix>/device/<prefix>_<device>/config (Home Assistant device discovery).
 
-Exit status: 0 all delivered, 1 some input lines were skipped, 2 usage error,
-75 the broker could not be reached within --connect-timeout.";
+Delivery: the JSON topic gets every reading, in order (QoS 1: at least once). While connected,
+a slow broker slows the reader. While the broker is away, up to --queue readings (and at most
+64 MiB) wait; past that the oldest are dropped, counted and reported. State topics keep only
+each device's newest state (older ones not yet sent are superseded, and counted).
+
+Exit status: 0 all delivered, 1 some input lines were skipped or readings dropped, 2 usage
+error, 75 the broker could not be reached within --connect-timeout.";
 
 /// Publish bmstap readings (NDJSON on stdin) to MQTT, with Home Assistant discovery.
 #[derive(Debug, clap::Parser)]
@@ -108,6 +123,18 @@ pub struct Args {
     /// Instead, publish a JSON array of every device's newest reading to --json-topic every DUR
     #[arg(long, value_name = "DUR", value_parser = duration, requires = "json_topic")]
     pub array_every: Option<Duration>,
+    /// Readings held for the JSON topic while the broker is away or slow (at most 64 MiB); past
+    /// that, while away, the oldest are dropped and the exit status is 1
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue: u64,
+    /// At exit, one line on stderr: records read, readings published on the JSON topic, states
+    /// published and superseded, readings dropped, bad lines (-v says it in words)
+    #[arg(long)]
+    pub stats: bool,
+    /// Clear every retained topic of DEVICE (discovery, state, availability) and exit; stdin is
+    /// not read
+    #[arg(long, value_name = "DEVICE", conflicts_with = "print_discovery")]
+    pub remove: Vec<String>,
     /// Publish a device's state at most once per DUR (always the newest)
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub min_interval: Option<Duration>,
@@ -138,10 +165,21 @@ fn install_signal_handlers() {
     }
 }
 
+/// Records waiting between the reader and the bridge. Small: it is all the bridge may take
+/// beyond `--queue` while connected (records already read when the reader is told to wait).
+const RECORD_CHANNEL: usize = 64;
+/// Requests rumqttc's client holds before its event loop takes them.
+const CLIENT_CHANNEL: usize = 256;
+
 enum Msg {
-    /// A parsed record, its line as read, and where it came from (`stdin:12`).
-    Record(Value, String, String),
+    /// A parsed record, its line as read, and its line number on stdin.
+    Record(Value, String, u64),
+    /// An input line skipped as bad (the reader has warned).
+    Skipped,
     Eof,
+    /// A new MQTT client: the connection thread starts a fresh one after every failure, so
+    /// nothing handed to a dead connection is sent after the bridge has queued it again.
+    Client(Client),
     Conn(Result<Event, ConnError>),
 }
 
@@ -151,257 +189,36 @@ struct ConnError {
     auth: bool,
 }
 
-/// Where messages go: the broker, or stdout for --print-discovery.
-trait Outlet {
-    /// Hands one message on; false if it could not be taken now (try again later).
-    fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> bool;
+/// Backpressure: the reader waits here while the bridge wants no more input.
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
 }
 
-struct Broker {
-    client: Client,
-    qos: QoS,
-    enqueued: u64,
-}
-
-impl Outlet for Broker {
-    fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> bool {
-        match self.client.try_publish(topic, self.qos, retain, payload) {
-            Ok(()) => {
-                self.enqueued += 1;
-                true
-            }
-            Err(e) => {
-                log::debug!("publish to {topic} deferred: {e}");
-                false
-            }
-        }
-    }
-}
-
-struct Printer(RecordWriter);
-
-impl Outlet for Printer {
-    fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> bool {
-        let payload: Value = serde_json::from_slice(&payload)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&payload).into_owned()));
-        let _ = self
-            .0
-            .write_value(&json!({"topic": topic, "retain": retain, "payload": payload}));
-        true
-    }
-}
-
-#[derive(Default)]
-struct Device {
-    source: String,
-    info: DeviceInfo,
-    keys: Vec<(String, String)>,
-    expire: u64,
-    announced: bool,
-    state: Option<Vec<u8>>,
-    state_dirty: bool,
-    not_before: Option<Instant>,
-    available: Option<bool>,
-    avail_dirty: bool,
-    last_seen: Option<Instant>,
-    interval: Option<Duration>,
-    /// The newest reading as received (the line, unchanged), for --json-topic / --array-every.
-    latest: Option<String>,
-    json_dirty: bool,
-}
-
-struct Bridge {
-    topics: Topics,
-    discovery: bool,
-    expire_after: Option<Duration>,
-    min_interval: Option<Duration>,
-    json_topic: Option<String>,
-    array_every: Option<Duration>,
-    next_array: Option<Instant>,
-    devices: BTreeMap<String, Device>,
-}
-
-impl Bridge {
-    fn record(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
-        let ty = v.get("type").and_then(Value::as_str).ok_or("no \"type\"")?;
-        match ty {
-            "reading" => self.reading(v, raw, now),
-            "status" => {
-                if v.get("error").is_some_and(|e| !e.is_null()) {
-                    let id = device_of(v)?;
-                    let d = self.devices.entry(id.to_string()).or_default();
-                    if d.available != Some(false) {
-                        d.available = Some(false);
-                        d.avail_dirty = true;
-                    }
-                }
-                Ok(())
-            }
-            "frame" => Ok(()),
-            other => Err(format!("unknown record type \"{other}\"")),
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            open: Mutex::new(true),
+            cv: Condvar::new(),
         }
     }
 
-    fn reading(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
-        let id = device_of(v)?;
-        let fields = v
-            .get("fields")
-            .and_then(Value::as_object)
-            .ok_or("reading without \"fields\" object")?;
-        let source = v
-            .get("source")
-            .and_then(Value::as_str)
-            .unwrap_or("bmstap")
-            .to_string();
-        let info = DeviceInfo::from_json(v.get("info"));
-        let d = match self.devices.get_mut(id) {
-            Some(d) => d,
-            None => self.devices.entry(id.to_string()).or_default(),
-        };
-        if let Some(prev) = d.last_seen {
-            d.interval = Some(now.duration_since(prev));
-        }
-        d.last_seen = Some(now);
-        let expire = match self.expire_after {
-            Some(e) => e.as_secs().max(1),
-            None => d.interval.map_or(60, |i| (i.as_secs() * 3).max(60)),
-        };
-        // Re-announce when the fields change, the device describes itself differently, or the
-        // expiry moves by more than half (the interval is learnt from the second reading on).
-        let same = ha::same_keys(fields, &d.keys);
-        if !same
-            || d.info != info
-            || d.source != source
-            || expire * 2 < d.expire
-            || expire > d.expire * 3 / 2
-        {
-            d.announced = false;
-            if !same {
-                d.keys = ha::state_keys(fields);
-            }
-            d.info = info;
-            d.source = source;
-            d.expire = expire;
-        }
-        let mut payload = d.state.take().unwrap_or_default();
-        payload.clear();
-        ha::write_state(fields, &mut payload);
-        d.state = Some(payload);
-        d.state_dirty = true;
-        if d.available != Some(true) {
-            d.available = Some(true);
-            d.avail_dirty = true;
-        }
-        if self.json_topic.is_some() {
-            d.latest = Some(raw.to_string());
-            d.json_dirty = self.array_every.is_none();
-        }
-        Ok(())
-    }
-
-    /// Everything published again: after a (re)connect or Home Assistant's restart.
-    fn republish_all(&mut self) {
-        for d in self.devices.values_mut() {
-            d.announced = false;
-            d.state_dirty = d.state.is_some();
-            d.avail_dirty = d.available.is_some();
-        }
-    }
-
-    /// Hands on what is due, in order: discovery before state. Stops at the first message the
-    /// outlet cannot take.
-    fn flush(&mut self, out: &mut dyn Outlet, now: Instant) {
-        for (id, d) in self.devices.iter_mut() {
-            if self.discovery && !d.announced && !d.keys.is_empty() {
-                let cfg = ha::discovery(&self.topics, id, &d.source, &d.info, &d.keys, d.expire);
-                if !out.publish(
-                    &self.topics.discovery(id),
-                    cfg.to_string().into_bytes(),
-                    true,
-                ) {
-                    return;
-                }
-                d.announced = true;
-            }
-            if d.avail_dirty {
-                let state = if d.available == Some(true) {
-                    "online"
-                } else {
-                    "offline"
-                };
-                if !out.publish(
-                    &self.topics.availability(id),
-                    state.as_bytes().to_vec(),
-                    true,
-                ) {
-                    return;
-                }
-                d.avail_dirty = false;
-            }
-            if d.state_dirty && d.not_before.is_none_or(|t| now >= t) {
-                if let Some(s) = &d.state {
-                    if !out.publish(&self.topics.state(id), s.clone(), true) {
-                        return;
-                    }
-                }
-                d.state_dirty = false;
-                d.not_before = self.min_interval.map(|m| now + m);
-            }
-            if d.json_dirty {
-                if let (Some(t), Some(v)) = (&self.json_topic, &d.latest) {
-                    if !out.publish(t, v.clone().into_bytes(), false) {
-                        return;
-                    }
-                }
-                d.json_dirty = false;
-            }
-        }
-        if let (Some(every), Some(topic)) = (self.array_every, &self.json_topic) {
-            let due = *self.next_array.get_or_insert(now + every);
-            if now >= due {
-                let all: Vec<&str> = self
-                    .devices
-                    .values()
-                    .filter_map(|d| d.latest.as_deref())
-                    .collect();
-                let array = format!("[{}]", all.join(","));
-                if !all.is_empty() && !out.publish(topic, array.into_bytes(), false) {
-                    return;
-                }
-                self.next_array = Some(due + every);
+    fn set(&self, open: bool) {
+        let mut g = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if *g != open {
+            *g = open;
+            if open {
+                self.cv.notify_all();
             }
         }
     }
 
-    /// Nothing left to hand on (ignoring --min-interval delays and the array timer).
-    fn idle(&self) -> bool {
-        self.devices.values().all(|d| {
-            (!self.discovery || d.announced || d.keys.is_empty())
-                && !d.avail_dirty
-                && !d.json_dirty
-                && !d.state_dirty
-        })
-    }
-
-    /// Pending states held back by --min-interval are released (end of input).
-    fn release(&mut self) {
-        for d in self.devices.values_mut() {
-            d.not_before = None;
+    fn wait(&self) {
+        let mut g = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        while !*g {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
     }
-}
-
-fn device_of(v: &Value) -> Result<&str, String> {
-    let id = v
-        .get("device")
-        .and_then(Value::as_str)
-        .ok_or("no \"device\"")?;
-    if !is_device_id(id) {
-        return Err(format!(
-            "device id \"{id}\" is not safe in a topic (use [a-z0-9_-])"
-        ));
-    }
-    Ok(id)
 }
 
 fn read_password(args: &Args) -> anyhow::Result<Option<String>> {
@@ -497,30 +314,23 @@ pub fn parse_line(b: &[u8]) -> Result<Option<(Value, &str)>, String> {
 /// `publish` gets (topic, payload, retain). Returns (records taken, lines skipped as bad).
 /// `--print-discovery --json-topic bmstap/json` without its threads, for the fuzzer.
 pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64, u64) {
-    struct Sink<F>(F);
-    impl<F: FnMut(&str, &[u8], bool)> Outlet for Sink<F> {
-        fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> bool {
-            (self.0)(topic, &payload, retain);
-            true
-        }
-    }
     let topics = Topics {
         prefix: "bmstap".into(),
         discovery_prefix: "homeassistant".into(),
     };
-    let mut bridge = Bridge {
-        topics,
-        discovery: true,
-        expire_after: None,
-        min_interval: None,
-        json_topic: Some("bmstap/json".into()),
-        array_every: None,
-        next_array: None,
-        devices: BTreeMap::new(),
-    };
-    let mut out = Sink(&mut publish);
+    let mut cfg = Config::new(topics);
+    cfg.json_topic = Some("bmstap/json".into());
+    let mut bridge = Bridge::new(cfg);
+    bridge.connected();
     let mut lines = LineReader::new(input, LINE_CAP);
     let (mut taken, mut bad) = (0u64, 0u64);
+    let mut drain = |bridge: &mut Bridge| {
+        while let Some(t) = bridge.poll_transmit(Instant::now()) {
+            publish(&t.topic, &t.payload, t.retain);
+            bridge.acked(t.id);
+        }
+    };
+    drain(&mut bridge);
     while let Ok(Some((_, line))) = lines.next_line() {
         let Ok(b) = line else {
             bad += 1;
@@ -534,16 +344,15 @@ pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64
             },
             Err(_) => bad += 1,
         }
-        bridge.flush(&mut out, Instant::now());
+        drain(&mut bridge);
     }
     (taken, bad)
 }
 
-fn spawn_reader(tx: SyncSender<Msg>, tee: bool) -> std::thread::JoinHandle<u64> {
+fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut tee_out = tee.then(RecordWriter::stdout);
-        let mut bad = 0u64;
         loop {
             let (n, line) = match lines.next_line() {
                 Ok(Some(x)) => x,
@@ -574,19 +383,128 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool) -> std::thread::JoinHandle<u64> 
                             tee_out = None;
                         }
                     }
-                    if tx.send(Msg::Record(v, s, format!("stdin:{n}"))).is_err() {
-                        break;
+                    gate.wait();
+                    if tx.send(Msg::Record(v, s, n)).is_err() {
+                        return;
                     }
                 }
                 Err(why) => {
-                    bad += 1;
                     log::warn!("stdin:{n}: {why}; skipped");
+                    if tx.send(Msg::Skipped).is_err() {
+                        return;
+                    }
                 }
             }
         }
         let _ = tx.send(Msg::Eof);
-        bad
     })
+}
+
+/// The MQTT connection thread: iterates rumqttc's connection (which is what makes it
+/// progress) and forwards every event. After a failure the connection is dropped with every
+/// request it still held, and a fresh client is made: the bridge sends again what was not
+/// acknowledged, in order, so nothing the old one held can overtake it after the reconnect.
+fn spawn_connection(opts: MqttOptions, tx: SyncSender<Msg>) {
+    std::thread::spawn(move || {
+        let mut failures = 0u32;
+        loop {
+            let (client, mut connection) = Client::new(opts.clone(), CLIENT_CHANNEL);
+            if tx.send(Msg::Client(client)).is_err() {
+                return;
+            }
+            for ev in connection.iter() {
+                let failed = ev.is_err();
+                if !failed && matches!(ev, Ok(Event::Incoming(Incoming::ConnAck(_)))) {
+                    failures = 0;
+                }
+                let ev = ev.map_err(|e| ConnError {
+                    auth: matches!(
+                        e,
+                        rumqttc::ConnectionError::ConnectionRefused(
+                            ConnectReturnCode::BadUserNamePassword
+                                | ConnectReturnCode::NotAuthorized
+                        )
+                    ),
+                    text: e.to_string(),
+                });
+                if tx.send(Msg::Conn(ev)).is_err() {
+                    return;
+                }
+                if failed {
+                    break;
+                }
+            }
+            failures += 1;
+            std::thread::sleep(Duration::from_millis(250 * u64::from(failures.min(20))));
+        }
+    });
+}
+
+fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
+    let (tx, rx) = sync_channel::<Msg>(RECORD_CHANNEL);
+    let _reader = spawn_reader(tx, false, Arc::new(Gate::new()));
+    let mut out = RecordWriter::stdout();
+    bridge.connected();
+    let mut started = false;
+    for msg in rx {
+        match msg {
+            Msg::Record(v, raw, at) => {
+                if let Err(why) = bridge.record(&v, &raw, Instant::now()) {
+                    log::warn!("stdin:{at}: {why}; skipped");
+                }
+                bridge.end_of_input();
+            }
+            Msg::Skipped => bridge.skipped(),
+            Msg::Eof => break,
+            Msg::Client(_) | Msg::Conn(_) => {}
+        }
+        while let Some(t) = bridge.poll_transmit(Instant::now()) {
+            bridge.acked(t.id);
+            // The bridge's own `online` is not part of what a reading publishes.
+            if !started && t.topic == bridge.config().topics.bridge() {
+                started = true;
+                continue;
+            }
+            let payload: Value = serde_json::from_slice(&t.payload).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&t.payload).into_owned())
+            });
+            out.write_value(&json!({"topic": t.topic, "retain": t.retain, "payload": payload}))?;
+        }
+    }
+    Ok(finish(args, &bridge))
+}
+
+/// The exit status and the closing report (`-v`, `--stats`, a warning for drops).
+fn finish(args: &Args, bridge: &Bridge) -> Exit {
+    let s = bridge.stats();
+    log::info!(
+        "{} record(s) read, {} reading(s) published on the JSON topic, {} state(s) published, \
+         {} state(s) superseded, {} reading(s) dropped, {} bad line(s)",
+        s.records,
+        s.json_published,
+        s.states_published,
+        s.states_superseded,
+        s.dropped,
+        s.bad
+    );
+    if args.stats {
+        eprintln!("{}: stats: {s}", crate::log::tool_name());
+    }
+    if s.dropped > 0 {
+        log::warn!(
+            "{} reading(s) dropped: the broker was away longer than --queue {} lasts",
+            s.dropped,
+            bridge.config().queue
+        );
+    }
+    if s.bad > 0 {
+        log::warn!("{} input line(s) skipped", s.bad);
+    }
+    if s.dropped > 0 || s.bad > 0 {
+        Exit::Partial
+    } else {
+        Exit::Ok
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
@@ -599,262 +517,328 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             return Err(usage(format!("{name} '{t}' is not a valid topic level")));
         }
     }
+    for d in &args.remove {
+        if !is_device_id(d) {
+            return Err(usage(format!(
+                "--remove '{d}' is not a device id (lower-case letters, digits, '_' and '-')"
+            )));
+        }
+    }
     let topics = Topics {
         prefix: args.topic_prefix.clone(),
         discovery_prefix: args.discovery_prefix.clone(),
     };
-    let mut bridge = Bridge {
-        topics: topics.clone(),
-        discovery: !args.no_discovery,
-        expire_after: args.expire_after,
-        min_interval: args.min_interval,
-        json_topic: args.json_topic.clone(),
-        array_every: args.array_every,
-        next_array: None,
-        devices: BTreeMap::new(),
-    };
-    // Bounded: a fast producer waits for the publisher instead of filling memory.
-    let (tx, rx) = sync_channel::<Msg>(256);
+    let mut cfg = Config::new(topics.clone());
+    cfg.discovery = !args.no_discovery;
+    cfg.expire_after = args.expire_after;
+    cfg.min_interval = args.min_interval;
+    cfg.json_topic = args.json_topic.clone();
+    cfg.array_every = args.array_every;
+    cfg.queue = usize::try_from(args.queue).unwrap_or(usize::MAX);
+    let bridge = Bridge::new(cfg);
     if args.print_discovery {
-        let reader = spawn_reader(tx, false);
-        let mut out = Printer(RecordWriter::stdout());
-        let mut bad_records = 0u64;
-        for msg in rx {
-            match msg {
-                Msg::Record(v, raw, at) => {
-                    if let Err(why) = bridge.record(&v, &raw, Instant::now()) {
-                        bad_records += 1;
-                        log::warn!("{at}: {why}; skipped");
-                    }
-                    bridge.release();
-                    bridge.flush(&mut out, Instant::now());
-                }
-                Msg::Eof => break,
-                Msg::Conn(_) => {}
-            }
-        }
-        let bad = reader.join().unwrap_or(0) + bad_records;
-        return Ok(if bad > 0 { Exit::Partial } else { Exit::Ok });
+        return print_discovery(&args, bridge);
     }
     install_signal_handlers();
     let opts = options(&args, &topics)?;
-    let qos = if args.qos == 0 {
-        QoS::AtMostOnce
-    } else {
-        QoS::AtLeastOnce
+    let (tx, rx) = sync_channel::<Msg>(RECORD_CHANNEL);
+    spawn_connection(opts, tx.clone());
+    let gate = Arc::new(Gate::new());
+    let mut d = Driver {
+        qos: if args.qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        },
+        args: &args,
+        bridge,
+        client: None,
+        pending: None,
+        handed: VecDeque::new(),
+        pkids: HashMap::new(),
+        started: Instant::now(),
+        ever_connected: false,
+        eof: false,
+        last_error: String::new(),
+        announce_at: None,
+        disconnect_at: None,
+        dropped_seen: 0,
     };
-    let (client, mut connection) = Client::new(opts, 512);
-    let conn_tx = tx.clone();
-    let conn_thread = std::thread::spawn(move || {
-        let mut failures = 0u32;
-        for ev in connection.iter() {
-            let failed = ev.is_err();
-            let ev = ev.map_err(|e| ConnError {
-                auth: matches!(
-                    e,
-                    rumqttc::ConnectionError::ConnectionRefused(
-                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
-                    )
-                ),
-                text: e.to_string(),
-            });
-            if conn_tx.send(Msg::Conn(ev)).is_err() {
+    if args.remove.is_empty() {
+        // The reader is not joined: after a signal, stdin may still be open.
+        let _reader = spawn_reader(tx, args.tee, gate.clone());
+    } else {
+        for dev in &args.remove {
+            d.bridge.remove(dev);
+        }
+        d.eof = true;
+        drop(tx);
+    }
+    loop {
+        let now = Instant::now();
+        let wait = d
+            .bridge
+            .next_deadline()
+            .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
+        let msg = match rx.recv_timeout(wait) {
+            Ok(m) => Some(m),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(msg) = msg {
+            if d.on_msg(msg)? == Flow::Done {
                 break;
             }
-            if failed {
-                failures += 1;
-                std::thread::sleep(Duration::from_millis(250 * u64::from(failures.min(20))));
-            } else {
-                failures = 0;
-            }
         }
-    });
-    let reader = spawn_reader(tx, args.tee);
-    let mut broker = Broker {
-        client,
-        qos,
-        enqueued: 0,
-    };
-    let started = Instant::now();
-    let mut connected = false;
-    let mut ever_connected = false;
-    let mut eof = false;
-    let mut reader_done = false;
-    let mut records_in = 0u64;
-    let mut bad_records = 0u64;
-    let mut outgoing = 0u64;
-    let mut unacked: HashSet<u16> = HashSet::new();
-    let mut announce_at: Option<Instant> = None;
-    let mut last_error = String::new();
-    let mut disconnecting = false;
-    let mut disconnect_at: Option<Instant> = None;
-    loop {
-        let msg = rx.recv_timeout(Duration::from_millis(100));
+        d.check_timeouts()?;
+        if STOP.load(Ordering::SeqCst) && !d.eof {
+            log::info!("signal: delivering what was read, then exiting");
+            d.eof = true;
+            d.bridge.end_of_input();
+        }
+        gate.set(d.bridge.wants_input());
+        if d.pump() == Flow::Done {
+            break;
+        }
+    }
+    Ok(finish(&args, &d.bridge))
+}
+
+/// The longest the main loop sleeps without a message.
+const TICK: Duration = Duration::from_millis(100);
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Go,
+    Done,
+}
+
+/// The wiring of the bridge to rumqttc: messages in, transmits out, acknowledgements mapped
+/// back to the bridge's ids.
+struct Driver<'a> {
+    args: &'a Args,
+    qos: QoS,
+    bridge: Bridge,
+    client: Option<Client>,
+    /// A transmit the client could not take yet (its channel was full).
+    pending: Option<Transmit>,
+    /// Ids handed to the client, waiting for their `Outgoing::Publish` (in the same order).
+    handed: VecDeque<u64>,
+    /// QoS 1: packet id → bridge id, waiting for the PUBACK.
+    pkids: HashMap<u16, u64>,
+    started: Instant,
+    ever_connected: bool,
+    eof: bool,
+    last_error: String,
+    announce_at: Option<Instant>,
+    disconnect_at: Option<Instant>,
+    dropped_seen: u64,
+}
+
+impl Driver<'_> {
+    fn where_(&self) -> String {
+        format!("{}:{}", self.args.host, broker_port(self.args))
+    }
+
+    fn on_msg(&mut self, msg: Msg) -> anyhow::Result<Flow> {
         let now = Instant::now();
         match msg {
-            Ok(Msg::Record(v, raw, at)) => {
-                records_in += 1;
-                if !eof {
-                    if let Err(why) = bridge.record(&v, &raw, now) {
-                        bad_records += 1;
-                        log::warn!("{at}: {why}; skipped");
+            Msg::Record(v, raw, at) => {
+                if !self.eof {
+                    if let Err(why) = self.bridge.record(&v, &raw, now) {
+                        log::warn!("stdin:{at}: {why}; skipped");
                     }
                 }
             }
-            Ok(Msg::Eof) => {
-                eof = true;
-                reader_done = true;
-                bridge.release();
+            Msg::Skipped => self.bridge.skipped(),
+            Msg::Eof => {
+                self.eof = true;
+                self.bridge.end_of_input();
             }
-            Ok(Msg::Conn(Ok(ev))) => match ev {
-                Event::Incoming(Incoming::ConnAck(ack)) => {
-                    if ack.code != ConnectReturnCode::Success {
-                        let why = format!(
-                            "{}:{}: broker refused the connection: {:?}",
-                            args.host,
-                            broker_port(&args),
-                            ack.code
-                        );
-                        if matches!(
-                            ack.code,
-                            ConnectReturnCode::BadUserNamePassword
-                                | ConnectReturnCode::NotAuthorized
-                        ) {
-                            return Err(usage(why));
-                        }
-                        return Err(unavailable(why));
-                    }
-                    if ever_connected {
-                        log::warn!("{}: connected again", args.host);
-                    } else {
-                        log::info!("{}: connected", args.host);
-                    }
-                    connected = true;
-                    ever_connected = true;
-                    broker.publish(&topics.bridge(), b"online".to_vec(), true);
-                    if bridge.discovery {
-                        let _ = broker.client.try_subscribe(
-                            format!("{}/status", topics.discovery_prefix),
-                            QoS::AtLeastOnce,
-                        );
-                    }
-                    bridge.republish_all();
-                }
-                Event::Incoming(Incoming::Publish(p))
-                    if p.topic == format!("{}/status", topics.discovery_prefix)
-                        && &p.payload[..] == b"online" =>
-                {
-                    // Home Assistant restarted: announce again after a short random delay
-                    // so that many bridges do not all answer at once.
-                    let jitter = u64::from(std::process::id() % 1000)
-                        + (started.elapsed().as_millis() % 1500) as u64;
-                    announce_at = Some(now + Duration::from_millis(500 + jitter));
-                }
-                Event::Incoming(Incoming::PubAck(a)) => {
-                    unacked.remove(&a.pkid);
-                }
-                Event::Outgoing(Outgoing::Publish(pkid)) => {
-                    outgoing += 1;
-                    if qos == QoS::AtLeastOnce {
-                        unacked.insert(pkid);
-                    }
-                }
-                Event::Outgoing(Outgoing::Disconnect) => {
-                    log::debug!("disconnected");
-                    break;
-                }
-                _ => {}
-            },
-            Ok(Msg::Conn(Err(ConnError { text: e, auth }))) => {
-                if disconnecting {
-                    break;
+            Msg::Client(c) => {
+                self.client = Some(c);
+                self.pending = None;
+                self.handed.clear();
+                self.pkids.clear();
+            }
+            Msg::Conn(Ok(ev)) => return self.on_event(ev, now),
+            Msg::Conn(Err(ConnError { text: e, auth })) => {
+                if self.disconnect_at.is_some() {
+                    return Ok(Flow::Done);
                 }
                 if auth {
                     return Err(usage(format!(
-                        "{}:{}: broker refused the credentials ({e}); check --username and the password",
-                        args.host,
-                        broker_port(&args)
+                        "{}: broker refused the credentials ({e}); check --username and the password",
+                        self.where_()
                     )));
                 }
-                if connected {
-                    log::warn!("{}: connection lost ({e}); reconnecting", args.host);
-                } else if e != last_error {
-                    log::info!("{}: {e}", args.host);
+                if self.bridge.is_connected() {
+                    log::warn!("{}: connection lost ({e}); reconnecting", self.args.host);
+                } else if e != self.last_error {
+                    log::info!("{}: {e}", self.args.host);
                 }
-                last_error = e;
-                connected = false;
-                if !ever_connected && started.elapsed() >= args.connect_timeout {
-                    return Err(unavailable(format!(
-                        "{}:{}: broker unreachable for {} s: {last_error} (is the broker \
-                         running? check --host and --port)",
-                        args.host,
-                        broker_port(&args),
-                        args.connect_timeout.as_secs()
-                    )));
-                }
+                self.last_error = e;
+                self.client = None;
+                self.pending = None;
+                self.handed.clear();
+                self.pkids.clear();
+                self.bridge.disconnected();
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
         }
-        if disconnect_at.is_some_and(|t| now.duration_since(t) > Duration::from_secs(5)) {
-            log::debug!("no DISCONNECT confirmation; exiting anyway");
-            break;
-        }
-        if !ever_connected && started.elapsed() >= args.connect_timeout {
-            return Err(unavailable(format!(
-                "{}:{}: no connection within {} s{}",
-                args.host,
-                broker_port(&args),
-                args.connect_timeout.as_secs(),
-                if last_error.is_empty() {
-                    // Nothing failed outright: no route, or a server that takes the TCP
-                    // connection but never answers CONNECT (not MQTT, or expecting TLS).
-                    " and no reply (check --host and --port, and --tls if the broker expects TLS)"
-                        .to_string()
+        Ok(Flow::Go)
+    }
+
+    fn on_event(&mut self, ev: Event, now: Instant) -> anyhow::Result<Flow> {
+        let status = format!("{}/status", self.args.discovery_prefix);
+        match ev {
+            Event::Incoming(Incoming::ConnAck(ack)) => {
+                if ack.code != ConnectReturnCode::Success {
+                    let why = format!(
+                        "{}: broker refused the connection: {:?}",
+                        self.where_(),
+                        ack.code
+                    );
+                    if matches!(
+                        ack.code,
+                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
+                    ) {
+                        return Err(usage(why));
+                    }
+                    return Err(unavailable(why));
+                }
+                let dropped = self.bridge.stats().dropped;
+                if self.ever_connected {
+                    log::warn!("{}: connected again", self.args.host);
+                    if dropped > self.dropped_seen {
+                        log::warn!(
+                            "{} reading(s) dropped while the broker was away (--queue {})",
+                            dropped - self.dropped_seen,
+                            self.bridge.config().queue
+                        );
+                    }
                 } else {
-                    format!(": {last_error} (is the broker running? check --host and --port)")
+                    log::info!("{}: connected", self.args.host);
                 }
-            )));
+                self.dropped_seen = dropped;
+                self.ever_connected = true;
+                self.bridge.connected();
+                if self.bridge.config().discovery {
+                    if let Some(c) = &self.client {
+                        let _ = c.try_subscribe(status, QoS::AtLeastOnce);
+                    }
+                }
+            }
+            Event::Incoming(Incoming::Publish(p))
+                if p.topic == status && &p.payload[..] == b"online" =>
+            {
+                // Home Assistant restarted: announce again after a short random delay so that
+                // many bridges do not all answer at once.
+                let jitter = u64::from(std::process::id() % 1000)
+                    + (self.started.elapsed().as_millis() % 1500) as u64;
+                self.announce_at = Some(now + Duration::from_millis(500 + jitter));
+            }
+            Event::Incoming(Incoming::PubAck(a)) => {
+                if let Some(id) = self.pkids.remove(&a.pkid) {
+                    self.bridge.acked(id);
+                }
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                if let Some(id) = self.handed.pop_front() {
+                    if self.qos == QoS::AtMostOnce {
+                        self.bridge.acked(id);
+                    } else {
+                        self.pkids.insert(pkid, id);
+                    }
+                }
+            }
+            Event::Outgoing(Outgoing::Disconnect) => {
+                log::debug!("disconnected");
+                return Ok(Flow::Done);
+            }
+            _ => {}
         }
-        if STOP.load(Ordering::SeqCst) && !eof {
-            log::info!("signal: delivering what was read, then exiting");
-            eof = true;
-            bridge.release();
+        Ok(Flow::Go)
+    }
+
+    fn check_timeouts(&mut self) -> anyhow::Result<()> {
+        let now = Instant::now();
+        if !self.ever_connected && self.started.elapsed() >= self.args.connect_timeout {
+            let secs = self.args.connect_timeout.as_secs();
+            return Err(unavailable(if self.last_error.is_empty() {
+                // Nothing failed outright: no route, or a server that takes the TCP
+                // connection but never answers CONNECT (not MQTT, or expecting TLS).
+                format!(
+                    "{}: no connection within {secs} s and no reply (check --host and --port, \
+                     and --tls if the broker expects TLS)",
+                    self.where_()
+                )
+            } else {
+                format!(
+                    "{}: broker unreachable for {secs} s: {} (is the broker running? check \
+                     --host and --port)",
+                    self.where_(),
+                    self.last_error
+                )
+            }));
         }
-        if announce_at.is_some_and(|t| now >= t) {
-            announce_at = None;
-            bridge.republish_all();
+        if self.announce_at.is_some_and(|t| now >= t) {
+            self.announce_at = None;
+            self.bridge.announce_again();
         }
-        if connected && !disconnecting {
-            bridge.flush(&mut broker, now);
-            if eof && bridge.idle() && outgoing >= broker.enqueued && unacked.is_empty() {
-                log::debug!(
-                    "all {} message(s) delivered; disconnecting",
-                    broker.enqueued
-                );
-                let _ = broker.client.try_disconnect();
-                disconnecting = true;
-                disconnect_at = Some(now);
+        Ok(())
+    }
+
+    /// Hands the client what is due until its channel is full; disconnects once everything
+    /// read was delivered.
+    fn pump(&mut self) -> Flow {
+        let now = Instant::now();
+        if let Some(t) = self.disconnect_at {
+            if now.duration_since(t) > Duration::from_secs(5) {
+                log::debug!("no DISCONNECT confirmation; exiting anyway");
+                return Flow::Done;
+            }
+            return Flow::Go;
+        }
+        let Some(client) = &self.client else {
+            return Flow::Go;
+        };
+        if !self.bridge.is_connected() {
+            return Flow::Go;
+        }
+        loop {
+            let t = match self.pending.take() {
+                Some(t) => t,
+                None => match self.bridge.poll_transmit(now) {
+                    Some(t) => t,
+                    None => break,
+                },
+            };
+            let id = t.id;
+            match client.try_publish(t.topic, self.qos, t.retain, t.payload) {
+                Ok(()) => self.handed.push_back(id),
+                Err(e) => {
+                    // Full (or the connection just died): keep it for the next round.
+                    let rumqttc::ClientError::TryRequest(rumqttc::Request::Publish(p)) = e else {
+                        log::debug!("publish deferred: {e}");
+                        break;
+                    };
+                    self.pending = Some(Transmit {
+                        id,
+                        topic: p.topic,
+                        payload: p.payload.to_vec(),
+                        retain: p.retain,
+                    });
+                    break;
+                }
             }
         }
+        if self.eof && self.pending.is_none() && self.bridge.idle() {
+            log::debug!("everything delivered; disconnecting");
+            let _ = client.try_disconnect();
+            self.disconnect_at = Some(now);
+        }
+        Flow::Go
     }
-    let enqueued = broker.enqueued;
-    // The connection thread may stay parked in the event loop after the DISCONNECT went
-    // out; the process ends here, so it is not joined. The reader is joined only when it
-    // has reached the end of its input (after a signal, stdin may still be open).
-    drop(conn_thread);
-    drop(broker);
-    let bad = if reader_done {
-        reader.join().unwrap_or(0)
-    } else {
-        0
-    } + bad_records;
-    log::info!("{records_in} record(s) read, {enqueued} message(s) published");
-    if bad > 0 {
-        log::warn!("{bad} input line(s) skipped");
-        return Ok(Exit::Partial);
-    }
-    Ok(Exit::Ok)
 }
 
 fn broker_port(args: &Args) -> u16 {

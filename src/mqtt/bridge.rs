@@ -1,0 +1,907 @@
+//! The readings-to-MQTT bridge as a state machine: no threads, no sockets, no clock.
+//!
+//! Events in: a record read ([`Bridge::record`]), the broker connected ([`Bridge::connected`])
+//! or lost ([`Bridge::disconnected`]), a message acknowledged ([`Bridge::acked`]), the end of
+//! input ([`Bridge::end_of_input`]), Home Assistant restarted ([`Bridge::announce_again`]); time
+//! passes through the `now` the driver hands in. What to send comes out of
+//! [`Bridge::poll_transmit`], one message at a time, and [`Bridge::wants_input`] tells the driver
+//! whether to read on (backpressure).
+//!
+//! Two delivery rules (readings.md, Delivery):
+//! - **the JSON topic** (`--json-topic` without `--array-every`) is a per-reading stream: every
+//!   reading is queued in input order and stays held until the broker acknowledges it (QoS 1)
+//!   or it was written to the connection (QoS 0). A lost connection puts the unacknowledged
+//!   ones back at the head of the queue, so nothing overtakes an older reading. While
+//!   connected nothing is dropped: [`CONNECTED_WINDOW`] readings held stop the reader. While
+//!   the broker is away the queue is bounded (`--queue` readings and [`QUEUE_BYTES`]); past that the oldest are
+//!   dropped and counted.
+//! - **state topics** are latest-wins: a device's state not yet handed on when its next reading
+//!   arrives is replaced (counted as superseded); a device's states go out at most every
+//!   [`STATE_SPACING`]. While the JSON topic has a backlog, one due
+//!   state goes out after every [`STATES_EVERY`] readings, so states keep moving during a replay.
+
+use crate::ha::{self, DeviceInfo, Topics};
+use crate::record::is_device_id;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::ops::Bound;
+use std::time::{Duration, Instant};
+
+/// Readings held for the JSON topic by default (`--queue`).
+pub const DEFAULT_QUEUE: usize = 50_000;
+/// Bytes of readings held for the JSON topic at most, whatever `--queue` says.
+pub const QUEUE_BYTES: usize = 64 << 20;
+/// Under a backlog of the JSON topic, one due state goes out after this many readings.
+pub const STATES_EVERY: u32 = 16;
+/// A device's states go out at most this often (the newest; the others are superseded), so
+/// a replay does not double its messages with states nobody sees. A poller's cycle is longer.
+pub const STATE_SPACING: Duration = Duration::from_millis(100);
+/// While connected, the reader waits once this many readings are held (or `--queue`, if
+/// smaller): enough to keep the connection busy, and memory flat whatever the input size.
+/// The rest of `--queue` is for when the broker is away.
+pub const CONNECTED_WINDOW: usize = 1000;
+
+/// What the bridge publishes and how.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub topics: Topics,
+    /// Home Assistant discovery on.
+    pub discovery: bool,
+    /// Fixed expiry; else 3× the observed interval, at least 60 s.
+    pub expire_after: Option<Duration>,
+    /// A device's state at most once per this.
+    pub min_interval: Option<Duration>,
+    /// The per-reading topic (or the array topic with `array_every`).
+    pub json_topic: Option<String>,
+    /// Publish one array of every device's newest reading this often instead.
+    pub array_every: Option<Duration>,
+    /// Readings held for the JSON topic at most while the broker is away.
+    pub queue: usize,
+    /// Bytes of readings held at most while the broker is away.
+    pub queue_bytes: usize,
+}
+
+impl Config {
+    /// Discovery on, no JSON topic, the default queue.
+    pub fn new(topics: Topics) -> Config {
+        Config {
+            topics,
+            discovery: true,
+            expire_after: None,
+            min_interval: None,
+            json_topic: None,
+            array_every: None,
+            queue: DEFAULT_QUEUE,
+            queue_bytes: QUEUE_BYTES,
+        }
+    }
+}
+
+/// One message to publish. `id` is acknowledged back through [`Bridge::acked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub id: u64,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+/// Counters for `-v` and `--stats`; they never go down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records taken from the input (good or bad).
+    pub records: u64,
+    /// Readings the broker acknowledged on the JSON topic.
+    pub json_published: u64,
+    /// State messages the broker acknowledged.
+    pub states_published: u64,
+    /// States replaced by a newer reading before they could be sent.
+    pub states_superseded: u64,
+    /// Readings dropped from a full queue while the broker was away.
+    pub dropped: u64,
+    /// Input lines skipped as bad.
+    pub bad: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "records_read={} json_published={} states_published={} states_superseded={} \
+             readings_dropped={} bad_lines={}",
+            self.records,
+            self.json_published,
+            self.states_published,
+            self.states_superseded,
+            self.dropped,
+            self.bad
+        )
+    }
+}
+
+/// A reading waiting for the JSON topic.
+struct Queued {
+    line: Box<str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    State,
+    Other,
+}
+
+#[derive(Default)]
+struct Device {
+    source: String,
+    info: DeviceInfo,
+    keys: Vec<ha::Key>,
+    expire: u64,
+    announced: bool,
+    state: Option<Vec<u8>>,
+    state_dirty: bool,
+    not_before: Option<Instant>,
+    available: Option<bool>,
+    avail_dirty: bool,
+    last_seen: Option<Instant>,
+    interval: Option<Duration>,
+    /// The newest reading as read, for --array-every.
+    latest: Option<String>,
+}
+
+/// The bridge; see the module documentation.
+pub struct Bridge {
+    cfg: Config,
+    devices: BTreeMap<String, Device>,
+    connected: bool,
+    /// `online` on the bridge availability topic is due.
+    birth: bool,
+    /// Empty retained messages that clear a removed device.
+    removals: VecDeque<String>,
+    queue: VecDeque<Queued>,
+    /// Readings handed on and not acknowledged yet, oldest first.
+    inflight: VecDeque<(u64, Queued)>,
+    /// Bytes held in `queue` and `inflight`.
+    held_bytes: usize,
+    /// Other messages handed on and not acknowledged yet.
+    others: HashMap<u64, Sent>,
+    next_id: u64,
+    since_state: u32,
+    /// The device whose state went out last (states take turns).
+    state_cursor: Option<String>,
+    next_array: Option<Instant>,
+    stats: Stats,
+}
+
+impl Bridge {
+    pub fn new(cfg: Config) -> Bridge {
+        Bridge {
+            cfg,
+            devices: BTreeMap::new(),
+            connected: false,
+            birth: false,
+            removals: VecDeque::new(),
+            queue: VecDeque::new(),
+            inflight: VecDeque::new(),
+            held_bytes: 0,
+            others: HashMap::new(),
+            next_id: 1,
+            since_state: 0,
+            state_cursor: None,
+            next_array: None,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Readings held for the JSON topic (queued or awaiting acknowledgement).
+    pub fn held(&self) -> usize {
+        self.queue.len() + self.inflight.len()
+    }
+
+    fn per_reading(&self) -> bool {
+        self.cfg.json_topic.is_some() && self.cfg.array_every.is_none()
+    }
+
+    /// Should the driver read more input? False while connected with a full queue: the reader
+    /// waits (backpressure) instead of anything being dropped.
+    pub fn wants_input(&self) -> bool {
+        !self.connected
+            || !self.per_reading()
+            || (self.held() < self.cfg.queue.min(CONNECTED_WINDOW)
+                && self.held_bytes < self.cfg.queue_bytes)
+    }
+
+    /// An input line the reader skipped (not JSON, too long): counted only.
+    pub fn skipped(&mut self) {
+        self.stats.bad += 1;
+    }
+
+    /// One input record (a JSON object) and its line as read. An error says why it is skipped
+    /// (it is counted as a bad line).
+    pub fn record(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
+        self.stats.records += 1;
+        let r = self.take(v, raw, now);
+        if r.is_err() {
+            self.stats.bad += 1;
+        }
+        r
+    }
+
+    fn take(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
+        let ty = v.get("type").and_then(Value::as_str).ok_or("no \"type\"")?;
+        match ty {
+            "reading" => self.reading(v, raw, now),
+            "status" => {
+                if v.get("error").is_some_and(|e| !e.is_null()) {
+                    let id = device_of(v)?;
+                    // A device that never sent a reading has nothing in Home Assistant: no
+                    // availability topic is left behind for an address that never answered.
+                    if let Some(d) = self.devices.get_mut(id) {
+                        if d.available != Some(false) {
+                            d.available = Some(false);
+                            d.avail_dirty = true;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            "frame" => Ok(()),
+            other => Err(format!("unknown record type \"{other}\"")),
+        }
+    }
+
+    fn reading(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
+        let id = device_of(v)?;
+        let fields = v
+            .get("fields")
+            .and_then(Value::as_object)
+            .ok_or("reading without \"fields\" object")?;
+        let source = v.get("source").and_then(Value::as_str).unwrap_or("bmstap");
+        let info = DeviceInfo::from_json(v.get("info"));
+        let d = match self.devices.get_mut(id) {
+            Some(d) => d,
+            None => self.devices.entry(id.to_string()).or_default(),
+        };
+        if let Some(prev) = d.last_seen {
+            d.interval = Some(now.saturating_duration_since(prev));
+        }
+        d.last_seen = Some(now);
+        let expire = match self.cfg.expire_after {
+            Some(e) => e.as_secs().max(1),
+            None => d.interval.map_or(60, |i| (i.as_secs() * 3).max(60)),
+        };
+        // Re-announce when the fields change, the device describes itself differently, or the
+        // expiry moves by more than half (the interval is learnt from the second reading on).
+        let same = ha::same_keys(fields, &d.keys);
+        if !same
+            || d.info != info
+            || d.source != source
+            || expire * 2 < d.expire
+            || expire > d.expire * 3 / 2
+        {
+            d.announced = false;
+            if !same {
+                d.keys = ha::state_keys(fields);
+            }
+            d.info = info;
+            d.source = source.to_string();
+            d.expire = expire;
+        }
+        if d.state_dirty {
+            self.stats.states_superseded += 1;
+        }
+        let mut payload = d.state.take().unwrap_or_default();
+        payload.clear();
+        ha::write_state(fields, &mut payload);
+        d.state = Some(payload);
+        d.state_dirty = true;
+        if d.available != Some(true) {
+            d.available = Some(true);
+            d.avail_dirty = true;
+        }
+        if self.cfg.json_topic.is_some() {
+            if self.cfg.array_every.is_some() {
+                d.latest = Some(raw.to_string());
+            } else {
+                self.held_bytes += raw.len();
+                self.queue.push_back(Queued { line: raw.into() });
+                if !self.connected {
+                    self.bound();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the oldest readings past the queue's bounds (only while the broker is away).
+    fn bound(&mut self) {
+        while self.queue.len() > self.cfg.queue.max(1)
+            || (self.held_bytes > self.cfg.queue_bytes && self.queue.len() > 1)
+        {
+            if let Some(q) = self.queue.pop_front() {
+                self.held_bytes -= q.line.len();
+                self.stats.dropped += 1;
+            }
+        }
+    }
+
+    /// The broker accepted the connection: the bridge's `online`, then discovery,
+    /// availability and states of every device again (a broker without persistence lost them).
+    pub fn connected(&mut self) {
+        self.connected = true;
+        self.birth = true;
+        self.since_state = 0;
+        self.announce_again();
+    }
+
+    /// The connection is gone: what was handed on and not acknowledged goes back to the head
+    /// of the queue, in order, to be sent again after the reconnect.
+    pub fn disconnected(&mut self) {
+        self.connected = false;
+        while let Some((_, q)) = self.inflight.pop_back() {
+            self.queue.push_front(q);
+        }
+        self.others.clear();
+        self.bound();
+    }
+
+    /// Everything announced and published again (Home Assistant restarted).
+    pub fn announce_again(&mut self) {
+        for d in self.devices.values_mut() {
+            d.announced = false;
+            d.state_dirty = d.state.is_some();
+            d.avail_dirty = d.available.is_some();
+        }
+    }
+
+    /// End of input: states held back by `--min-interval` are due now.
+    pub fn end_of_input(&mut self) {
+        for d in self.devices.values_mut() {
+            d.not_before = None;
+        }
+    }
+
+    /// Clears every retained topic of `device` (discovery first, so Home Assistant removes the
+    /// device, then its state and availability) and forgets it.
+    pub fn remove(&mut self, device: &str) {
+        let t = &self.cfg.topics;
+        self.removals.push_back(t.discovery(device));
+        self.removals.push_back(t.state(device));
+        self.removals.push_back(t.availability(device));
+        self.devices.remove(device);
+    }
+
+    /// The broker has message `id` (QoS 1: acknowledged; QoS 0: written to the connection).
+    /// Unknown ids (from before a reconnect) are ignored.
+    pub fn acked(&mut self, id: u64) {
+        let pos = match self.inflight.front() {
+            Some((first, _)) if *first == id => Some(0),
+            _ => self.inflight.iter().position(|(i, _)| *i == id),
+        };
+        if let Some(pos) = pos {
+            if let Some((_, q)) = self.inflight.remove(pos) {
+                self.held_bytes -= q.line.len();
+                self.stats.json_published += 1;
+            }
+            return;
+        }
+        if self.others.remove(&id) == Some(Sent::State) {
+            self.stats.states_published += 1;
+        }
+    }
+
+    fn other(&mut self, topic: String, payload: Vec<u8>, retain: bool, kind: Sent) -> Transmit {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.others.insert(id, kind);
+        Transmit {
+            id,
+            topic,
+            payload,
+            retain,
+        }
+    }
+
+    /// The next message to publish, or `None` (not connected, or nothing due now).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if !self.connected {
+            return None;
+        }
+        if self.birth {
+            self.birth = false;
+            let t = self.cfg.topics.bridge();
+            return Some(self.other(t, b"online".to_vec(), true, Sent::Other));
+        }
+        if let Some(topic) = self.removals.pop_front() {
+            return Some(self.other(topic, Vec::new(), true, Sent::Other));
+        }
+        if let Some(t) = self.control() {
+            return Some(t);
+        }
+        let json = !self.queue.is_empty();
+        if json && self.since_state < STATES_EVERY {
+            self.since_state += 1;
+            return self.json();
+        }
+        if let Some(t) = self.next_state(now) {
+            self.since_state = 0;
+            return Some(t);
+        }
+        if json {
+            return self.json();
+        }
+        self.array(now)
+    }
+
+    /// Discovery and availability, device by device (discovery first).
+    fn control(&mut self) -> Option<Transmit> {
+        let mut due = None;
+        for (id, d) in self.devices.iter_mut() {
+            if self.cfg.discovery && !d.announced && !d.keys.is_empty() {
+                d.announced = true;
+                let cfg =
+                    ha::discovery(&self.cfg.topics, id, &d.source, &d.info, &d.keys, d.expire);
+                due = Some((self.cfg.topics.discovery(id), cfg.to_string().into_bytes()));
+                break;
+            }
+            if d.avail_dirty {
+                d.avail_dirty = false;
+                let state: &[u8] = if d.available == Some(true) {
+                    b"online"
+                } else {
+                    b"offline"
+                };
+                due = Some((self.cfg.topics.availability(id), state.to_vec()));
+                break;
+            }
+        }
+        let (topic, payload) = due?;
+        Some(self.other(topic, payload, true, Sent::Other))
+    }
+
+    fn json(&mut self) -> Option<Transmit> {
+        let q = self.queue.pop_front()?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let t = Transmit {
+            id,
+            topic: self.cfg.json_topic.clone().unwrap_or_default(),
+            payload: q.line.as_bytes().to_vec(),
+            retain: false,
+        };
+        self.inflight.push_back((id, q));
+        Some(t)
+    }
+
+    /// The next due state, devices taking turns after the one sent last.
+    fn next_state(&mut self, now: Instant) -> Option<Transmit> {
+        let due = |d: &Device| d.state_dirty && d.not_before.is_none_or(|t| now >= t);
+        let after = match &self.state_cursor {
+            Some(c) => self
+                .devices
+                .range::<str, _>((Bound::Excluded(c.as_str()), Bound::Unbounded))
+                .chain(
+                    self.devices
+                        .range::<str, _>((Bound::Unbounded, Bound::Included(c.as_str()))),
+                )
+                .find(|(_, d)| due(d))
+                .map(|(id, _)| id.clone()),
+            None => self
+                .devices
+                .iter()
+                .find(|(_, d)| due(d))
+                .map(|(id, _)| id.clone()),
+        }?;
+        let d = self.devices.get_mut(&after)?;
+        d.state_dirty = false;
+        let spacing = self.cfg.min_interval.unwrap_or_default().max(STATE_SPACING);
+        d.not_before = Some(now + spacing);
+        let payload = d.state.clone().unwrap_or_default();
+        let topic = self.cfg.topics.state(&after);
+        self.state_cursor = Some(after);
+        Some(self.other(topic, payload, true, Sent::State))
+    }
+
+    fn array(&mut self, now: Instant) -> Option<Transmit> {
+        let (Some(every), Some(topic)) = (self.cfg.array_every, self.cfg.json_topic.clone()) else {
+            return None;
+        };
+        let due = *self.next_array.get_or_insert(now + every);
+        if now < due {
+            return None;
+        }
+        self.next_array = Some(due + every);
+        let all: Vec<&str> = self
+            .devices
+            .values()
+            .filter_map(|d| d.latest.as_deref())
+            .collect();
+        if all.is_empty() {
+            return None;
+        }
+        let array = format!("[{}]", all.join(","));
+        Some(self.other(topic, array.into_bytes(), false, Sent::Other))
+    }
+
+    /// When something held back becomes due (a `--min-interval` hold, the array timer).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let holds = self
+            .devices
+            .values()
+            .filter(|d| d.state_dirty)
+            .filter_map(|d| d.not_before);
+        holds.chain(self.next_array).min()
+    }
+
+    /// Nothing left to send or to be acknowledged (ignoring `--min-interval` holds and the
+    /// array timer).
+    pub fn idle(&self) -> bool {
+        !self.birth
+            && self.removals.is_empty()
+            && self.queue.is_empty()
+            && self.inflight.is_empty()
+            && self.others.is_empty()
+            && self.devices.values().all(|d| {
+                (!self.cfg.discovery || d.announced || d.keys.is_empty())
+                    && !d.avail_dirty
+                    && !d.state_dirty
+            })
+    }
+}
+
+fn device_of(v: &Value) -> Result<&str, String> {
+    let id = v
+        .get("device")
+        .and_then(Value::as_str)
+        .ok_or("no \"device\"")?;
+    if !is_device_id(id) {
+        return Err(format!(
+            "device id \"{id}\" is not safe in a topic (use [a-z0-9_-])"
+        ));
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn topics() -> Topics {
+        Topics {
+            prefix: "bmstap".into(),
+            discovery_prefix: "homeassistant".into(),
+        }
+    }
+
+    fn line(dev: usize, seq: u64) -> String {
+        format!(r#"{{"type":"reading","source":"lp4","device":"d{dev}","fields":{{"soc":{seq}}}}}"#)
+    }
+
+    fn feed(b: &mut Bridge, dev: usize, seq: u64, now: Instant) {
+        let l = line(dev, seq);
+        let v: Value = serde_json::from_str(&l).unwrap();
+        b.record(&v, &l, now).unwrap();
+    }
+
+    fn json_bridge(queue: usize) -> Bridge {
+        let mut cfg = Config::new(topics());
+        cfg.json_topic = Some("j".into());
+        cfg.queue = queue;
+        Bridge::new(cfg)
+    }
+
+    /// The seq of a JSON-topic payload.
+    fn seq_of(payload: &[u8]) -> u64 {
+        let v: Value = serde_json::from_slice(payload).unwrap();
+        v["fields"]["soc"].as_u64().unwrap()
+    }
+
+    #[test]
+    fn live_reading_gives_one_json_message_then_its_state() {
+        let now = Instant::now();
+        let mut b = json_bridge(10);
+        b.connected();
+        feed(&mut b, 0, 1, now);
+        let topics: Vec<String> = std::iter::from_fn(|| b.poll_transmit(now))
+            .map(|t| t.topic)
+            .collect();
+        assert_eq!(
+            topics,
+            [
+                "bmstap/bridge/availability",
+                "homeassistant/device/bmstap_d0/config",
+                "bmstap/d0/availability",
+                "j",
+                "bmstap/d0/state"
+            ]
+        );
+    }
+
+    #[test]
+    fn away_broker_drops_the_oldest_and_counts_them() {
+        let now = Instant::now();
+        let mut b = json_bridge(3);
+        for seq in 0..5 {
+            feed(&mut b, 0, seq, now);
+            assert!(
+                b.wants_input(),
+                "the reader never waits for an absent broker"
+            );
+        }
+        assert_eq!(b.stats().dropped, 2);
+        b.connected();
+        let mut got = Vec::new();
+        while let Some(t) = b.poll_transmit(now) {
+            if t.topic == "j" {
+                got.push(seq_of(&t.payload));
+            }
+            b.acked(t.id);
+        }
+        assert_eq!(got, [2, 3, 4]);
+        assert_eq!(b.stats().json_published, 3);
+        assert!(b.idle());
+    }
+
+    #[test]
+    fn connected_full_queue_stops_the_reader_and_drops_nothing() {
+        let now = Instant::now();
+        let mut b = json_bridge(2);
+        b.connected();
+        for seq in 0..2 {
+            feed(&mut b, 0, seq, now);
+        }
+        assert!(!b.wants_input());
+        // Records already on their way are still taken, never dropped.
+        feed(&mut b, 0, 2, now);
+        assert_eq!(b.stats().dropped, 0);
+        assert_eq!(b.held(), 3);
+    }
+
+    #[test]
+    fn unacknowledged_readings_are_sent_again_in_order_after_a_reconnect() {
+        let now = Instant::now();
+        let mut b = json_bridge(100);
+        b.connected();
+        for seq in 0..4 {
+            feed(&mut b, 0, seq, now);
+        }
+        let sent: Vec<Transmit> = std::iter::from_fn(|| b.poll_transmit(now)).collect();
+        let first = sent.iter().find(|t| t.topic == "j").unwrap();
+        b.acked(first.id);
+        b.disconnected();
+        b.connected();
+        let again: Vec<u64> = std::iter::from_fn(|| b.poll_transmit(now))
+            .filter(|t| t.topic == "j")
+            .map(|t| seq_of(&t.payload))
+            .collect();
+        assert_eq!(again, [1, 2, 3]);
+    }
+
+    #[test]
+    fn status_of_a_device_never_seen_publishes_nothing() {
+        let now = Instant::now();
+        let mut b = Bridge::new(Config::new(topics()));
+        b.connected();
+        let s = r#"{"type":"status","source":"lp4","device":"ttyusb0-9","error":"timeout"}"#;
+        b.record(&serde_json::from_str(s).unwrap(), s, now).unwrap();
+        let topics: Vec<String> = std::iter::from_fn(|| b.poll_transmit(now))
+            .map(|t| t.topic)
+            .collect();
+        assert_eq!(topics, ["bmstap/bridge/availability"]);
+    }
+
+    #[test]
+    fn remove_clears_every_retained_topic() {
+        let now = Instant::now();
+        let mut b = Bridge::new(Config::new(topics()));
+        b.connected();
+        b.remove("rack-1");
+        let sent: Vec<Transmit> = std::iter::from_fn(|| b.poll_transmit(now)).collect();
+        let cleared: Vec<&str> = sent
+            .iter()
+            .filter(|t| t.payload.is_empty() && t.retain)
+            .map(|t| t.topic.as_str())
+            .collect();
+        assert_eq!(
+            cleared,
+            [
+                "homeassistant/device/bmstap_rack-1/config",
+                "bmstap/rack-1/state",
+                "bmstap/rack-1/availability"
+            ]
+        );
+    }
+
+    /// What happens around the bridge, as the property test drives it.
+    #[derive(Debug, Clone)]
+    enum Ev {
+        /// A reading of device `dev` offered; `force`: already on its way (taken even when the
+        /// bridge does not want input, as records in the driver's channel are).
+        Record {
+            dev: usize,
+            force: bool,
+        },
+        Connect,
+        /// The connection drops; the first `delivered` messages on the wire reached the broker
+        /// but their acknowledgements were lost.
+        Drop {
+            delivered: usize,
+        },
+        /// The driver hands up to n messages to the client.
+        Poll(usize),
+        /// The broker takes and acknowledges up to n messages (in order).
+        Ack(usize),
+        /// Time passes.
+        Tick(u64),
+        HaRestart,
+    }
+
+    fn ev() -> impl Strategy<Value = Ev> {
+        prop_oneof![
+            6 => (0..4usize, proptest::bool::weighted(0.1))
+                .prop_map(|(dev, force)| Ev::Record { dev, force }),
+            1 => Just(Ev::Connect),
+            1 => (0..5usize).prop_map(|delivered| Ev::Drop { delivered }),
+            4 => (1..8usize).prop_map(Ev::Poll),
+            4 => (1..8usize).prop_map(Ev::Ack),
+            1 => (0..5000u64).prop_map(Ev::Tick),
+            1 => Just(Ev::HaRestart),
+        ]
+    }
+
+    /// The broker and one subscriber of everything.
+    #[derive(Default)]
+    struct World {
+        up: bool,
+        wire: VecDeque<Transmit>,
+        json: Vec<u64>,
+        retained: HashMap<String, Vec<u8>>,
+    }
+
+    impl World {
+        fn deliver(&mut self, t: &Transmit) {
+            if t.topic == "j" {
+                self.json.push(seq_of(&t.payload));
+            } else if t.retain {
+                self.retained.insert(t.topic.clone(), t.payload.clone());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Random interleavings of input, broker up/down/slow and time: the JSON topic gets
+        /// exactly the input readings in order (at-least-once: a reading whose acknowledgement
+        /// was lost may come twice, never out of order), minus the counted drops, which happen
+        /// only while the broker is away; each device's retained state is its newest reading.
+        #[test]
+        fn json_topic_is_lossless_and_ordered_and_states_are_newest(
+            events in proptest::collection::vec(ev(), 0..300),
+            queue in 1..20usize,
+        ) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut b = json_bridge(queue);
+            let mut w = World::default();
+            let mut seq = 0u64;
+            let mut newest: HashMap<usize, u64> = HashMap::new();
+            let mut last = b.stats();
+            // Readings the broker got whose acknowledgement was lost with the connection.
+            let mut unacked = Vec::new();
+            for e in events {
+                let was_up = b.is_connected();
+                match e {
+                    Ev::Record { dev, force } => {
+                        if force || b.wants_input() {
+                            feed(&mut b, dev, seq, now);
+                            newest.insert(dev, seq);
+                            seq += 1;
+                        }
+                    }
+                    Ev::Connect => {
+                        if !w.up {
+                            w.up = true;
+                            b.connected();
+                        }
+                    }
+                    Ev::Drop { delivered } => {
+                        if w.up {
+                            let wire: Vec<Transmit> = w.wire.drain(..).collect();
+                            for t in wire.iter().take(delivered) {
+                                w.deliver(t);
+                                if t.topic == "j" {
+                                    unacked.push(seq_of(&t.payload));
+                                }
+                            }
+                            w.up = false;
+                            b.disconnected();
+                        }
+                    }
+                    Ev::Poll(n) => {
+                        for _ in 0..n {
+                            match b.poll_transmit(now) {
+                                Some(t) => w.wire.push_back(t),
+                                None => break,
+                            }
+                        }
+                    }
+                    Ev::Ack(n) => {
+                        for _ in 0..n {
+                            let Some(t) = w.wire.pop_front() else { break };
+                            w.deliver(&t);
+                            b.acked(t.id);
+                        }
+                    }
+                    Ev::Tick(ms) => now += Duration::from_millis(ms),
+                    Ev::HaRestart => b.announce_again(),
+                }
+                let s = b.stats();
+                if was_up && b.is_connected() {
+                    prop_assert_eq!(s.dropped, last.dropped, "dropped while connected");
+                }
+                prop_assert!(s.records >= last.records && s.json_published >= last.json_published
+                    && s.states_published >= last.states_published
+                    && s.states_superseded >= last.states_superseded && s.dropped >= last.dropped);
+                prop_assert!(b.held() <= queue || b.is_connected(), "queue bound");
+                last = s;
+            }
+            // The end of input, the broker back, everything drained.
+            b.end_of_input();
+            if !w.up {
+                b.connected();
+            }
+            let mut rounds = 0;
+            while !b.idle() {
+                while let Some(t) = b.poll_transmit(now) {
+                    w.wire.push_back(t);
+                }
+                while let Some(t) = w.wire.pop_front() {
+                    w.deliver(&t);
+                    b.acked(t.id);
+                }
+                rounds += 1;
+                prop_assert!(rounds < 100, "never idle");
+            }
+            // Never out of order: each message is either newer than everything before it or
+            // a repeat of one already delivered.
+            let mut max: Option<u64> = None;
+            let mut unique = Vec::new();
+            for &s in &w.json {
+                if max.is_none_or(|m| s > m) {
+                    unique.push(s);
+                    max = Some(s);
+                } else {
+                    prop_assert!(unique.contains(&s), "{} overtook an older reading", s);
+                }
+            }
+            // Every reading is acknowledged once or dropped once; what is missing was dropped
+            // (a dropped one may still have arrived if its acknowledgement was lost).
+            let s = b.stats();
+            prop_assert_eq!(s.json_published + s.dropped, seq);
+            let missing = seq - unique.len() as u64;
+            prop_assert!(missing <= s.dropped, "{} missing, {} dropped", missing, s.dropped);
+            let arrived_anyway = unique.iter().filter(|x| unacked.contains(x)).count() as u64;
+            prop_assert!(s.dropped <= missing + arrived_anyway);
+            prop_assert!(unique.iter().all(|&x| x < seq));
+            for (dev, n) in newest {
+                let state = w.retained.get(&format!("bmstap/d{dev}/state")).unwrap();
+                let v: Value = serde_json::from_slice(state).unwrap();
+                prop_assert_eq!(v["soc"].as_u64(), Some(n));
+            }
+        }
+    }
+}
