@@ -375,7 +375,7 @@ fn check_rows(s: &Influxd, n: u64) {
         assert!(!std::mem::replace(&mut seen[i as usize], true), "{i} twice");
         assert_eq!(
             r["time"].as_i64().unwrap(),
-            bmstap::tsdb::parse_ts_ms(want["ts"].as_str().unwrap()).unwrap()
+            bmstap::time::parse_rfc3339_ms(want["ts"].as_str().unwrap()).unwrap()
         );
         assert_eq!(r["device"], want["device"]);
         assert_eq!(r["source"], "lp4");

@@ -240,7 +240,7 @@ impl Registry {
         let ts_ms = v
             .get("ts")
             .and_then(Value::as_str)
-            .and_then(super::parse_ts_ms)
+            .and_then(crate::time::parse_rfc3339_ms)
             .ok_or("\"ts\" missing or not an RFC 3339 time")?;
         for k in fields.keys() {
             if !self.metrics.contains_key(k) {

@@ -137,7 +137,7 @@ impl Encoder {
         let ts = head
             .ts
             .as_deref()
-            .and_then(super::parse_ts_ms)
+            .and_then(crate::time::parse_rfc3339_ms)
             .ok_or(LineError::BadTs)?;
         if head.n == 0 {
             return Ok(Record::NoLine);
