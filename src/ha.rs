@@ -180,11 +180,13 @@ pub fn same_keys(fields: &Map<String, Value>, keys: &[Key]) -> bool {
             }
         }
     }
-    if problems
-        && (!matches!(it.next(), Some(k) if k.shape == Shape::AnyProblem)
-            || !matches!(it.next(), Some(k) if k.shape == Shape::ProblemList))
-    {
-        return false;
+    if problems {
+        // As state_keys adds them: the summary keys a field of the same name does not take.
+        for (key, shape) in [(PROBLEM, Shape::AnyProblem), (PROBLEMS, Shape::ProblemList)] {
+            if !fields.contains_key(key) && !matches!(it.next(), Some(k) if k.shape == shape) {
+                return false;
+            }
+        }
     }
     it.next().is_none()
 }
@@ -682,6 +684,13 @@ mod tests {
             .any(|k| k.key == "cell_02_voltage" && k.field == "cell_voltages"));
         assert!(same_keys(&f, &keys));
         assert!(!same_keys(&f, &keys[1..]));
+        // A reading with its own `problem` flag (the bank's) keeps matching its keys.
+        let mut bank = Map::new();
+        bank.insert("soc".into(), json!(50));
+        bank.insert(PROBLEM.into(), json!(false));
+        let bank_keys = state_keys(&bank);
+        assert_eq!(bank_keys.iter().filter(|k| k.key == PROBLEM).count(), 1);
+        assert!(same_keys(&bank, &bank_keys));
         assert!(!same_keys(&f, &keys[..keys.len() - 1]));
         let mut direct = Vec::new();
         write_state(&f, &mut direct);
