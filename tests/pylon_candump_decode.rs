@@ -580,3 +580,124 @@ fn every_keeps_the_newest() {
         ]
     );
 }
+
+/// Three simulated telegrams (`bms-sim pylon --cycles 3`), as (seconds, microseconds, line
+/// text after the timestamp).
+fn three_telegrams() -> Vec<(u64, u32, String)> {
+    let out = cmd("bms-sim")
+        .args(["pylon", "--cycles", "3"])
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .map(|l| {
+            let (t, rest) = l[1..].split_once(") ").unwrap();
+            let (s, us) = t.split_once('.').unwrap();
+            (s.parse().unwrap(), us.parse().unwrap(), rest.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_telegram_never_runs_from_one_file_into_the_next() {
+    let frames = three_telegrams();
+    assert_eq!(frames.len(), 21);
+    let line = |f: &(u64, u32, String)| format!("({}.{:06}) {}\n", f.0, f.1, f.2);
+    let dir = TempDir::new("pylon-two-files");
+    // The first file ends just after the second telegram's 0x351; the second file has the
+    // rest of it. Neither half may become a reading, and nothing of one file may end up in a
+    // reading of the other.
+    let cut = frames.iter().position(|f| f.2.contains(" 351#")).unwrap() + 7 + 1;
+    assert!(frames[cut - 1].2.contains(" 351#"));
+    let a = dir.path("a.log");
+    let b = dir.path("b.log");
+    std::fs::write(&a, frames[..cut].iter().map(line).collect::<String>()).unwrap();
+    std::fs::write(&b, frames[cut..].iter().map(line).collect::<String>()).unwrap();
+    let out = cmd("pylon-candump-decode")
+        .args([a.to_str().unwrap(), b.to_str().unwrap()])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    let got: Vec<(&str, &str)> = r
+        .iter()
+        .map(|r| (r["device"].as_str().unwrap(), r["ts"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("pylon-a", "2024-11-30T14:00:00.001Z"),
+            ("pylon-b", "2024-11-30T14:00:02.001Z")
+        ]
+    );
+}
+
+#[test]
+fn a_delta_log_file_with_start_keeps_its_clock() {
+    let frames = three_telegrams();
+    let us = |f: &(u64, u32, String)| f.0 * 1_000_000 + u64::from(f.1);
+    let mut prev = us(&frames[0]);
+    let td: String = frames
+        .iter()
+        .map(|f| {
+            let d = us(f) - prev;
+            prev = us(f);
+            format!("({:03}.{:06}) {}\n", d / 1_000_000, d % 1_000_000, f.2)
+        })
+        .collect();
+    let dir = TempDir::new("pylon-td-start");
+    let log = dir.path("td.log");
+    std::fs::write(&log, td).unwrap();
+    let out = cmd("pylon-candump-decode")
+        .args(["--start", "2025-01-01T00:00:00Z", log.to_str().unwrap()])
+        .assert()
+        .success();
+    let ts: Vec<String> = readings(&out.get_output().stdout)
+        .iter()
+        .map(|r| r["ts"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ts,
+        [
+            "2025-01-01T00:00:00.001Z",
+            "2025-01-01T00:00:01.001Z",
+            "2025-01-01T00:00:02.001Z"
+        ]
+    );
+}
+
+#[test]
+fn two_inverter_links_in_one_log_stay_apart() {
+    // `candump -L any` with a bank on can0 and another on can1, frames interleaved.
+    let frames = three_telegrams();
+    let mut log = String::new();
+    for f in &frames {
+        for (iface, off) in [("can0", 0), ("can1", 100)] {
+            log.push_str(&format!(
+                "({}.{:06}) {}\n",
+                f.0,
+                f.1 + off,
+                f.2.replacen("can0", iface, 1)
+            ));
+        }
+    }
+    let out = cmd("pylon-candump-decode")
+        .write_stdin(log)
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    let devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    assert_eq!(
+        devices,
+        [
+            "pylon-can0",
+            "pylon-can1",
+            "pylon-can0",
+            "pylon-can1",
+            "pylon-can0",
+            "pylon-can1"
+        ]
+    );
+    for pair in r.chunks(2) {
+        assert_eq!(pair[0]["fields"], pair[1]["fields"]);
+    }
+}

@@ -86,6 +86,13 @@ pub trait FrameSink {
         label: &str,
         out: &mut RecordWriter<impl Write>,
     ) -> anyhow::Result<()>;
+
+    /// The end of one input file (or of standard input), before the next input starts: what
+    /// is still being assembled belongs to this input alone, so it is finished or dropped
+    /// here, never completed with the next file's frames.
+    fn end_of_input(&mut self, _out: &mut RecordWriter<impl Write>) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the text input met.
@@ -142,12 +149,15 @@ pub fn read(
     let mut stats = TextStats::default();
     for input in inputs {
         let mut clock = Clock::new(opts.start, input.mtime);
-        if opts.start.is_none() && input.mtime.is_some() {
+        // Whether the log holds deltas (-t d) is known only from a pass over it: with --start
+        // too, or a delta log would be read as offsets until its first step back.
+        if input.mtime.is_some() {
             if let Some(path) = &input.path {
                 clock.relative = relative_span(path);
             }
         }
         decode_text(input, clock, sink, out, &mut stats)?;
+        sink.end_of_input(out)?;
     }
     Ok(stats)
 }

@@ -152,11 +152,11 @@ impl Decoder {
         for r in pending {
             out.write_record(&Record::Reading(r))?;
         }
-        let open = self.asm.finish(());
+        self.asm.finish(());
         let s = self.asm.stats();
         log::info!(
             "{} frames, {} battery cycles, {} groups dropped ({} out of order, {} ended early, {} unpaired, {} unfinished at the end), {} non-eFlex frames",
-            s.frames, s.cycles, s.dropped(), s.out_of_order, s.ended_early, s.unpaired, open.len(), s.ignored
+            s.frames, s.cycles, s.dropped(), s.out_of_order, s.ended_early, s.unpaired, s.unfinished, s.ignored
         );
         Ok(())
     }
@@ -174,6 +174,12 @@ impl FrameSink for Decoder {
             return Ok(()); // eFlex frames are classic, 11-bit, 8 bytes
         }
         self.push(frame.id, frame.data(), stamp, out)
+    }
+
+    /// A battery cycle never runs from one file into the next: open groups are dropped.
+    fn end_of_input(&mut self, _out: &mut RecordWriter<impl Write>) -> anyhow::Result<()> {
+        self.asm.finish(());
+        Ok(())
     }
 }
 

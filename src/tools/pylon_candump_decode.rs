@@ -75,34 +75,58 @@ fn profiles() -> clap::builder::PossibleValuesParser {
         .into()
 }
 
-/// The frames-to-readings state: assembler, profile (resolved once for `auto`), the
-/// --every throttle.
+/// The frames-to-readings state: one [`Bus`] per input label (a `candump -L any` log of two
+/// inverter links holds two banks, and their telegrams must not close each other), the
+/// profile (resolved once for `auto`), the device id cache.
 pub struct Decoder {
-    asm: Assembler<Stamp>,
+    buses: Vec<Bus>,
+    /// Index in `buses` of the bus of the frame at hand.
+    cur: usize,
     profile: Profile,
     name: Option<String>,
-    label: String,
     every: Option<Duration>,
-    last: Option<Timestamp>,
-    /// The newest reading held back by --every, as its JSON line.
-    pending: Option<(Timestamp, Vec<u8>)>,
     line: Vec<u8>,
     /// The device id and the manufacturer and label it was made from.
     device: (Option<String>, String, String),
+    /// Set once the input named more than [`MAX_BUSES`] interfaces.
+    too_many_buses: bool,
+}
+
+/// Inverter links kept apart at once: memory stays bounded whatever a log names.
+const MAX_BUSES: usize = 64;
+
+/// One inverter link: its label (interface or file stem), telegram assembler and --every
+/// throttle.
+struct Bus {
+    label: String,
+    asm: Assembler<Stamp>,
+    last: Option<Timestamp>,
+    /// The newest reading held back by --every, as its JSON line.
+    pending: Option<(Timestamp, Vec<u8>)>,
+}
+
+impl Bus {
+    fn new(label: &str) -> Bus {
+        Bus {
+            label: label.to_string(),
+            asm: Assembler::new(),
+            last: None,
+            pending: None,
+        }
+    }
 }
 
 impl Decoder {
     pub fn new(profile: &Profile, name: Option<String>, every: Option<Duration>) -> Decoder {
         Decoder {
-            asm: Assembler::new(),
+            buses: vec![Bus::new("")],
+            cur: 0,
             profile: *profile,
             name,
-            label: String::new(),
             every,
-            last: None,
-            pending: None,
             line: Vec::with_capacity(1024),
             device: (None, String::new(), String::new()),
+            too_many_buses: false,
         }
     }
 
@@ -114,7 +138,7 @@ impl Decoder {
         stamp: Stamp,
         out: &mut RecordWriter<impl Write>,
     ) -> anyhow::Result<()> {
-        match self.asm.push(id, data, stamp) {
+        match self.buses[self.cur].asm.push(id, data, stamp) {
             Some(Event::Telegram(t)) => self.telegram(&t, out),
             Some(Event::Dropped(d)) => {
                 log::debug!("dropped a {d}");
@@ -150,10 +174,11 @@ impl Decoder {
             Some(n) => n.as_str(),
             None => {
                 let (m, label, id) = &mut self.device;
-                if *m != bank.manufacturer || *label != self.label || id.is_empty() {
+                let bus = &self.buses[self.cur].label;
+                if *m != bank.manufacturer || label != bus || id.is_empty() {
                     m.clone_from(&bank.manufacturer);
-                    label.clone_from(&self.label);
-                    *id = pylon::device_name(bank.manufacturer.as_deref(), &self.label);
+                    label.clone_from(bus);
+                    *id = pylon::device_name(bank.manufacturer.as_deref(), bus);
                 }
                 id.as_str()
             }
@@ -166,19 +191,20 @@ impl Decoder {
         };
         self.line.clear();
         pylon::write_json(&bank, ts, device, extra, &mut self.line)?;
-        let due = self
+        let bus = &mut self.buses[self.cur];
+        let due = bus
             .last
             .is_none_or(|last| ts.unix_ms - last.unix_ms >= every.as_millis() as i64 || ts < last);
         if due {
-            self.last = Some(ts);
-            self.pending = None;
+            bus.last = Some(ts);
+            bus.pending = None;
             let line = &self.line;
             out.write_with(|buf| {
                 buf.extend_from_slice(line);
                 Ok(())
             })
         } else {
-            self.pending = Some((ts, self.line.clone()));
+            bus.pending = Some((ts, self.line.clone()));
             Ok(())
         }
     }
@@ -186,16 +212,22 @@ impl Decoder {
     /// End of input: a last complete telegram, the reading held back by --every, and a
     /// summary in the log.
     pub fn finish(&mut self, out: &mut RecordWriter<impl Write>) -> anyhow::Result<()> {
-        if let Some(t) = self.asm.finish() {
-            self.telegram(&t, out)?;
+        self.end_of_input(out)?;
+        let mut s = pylon::Stats::default();
+        for bus in &mut self.buses {
+            if let Some((_, line)) = bus.pending.take() {
+                out.write_with(|buf| {
+                    buf.extend_from_slice(&line);
+                    Ok(())
+                })?;
+            }
+            let b = bus.asm.stats();
+            s.frames += b.frames;
+            s.heartbeats += b.heartbeats;
+            s.ignored += b.ignored;
+            s.telegrams += b.telegrams;
+            s.dropped += b.dropped;
         }
-        if let Some((_, line)) = self.pending.take() {
-            out.write_with(|buf| {
-                buf.extend_from_slice(&line);
-                Ok(())
-            })?;
-        }
-        let s = self.asm.stats();
         log::info!(
             "{} frames, {} heartbeats, {} telegrams, {} dropped without their essential frames, {} frames of other ids",
             s.frames, s.heartbeats, s.telegrams, s.dropped, s.ignored
@@ -215,11 +247,36 @@ impl FrameSink for Decoder {
         if frame.kind != FrameKind::Data || frame.extended || frame.fd.is_some() {
             return Ok(()); // the protocol is classic CAN, 11-bit ids
         }
-        if self.label != label {
-            self.label.clear();
-            self.label.push_str(label);
+        if self.buses[self.cur].label != label {
+            self.cur = match self.buses.iter().position(|b| b.label == label) {
+                Some(i) => i,
+                None if self.buses.len() < MAX_BUSES => {
+                    self.buses.push(Bus::new(label));
+                    self.buses.len() - 1
+                }
+                None => {
+                    if !self.too_many_buses {
+                        self.too_many_buses = true;
+                        log::warn!(
+                            "more than {MAX_BUSES} interfaces in the input: frames of '{label}' and any further ones are ignored"
+                        );
+                    }
+                    return Ok(());
+                }
+            };
         }
         self.push(frame.id, frame.data(), stamp, out)
+    }
+
+    /// A telegram never runs from one file into the next: a complete one is written.
+    fn end_of_input(&mut self, out: &mut RecordWriter<impl Write>) -> anyhow::Result<()> {
+        for i in 0..self.buses.len() {
+            if let Some(t) = self.buses[i].asm.finish() {
+                self.cur = i;
+                self.telegram(&t, out)?;
+            }
+        }
+        Ok(())
     }
 }
 
