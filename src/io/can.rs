@@ -87,9 +87,10 @@ pub trait FrameSink {
         out: &mut RecordWriter<impl Write>,
     ) -> anyhow::Result<()>;
 
-    /// The end of one input file (or of standard input), before the next input starts: what
-    /// is still being assembled belongs to this input alone, so it is finished or dropped
-    /// here, never completed with the next file's frames.
+    /// The end of one input file (or of standard input), before the next input starts. A
+    /// decoder whose readings belong to the input they came from (pylon names its device by
+    /// the file stem) finishes or drops here what it is still assembling; the default keeps
+    /// it, so files given in order read as one capture (a rotated log), as eflex wants.
     fn end_of_input(&mut self, _out: &mut RecordWriter<impl Write>) -> anyhow::Result<()> {
         Ok(())
     }

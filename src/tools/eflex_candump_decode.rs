@@ -176,11 +176,8 @@ impl FrameSink for Decoder {
         self.push(frame.id, frame.data(), stamp, out)
     }
 
-    /// A battery cycle never runs from one file into the next: open groups are dropped.
-    fn end_of_input(&mut self, _out: &mut RecordWriter<impl Write>) -> anyhow::Result<()> {
-        self.asm.finish(());
-        Ok(())
-    }
+    // No end_of_input: files given in order are one capture (a rotated candump log), so a
+    // battery's cycle may continue in the next file; the device id is the battery's serial.
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
