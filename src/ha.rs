@@ -103,7 +103,7 @@ pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
     if fields.iter().any(|(k, v)| is_problem_flag(k, v)) {
         let active: Vec<String> = fields
             .iter()
-            .filter(|(k, v)| is_problem_flag(k, v) && v.as_bool() == Some(true))
+            .filter(|(k, v)| *k != PROBLEM && is_problem_flag(k, v) && v.as_bool() == Some(true))
             .map(|(k, _)| problem_name(k))
             .collect();
         // A reading that has its own `problem` flag (readings-bank's bank) keeps it: it means
@@ -113,11 +113,15 @@ pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
             let _ = write!(out, "\"{PROBLEM}\":{}", !active.is_empty());
         }
         sep(out);
-        let list = if active.is_empty() {
+        let mut list = if active.is_empty() {
             "none".to_string()
         } else {
             active.join(", ")
         };
+        // Home Assistant takes states of up to 255 characters.
+        if list.chars().count() > MAX_STATE {
+            list = list.chars().take(MAX_STATE - 1).collect::<String>() + "…";
+        }
         let _ = write!(out, "\"{PROBLEMS}\":");
         let _ = serde_json::to_writer(&mut *out, &list);
     }
@@ -126,6 +130,8 @@ pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
 
 /// State key of the device's "any problem" binary sensor.
 pub const PROBLEM: &str = "problem";
+/// The longest state Home Assistant keeps, in characters.
+const MAX_STATE: usize = 255;
 /// State key of the list of active problems ("warning: cell over-voltage, …" or "none").
 pub const PROBLEMS: &str = "problems";
 
@@ -327,7 +333,41 @@ pub fn shape(field: &str, v: &Value) -> Shape {
 /// Home Assistant's default entity id for a key: short and stable, from the device id and
 /// the key (not from the model string in the device name).
 pub fn default_entity_id(platform: &str, device: &str, key: &str) -> String {
-    format!("{platform}.{}_{key}", device.replace('-', "_"))
+    format!("{platform}.{}_{}", device.replace('-', "_"), slug(key))
+}
+
+/// Is `key` a plain name (`[a-z_][a-z0-9_]*`), as every catalogue field is? Fields outside
+/// the catalogue may be anything.
+fn plain(key: &str) -> bool {
+    key.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// `key` as an entity id or component id part: lower case, anything but `[a-z0-9_]` as `_`.
+fn slug(key: &str) -> String {
+    if plain(key) {
+        return key.to_string();
+    }
+    key.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// The template expression for state key `key`: `value_json.soc`, or for a name Jinja would
+/// misread (`Bus Voltage`, `cell-temp`, `2nd`) `value_json["Bus Voltage"]`.
+fn accessor(key: &str) -> String {
+    if plain(key) {
+        format!("value_json.{key}")
+    } else {
+        format!("value_json[{}]", Value::String(key.to_string()))
+    }
 }
 
 /// The device-based discovery config for one device: one component per state key.
@@ -363,12 +403,12 @@ pub fn discovery(
             }
             c.insert(
                 "val_tpl".into(),
-                json!(format!("{{{{ 'ON' if value_json.{key} else 'OFF' }}}}")),
+                json!(format!("{{{{ 'ON' if {} else 'OFF' }}}}", accessor(key))),
             );
         } else {
             c.insert(
                 "val_tpl".into(),
-                json!(format!("{{{{ value_json.{key} }}}}")),
+                json!(format!("{{{{ {} }}}}", accessor(key))),
             );
         }
         match (k.shape, spec) {
@@ -398,7 +438,7 @@ pub fn discovery(
             c.insert("ent_cat".into(), json!(cat));
         }
         c.insert("exp_aft".into(), json!(expire_after));
-        cmps.insert(key.clone(), Value::Object(c));
+        cmps.insert(slug(key), Value::Object(c));
     }
     let mut dev = Map::new();
     dev.insert("ids".into(), json!([uid]));
@@ -613,6 +653,22 @@ mod tests {
         assert_eq!(state["problems"], "alarm fan stuck");
     }
 
+    /// Home Assistant keeps states of up to 255 characters: a long list is cut short.
+    #[test]
+    fn the_problem_list_fits_a_state() {
+        let mut f = Map::new();
+        for i in 0..30 {
+            f.insert(format!("warning_sensor_{i:02}_out_of_range"), json!(true));
+        }
+        let mut state = Vec::new();
+        write_state(&f, &mut state);
+        let state: Value = serde_json::from_slice(&state).unwrap();
+        let list = state["problems"].as_str().unwrap();
+        assert_eq!(list.chars().count(), 255);
+        assert!(list.starts_with("warning sensor 00 out of range, "));
+        assert!(list.ends_with('…'));
+    }
+
     /// The Energy dashboard takes energy sensors of state_class total/total_increasing in an
     /// energy unit; power is a measurement in W.
     #[test]
@@ -665,6 +721,29 @@ mod tests {
             prefix: "bmstap".into(),
             discovery_prefix: "homeassistant".into(),
         }
+    }
+
+    #[test]
+    fn names_outside_the_catalogue_are_quoted_in_templates_and_slugged_in_ids() {
+        let mut f = Map::new();
+        f.insert("Bus Voltage".into(), json!(1.5));
+        f.insert("cell-temp".into(), json!(20));
+        f.insert("2nd".into(), json!(true));
+        f.insert("soc".into(), json!(50));
+        let keys = state_keys(&f);
+        let d = discovery(&topics(), "rack-1", "x", &DeviceInfo::default(), &keys, 90);
+        let c = &d["cmps"];
+        assert_eq!(
+            c["bus_voltage"]["val_tpl"],
+            "{{ value_json[\"Bus Voltage\"] }}"
+        );
+        assert_eq!(c["bus_voltage"]["def_ent_id"], "sensor.rack_1_bus_voltage");
+        assert_eq!(c["cell_temp"]["val_tpl"], "{{ value_json[\"cell-temp\"] }}");
+        assert_eq!(
+            c["2nd"]["val_tpl"],
+            "{{ 'ON' if value_json[\"2nd\"] else 'OFF' }}"
+        );
+        assert_eq!(c["soc"]["val_tpl"], "{{ value_json.soc }}");
     }
 
     #[test]

@@ -536,13 +536,25 @@ impl Bridge {
     }
 
     /// When something held back becomes due (a `--min-interval` hold, the array timer).
+    /// None while the broker is away: nothing can be sent then, and a deadline already past
+    /// would have the driver spin.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.connected {
+            return None;
+        }
         let holds = self
             .devices
             .values()
             .filter(|d| d.state_dirty)
             .filter_map(|d| d.not_before);
         holds.chain(self.next_array).min()
+    }
+
+    /// A reading read after the end of input was declared (a signal): it cannot be
+    /// delivered any more, so it counts as dropped (the exit status says so).
+    pub fn lost_after_end(&mut self) {
+        self.stats.records += 1;
+        self.stats.dropped += 1;
     }
 
     /// Nothing left to send or to be acknowledged (ignoring `--min-interval` holds and the
@@ -688,6 +700,24 @@ mod tests {
             .map(|t| seq_of(&t.payload))
             .collect();
         assert_eq!(again, [1, 2, 3]);
+    }
+
+    /// A state held back while the broker is away is no deadline: the driver would wait
+    /// zero time for it and spin until the broker is back.
+    #[test]
+    fn nothing_is_due_while_the_broker_is_away() {
+        let now = Instant::now();
+        let mut b = json_bridge(100);
+        b.connected();
+        feed(&mut b, 0, 1, now);
+        while let Some(t) = b.poll_transmit(now) {
+            b.acked(t.id);
+        }
+        b.disconnected();
+        feed(&mut b, 0, 2, now + Duration::from_secs(1));
+        assert_eq!(b.next_deadline(), None);
+        b.connected();
+        assert!(b.poll_transmit(now + Duration::from_secs(1)).is_some());
     }
 
     #[test]

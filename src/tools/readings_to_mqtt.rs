@@ -354,6 +354,11 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut tee_out = tee.then(RecordWriter::stdout);
         loop {
+            // After a signal nothing more is read: what was read is delivered, then the
+            // tool exits (a line already on its way counts as dropped).
+            if STOP.load(Ordering::SeqCst) {
+                return;
+            }
             let (n, line) = match lines.next_line() {
                 Ok(Some(x)) => x,
                 Ok(None) => break,
@@ -576,10 +581,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     loop {
         let now = Instant::now();
-        let wait = d
-            .bridge
-            .next_deadline()
-            .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
+        // A transmit the client could not take yet waits for the client, not for a deadline.
+        let wait = match d.pending {
+            Some(_) => TICK,
+            None => d
+                .bridge
+                .next_deadline()
+                .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK)),
+        };
         let msg = match rx.recv_timeout(wait) {
             Ok(m) => Some(m),
             Err(RecvTimeoutError::Timeout) => None,
@@ -648,6 +657,10 @@ impl Driver<'_> {
                     if let Err(why) = self.bridge.record(&v, &raw, now) {
                         log::warn!("stdin:{at}: {why}; skipped");
                     }
+                } else {
+                    // Read after a signal, when delivery had already been wrapped up.
+                    log::warn!("stdin:{at}: read after the signal; not delivered");
+                    self.bridge.lost_after_end();
                 }
             }
             Msg::Skipped => self.bridge.skipped(),

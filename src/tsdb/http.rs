@@ -239,7 +239,8 @@ pub fn parse_response(
             let size_text = size_text.split(';').next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size_text, 16)
                 .map_err(|_| format!("bad chunk size '{size_text}'"))?;
-            if r.body.len() + size > MAX_BODY {
+            // Compared without adding: a chunk size near usize::MAX must not wrap.
+            if size > MAX_BODY.saturating_sub(r.body.len()) {
                 return Err("response body too large".into());
             }
             i += nl + 2;
@@ -489,6 +490,13 @@ mod tests {
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_huge_chunk_size_is_an_error_not_a_panic() {
+        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\nfffffffffffffffe\r\nxx\r\n0\r\n\r\n";
+        assert!(parse_response(r, true, false).is_err());
+        assert!(parse_response(r, false, false).is_err());
     }
 
     #[test]
