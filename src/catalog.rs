@@ -32,16 +32,17 @@ pub struct FieldSpec {
     pub description: &'static str,
 }
 
-const ALL: &[&str] = &["lp4", "eg4-7e", "eflex"];
 const LP4: &[&str] = &["lp4"];
-const LP4_7E: &[&str] = &["lp4", "eg4-7e"];
 const E7: &[&str] = &["eg4-7e"];
 const EF: &[&str] = &["eflex"];
 const PYLON: &[&str] = &["pylon"];
 const BANK: &[&str] = &["bank"];
 const PYLON_EF: &[&str] = &["pylon", "eflex"];
+const JBD: &[&str] = &["jbd"];
+const DALY: &[&str] = &["daly"];
+const JBD_DALY: &[&str] = &["jbd", "daly"];
 /// Fields readings-bank derives for every source's readings and for the bank.
-const DERIVED: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon", "bank"];
+const DERIVED: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "bank"];
 
 macro_rules! num {
     ($name:literal, $unit:expr, $dc:expr, $sc:expr, $src:expr, $desc:literal) => {
@@ -100,7 +101,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        ALL_PY,
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
         "Pack (battery terminal) voltage."
     ),
     num!(
@@ -108,16 +109,16 @@ pub static CATALOG: &[FieldSpec] = &[
         A,
         Some("current"),
         M,
-        ALL_PY,
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
         "Pack current; positive = charging, negative = discharging."
     ),
-    num!("soc", PCT, Some("battery"), M, ALL_PY, "State of charge."),
+    num!("soc", PCT, Some("battery"), M, &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"], "State of charge."),
     num!("soh", PCT, None, M, LP4_7E_PY, "State of health."),
     arr!(
         "cell_voltages",
         V,
         Some("voltage"),
-        ALL,
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
         "Cell voltages; index 0 is cell 1. Exactly as many as the pack reports."
     ),
     num!(
@@ -125,7 +126,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        ALL_PY,
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
         "Lowest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -133,7 +134,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        ALL_PY,
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
         "Highest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -141,7 +142,7 @@ pub static CATALOG: &[FieldSpec] = &[
         Some("mV"),
         Some("voltage"),
         M,
-        ALL_PY,
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
         "Highest minus lowest cell voltage, in millivolts (derived)."
     ),
     num!(
@@ -149,7 +150,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        ALL,
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
         "1-based index of the lowest cell (the first, where several are equal)."
     ),
     num!(
@@ -157,7 +158,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        ALL,
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
         "1-based index of the highest cell (the first, where several are equal)."
     ),
     num!(
@@ -165,14 +166,14 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        LP4,
+        &["lp4", "jbd", "daly"],
         "Number of cells the pack reports."
     ),
     arr!(
         "temperatures",
         DEG,
         Some("temperature"),
-        ALL,
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
         "Cell/probe temperature sensors; index 0 is sensor 1. eflex: *inferred* (°C = raw − 40): the board sensor temperature_bms, already in °C, sits 1–3 °C above the coolest probe on all 700 sets of a real 13-battery capture."
     ),
     num!(
@@ -183,8 +184,8 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "BMS board (MOSFET) temperature."
     ),
-    num!("remaining_ah", AH, None, M, LP4_PY, "Remaining capacity."),
-    num!("capacity_ah", AH, None, M, LP4_7E, "Full-charge capacity."),
+    num!("remaining_ah", AH, None, M, &["lp4", "pylon", "jbd", "daly"], "Remaining capacity."),
+    num!("capacity_ah", AH, None, M, &["lp4", "eg4-7e", "jbd"], "Full-charge capacity."),
     num!(
         "design_capacity_ah",
         AH,
@@ -206,7 +207,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         Some("total_increasing"),
-        LP4_7E,
+        &["lp4", "eg4-7e", "jbd", "daly"],
         "Charge cycles."
     ),
     // Derived and inverter-link fields of readings.md's vocabulary: readings-bank adds the
@@ -331,7 +332,7 @@ pub static CATALOG: &[FieldSpec] = &[
         unit: None,
         device_class: Some("enum"),
         state_class: None,
-        sources: LP4_7E,
+        sources: &["lp4", "eg4-7e", "daly"],
         description: "Operating state: lp4 standby, charging, discharging, protect, charge_limit; eg4-7e idle, charging, discharging.",
     },
     num!("battery_number", None, None, None, EF, "Position of the battery in the chain (changes when batteries are re-ordered; the device id is the serial)."),
@@ -359,17 +360,17 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        LP4,
+        &["lp4", "jbd"],
         "Cells being balanced: bit n set = cell n+1."
     ),
-    flag!("warning_pack_ov", LP4_PY, "Warning: pack over-voltage."),
-    flag!("warning_cell_ov", LP4, "Warning: cell over-voltage."),
-    flag!("warning_pack_uv", LP4_PY, "Warning: pack under-voltage."),
-    flag!("warning_cell_uv", LP4, "Warning: cell under-voltage."),
-    flag!("warning_charge_oc", LP4_PY, "Warning: charge over-current."),
+    flag!("warning_pack_ov", &["lp4", "pylon", "daly"], "Warning: pack over-voltage."),
+    flag!("warning_cell_ov", &["lp4", "daly"], "Warning: cell over-voltage."),
+    flag!("warning_pack_uv", &["lp4", "pylon", "daly"], "Warning: pack under-voltage."),
+    flag!("warning_cell_uv", &["lp4", "daly"], "Warning: cell under-voltage."),
+    flag!("warning_charge_oc", &["lp4", "pylon", "daly"], "Warning: charge over-current."),
     flag!(
         "warning_discharge_oc",
-        LP4_PY,
+        &["lp4", "pylon", "daly"],
         "Warning: discharge over-current."
     ),
     flag!(
@@ -380,22 +381,22 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("warning_mos_ot", LP4, "Warning: MOSFET over-temperature."),
     flag!(
         "warning_charge_ot",
-        LP4_PY,
+        &["lp4", "pylon", "daly"],
         "Warning: charge over-temperature."
     ),
     flag!(
         "warning_discharge_ot",
-        LP4,
+        &["lp4", "daly"],
         "Warning: discharge over-temperature."
     ),
     flag!(
         "warning_charge_ut",
-        LP4_PY,
+        &["lp4", "pylon", "daly"],
         "Warning: charge under-temperature."
     ),
     flag!(
         "warning_discharge_ut",
-        LP4,
+        &["lp4", "daly"],
         "Warning: discharge under-temperature."
     ),
     flag!("warning_low_capacity", LP4, "Warning: low capacity."),
@@ -404,18 +405,18 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "Warning: float charge stopped."
     ),
-    flag!("protection_pack_ov", LP4_PY, "Protection: pack over-voltage."),
-    flag!("protection_cell_ov", LP4, "Protection: cell over-voltage."),
-    flag!("protection_pack_uv", LP4_PY, "Protection: pack under-voltage."),
-    flag!("protection_cell_uv", LP4, "Protection: cell under-voltage."),
+    flag!("protection_pack_ov", &["lp4", "pylon", "jbd", "daly"], "Protection: pack over-voltage."),
+    flag!("protection_cell_ov", &["lp4", "jbd", "daly"], "Protection: cell over-voltage."),
+    flag!("protection_pack_uv", &["lp4", "pylon", "jbd", "daly"], "Protection: pack under-voltage."),
+    flag!("protection_cell_uv", &["lp4", "jbd", "daly"], "Protection: cell under-voltage."),
     flag!(
         "protection_charge_oc",
-        LP4_PY,
+        &["lp4", "pylon", "jbd", "daly"],
         "Protection: charge over-current."
     ),
     flag!(
         "protection_discharge_oc",
-        LP4_PY,
+        &["lp4", "pylon", "jbd", "daly"],
         "Protection: discharge over-current."
     ),
     flag!(
@@ -430,28 +431,28 @@ pub static CATALOG: &[FieldSpec] = &[
     ),
     flag!(
         "protection_charge_ot",
-        LP4_PY,
+        &["lp4", "pylon", "jbd", "daly"],
         "Protection: charge over-temperature."
     ),
     flag!(
         "protection_discharge_ot",
-        LP4,
+        &["lp4", "jbd", "daly"],
         "Protection: discharge over-temperature."
     ),
     flag!(
         "protection_charge_ut",
-        LP4_PY,
+        &["lp4", "pylon", "jbd", "daly"],
         "Protection: charge under-temperature."
     ),
     flag!(
         "protection_discharge_ut",
-        LP4,
+        &["lp4", "jbd", "daly"],
         "Protection: discharge under-temperature."
     ),
     flag!("protection_low_capacity", LP4, "Protection: low capacity."),
     flag!(
         "protection_short_circuit",
-        LP4_PY,
+        &["lp4", "pylon", "jbd"],
         "Protection: discharge short circuit."
     ),
     flag!("protection_overcurrent", E7, "Protection: over-current (bit 3 of status word 2, as dbus-serialbattery reads it; unconfirmed)."),
@@ -478,13 +479,13 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("protection_battery_ut", PYLON, "Protection: cell or module under-temperature."),
     flag!("protection_contactor", PYLON, "Protection: contactor fault (0x35A)."),
     flag!("protection_system_error", PYLON, "Protection: BMS system (internal) error."),
-    flag!("protection_cell_imbalance", PYLON, "Protection: cell imbalance (0x35A)."),
+    flag!("protection_cell_imbalance", &["pylon", "daly"], "Protection: cell imbalance (0x35A)."),
     flag!("warning_battery_ot", PYLON, "Warning: cell or module high temperature."),
     flag!("warning_battery_ut", PYLON, "Warning: cell or module low temperature."),
     flag!("warning_contactor", PYLON, "Warning: contactor (0x35A)."),
     flag!("warning_short_circuit", PYLON, "Warning: short circuit (0x35A)."),
     flag!("warning_system_error", PYLON, "Warning: BMS internal (0x35A)."),
-    flag!("warning_cell_imbalance", PYLON, "Warning: cell imbalance (0x35A)."),
+    flag!("warning_cell_imbalance", &["pylon", "daly"], "Warning: cell imbalance (0x35A)."),
     flag!("warning_internal_comm", PYLON, "Warning: internal communication failure (0x359 byte 3 bit 3)."),
     num!("online_capacity_ah", AH, None, M, PYLON, "Capacity of the modules online (0x35F)."),
     num!("installed_capacity_ah", AH, None, M, PYLON, "Installed capacity of the bank (0x379)."),
@@ -498,10 +499,41 @@ pub static CATALOG: &[FieldSpec] = &[
     FieldSpec { name: "cell_voltage_max_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the highest voltage (0x375)." },
     FieldSpec { name: "cell_temperature_min_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the lowest temperature (0x376)." },
     FieldSpec { name: "cell_temperature_max_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the highest temperature (0x377)." },
+    // bms-poll's families (jbd, daly): states and bits the other sources do not have.
+    FieldSpec { name: "balancing", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: JBD_DALY, description: "A cell is being balanced (any balance bit set); not a problem flag." },
+    FieldSpec { name: "charge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: JBD_DALY, description: "The charge MOSFET is on (the BMS lets the pack charge); not a problem flag." },
+    FieldSpec { name: "discharge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: JBD_DALY, description: "The discharge MOSFET is on (the BMS lets the pack discharge); not a problem flag." },
+    flag!("protection_afe", JBD, "Protection: analog front-end IC error (0x03 protection bit 11)."),
+    flag!("protection_fet_lock", JBD, "Protection: MOSFETs locked off by software (0x03 protection bit 12)."),
+    flag!("warning_soc_high", DALY, "Warning: SOC too high (0x98, level 1)."),
+    flag!("protection_soc_high", DALY, "Protection: SOC too high (0x98, level 2)."),
+    flag!("warning_soc_low", DALY, "Warning: SOC too low (0x98, level 1)."),
+    flag!("protection_soc_low", DALY, "Protection: SOC too low (0x98, level 2)."),
+    flag!("warning_temperature_difference", DALY, "Warning: temperature difference between sensors too large (0x98, level 1)."),
+    flag!("protection_temperature_difference", DALY, "Protection: temperature difference between sensors too large (0x98, level 2)."),
+    flag!("alarm_charge_mos_ot", DALY, "Fault: charge MOSFET over-temperature (0x98 byte 4)."),
+    flag!("alarm_discharge_mos_ot", DALY, "Fault: discharge MOSFET over-temperature (0x98 byte 4)."),
+    flag!("alarm_charge_mos_sensor", DALY, "Fault: charge MOSFET temperature sensor (0x98 byte 4)."),
+    flag!("alarm_discharge_mos_sensor", DALY, "Fault: discharge MOSFET temperature sensor (0x98 byte 4)."),
+    flag!("alarm_charge_mos_stuck", DALY, "Fault: charge MOSFET stuck on (0x98 byte 4, \"adhesion\")."),
+    flag!("alarm_discharge_mos_stuck", DALY, "Fault: discharge MOSFET stuck on (0x98 byte 4, \"adhesion\")."),
+    flag!("alarm_charge_mos_open", DALY, "Fault: charge MOSFET open circuit (0x98 byte 4)."),
+    flag!("alarm_discharge_mos_open", DALY, "Fault: discharge MOSFET open circuit (0x98 byte 4)."),
+    flag!("alarm_afe", DALY, "Fault: analog front-end (acquisition) chip (0x98 byte 5)."),
+    flag!("alarm_cell_sense_lead", DALY, "Fault: a cell sense lead is off (0x98 byte 5)."),
+    flag!("alarm_temperature_sensor", DALY, "Fault: a temperature sensor (0x98 byte 5)."),
+    flag!("alarm_eeprom", DALY, "Fault: EEPROM storage (0x98 byte 5)."),
+    flag!("alarm_rtc", DALY, "Fault: real-time clock (0x98 byte 5)."),
+    flag!("alarm_precharge", DALY, "Fault: precharge failed (0x98 byte 5)."),
+    flag!("alarm_vehicle_comm", DALY, "Fault: vehicle (external) communication (0x98 byte 5)."),
+    flag!("alarm_internal_comm", DALY, "Fault: internal communication module (0x98 byte 5)."),
+    flag!("alarm_current_module", DALY, "Fault: current measurement module (0x98 byte 6)."),
+    flag!("alarm_voltage_module", DALY, "Fault: voltage measurement module (0x98 byte 6)."),
+    flag!("alarm_short_circuit", DALY, "Fault: short-circuit protection failed (0x98 byte 6)."),
+    flag!("alarm_low_voltage_no_charge", DALY, "Fault: voltage too low to charge (0x98 byte 6)."),
 ];
 
 /// Shared fields the pylon decoder writes as well.
-const ALL_PY: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon"];
 const LP4_7E_PY: &[&str] = &["lp4", "eg4-7e", "pylon"];
 const LP4_PY: &[&str] = &["lp4", "pylon"];
 

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod errlog;
 pub mod exit;
+pub mod family;
 pub mod ha;
 pub mod hexfmt;
 pub mod io;

@@ -12,8 +12,9 @@
 use crate::errlog::ErrorLog;
 use crate::exit::Exit;
 use crate::io::capture::Capture;
-use crate::io::serial::{Link, LinkError, OpenError};
+use crate::io::serial::{Link, LinkError, OpenError, Step};
 use crate::ndjson::RecordWriter;
+use crate::proto::codec::{Codec, Judge, Request};
 use crate::record::{device_id, Fields, Info, Reading, Record, StatusRecord};
 use crate::time::Timestamp;
 use std::io::Write;
@@ -374,6 +375,121 @@ impl PortWorker {
                 self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             }
         }
+    }
+}
+
+/// The link's step for a codec's judgement.
+pub fn step(j: Judge) -> Step<Vec<u8>> {
+    match j {
+        Judge::More => Step::More,
+        Judge::Settle => Step::Settle,
+        Judge::Done(r) => Step::Done(r),
+    }
+}
+
+/// Sends one request of a codec and returns its answer.
+pub fn exchange(
+    link: &mut Link,
+    codec: &dyn Codec,
+    address: u8,
+    req: &Request,
+    prior: &[Option<Vec<u8>>],
+    timeout: Duration,
+) -> Result<Vec<u8>, LinkError> {
+    link.transact(&req.bytes, timeout, |buf, last| {
+        step(codec.judge(address, req, prior, buf, last))
+    })
+}
+
+/// Runs a codec's requests in turn, `pause` before each after the first. A failed optional
+/// request leaves None; a failed required one ends the read (a line failure always does).
+pub fn run_requests(
+    link: &mut Link,
+    codec: &dyn Codec,
+    address: u8,
+    requests: &[Request],
+    timeout: Duration,
+    pause: Duration,
+) -> Result<Vec<Option<Vec<u8>>>, LinkError> {
+    let mut answers: Vec<Option<Vec<u8>>> = Vec::with_capacity(requests.len());
+    for (i, req) in requests.iter().enumerate() {
+        if i > 0 && !pause.is_zero() {
+            thread::sleep(pause);
+        }
+        match exchange(link, codec, address, req, &answers, timeout) {
+            Ok(a) => answers.push(Some(a)),
+            Err(LinkError::Io(e)) => return Err(LinkError::Io(e)),
+            Err(e) if req.required => return Err(e),
+            Err(e) => {
+                log::debug!(
+                    "{} address {address}: request {:#04x}: {e}",
+                    link.label,
+                    req.what
+                );
+                answers.push(None);
+            }
+        }
+    }
+    Ok(answers)
+}
+
+/// The engine's driver for any family's [`Codec`].
+pub struct CodecDriver {
+    pub source: &'static str,
+    pub codec: Box<dyn Codec>,
+    /// Pause between the requests of one read (some BMS need a breath between them).
+    pub pause: Duration,
+}
+
+impl Driver for CodecDriver {
+    fn source(&self) -> &'static str {
+        self.source
+    }
+
+    fn identify(
+        &mut self,
+        link: &mut Link,
+        pack: &PackPlan,
+        timeout: Duration,
+    ) -> Result<Option<Info>, LinkError> {
+        let requests = self.codec.identity(pack.address);
+        if requests.is_empty() {
+            return Ok(None);
+        }
+        let answers = run_requests(
+            link,
+            self.codec.as_ref(),
+            pack.address,
+            &requests,
+            timeout,
+            self.pause,
+        )?;
+        Ok(self.codec.decode_identity(pack.address, &answers))
+    }
+
+    fn read(
+        &mut self,
+        link: &mut Link,
+        pack: &PackPlan,
+        timeout: Duration,
+    ) -> Result<Polled, LinkError> {
+        let requests = self.codec.status(pack.address);
+        let answers = run_requests(
+            link,
+            self.codec.as_ref(),
+            pack.address,
+            &requests,
+            timeout,
+            self.pause,
+        )?;
+        let d = self
+            .codec
+            .decode(pack.address, &answers)
+            .map_err(LinkError::Reply)?;
+        Ok(Polled {
+            fields: d.fields,
+            raw: d.raw,
+        })
     }
 }
 

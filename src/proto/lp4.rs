@@ -19,6 +19,8 @@
 //! reg 36-38  0010 03E8 0000   16 cells, design 100.0 Ah, no cell balancing
 //! ```
 
+use crate::proto::codec::{Decoded, Judge, Request};
+use crate::proto::modbus::{parse_read_request, reply_error, scan_reply, ReadRequest, ReplyScan};
 use crate::record::{Fields, Info, Value};
 
 /// Which register layout a pack is decoded with.
@@ -441,6 +443,115 @@ impl PackImage {
         r[120..128].copy_from_slice(&ascii_regs(&self.serial, 8));
         r[128..132].copy_from_slice(&[55, 60, 45, 85]);
         r
+    }
+}
+
+/// The LP4 codec for bms-poll's engine: the status block of `map` every cycle, the identity
+/// block once per connection (the same reads lp4-poll makes). Answers are the registers,
+/// big-endian, as the decoders' windows take them.
+#[derive(Debug, Clone, Copy)]
+pub struct Codec {
+    pub map: Map,
+}
+
+impl Codec {
+    fn block(address: u8, (start, count): (u16, u16)) -> ReadRequest {
+        ReadRequest::holding(address, start, count)
+    }
+}
+
+fn registers(answer: &[u8]) -> Vec<u16> {
+    answer
+        .chunks_exact(2)
+        .map(|w| u16::from_be_bytes([w[0], w[1]]))
+        .collect()
+}
+
+impl crate::proto::codec::Codec for Codec {
+    fn identity(&self, address: u8) -> Vec<Request> {
+        vec![Request::required(
+            Codec::block(address, IDENTITY_BLOCK).encode(),
+            0x03,
+        )]
+    }
+
+    fn status(&self, address: u8) -> Vec<Request> {
+        vec![Request::required(
+            Codec::block(address, self.map.status_block()).encode(),
+            0x03,
+        )]
+    }
+
+    fn judge(
+        &self,
+        _address: u8,
+        req: &Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge {
+        let Some(rr) = parse_read_request(&req.bytes) else {
+            return Judge::Done(Err("not a read request".into()));
+        };
+        match scan_reply(buf, &rr) {
+            ReplyScan::Done { registers, .. } => {
+                Judge::Done(Ok(registers.iter().flat_map(|r| r.to_be_bytes()).collect()))
+            }
+            ReplyScan::Failed(e) => Judge::Done(Err(e.to_string())),
+            ReplyScan::Incomplete if last => Judge::Done(Err(reply_error(buf, &rr).to_string())),
+            ReplyScan::Incomplete if buf.len() >= rr.reply_len() => Judge::Settle,
+            ReplyScan::Incomplete => Judge::More,
+        }
+    }
+
+    fn decode(&self, _address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let regs = registers(
+            answers
+                .first()
+                .and_then(Option::as_deref)
+                .ok_or("no status block")?,
+        );
+        let window = Window {
+            start: self.map.status_block().0,
+            regs: &regs,
+        };
+        Ok(Decoded {
+            fields: decode(self.map, window),
+            raw: raw(window),
+        })
+    }
+
+    fn decode_identity(&self, _address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
+        let regs = registers(answers.first().and_then(Option::as_deref)?);
+        Some(decode_identity(Window {
+            start: IDENTITY_BLOCK.0,
+            regs: &regs,
+        }))
+    }
+
+    fn probe(&self, address: u8) -> Request {
+        Request::required(
+            Codec::block(address, Map::V0106.status_block()).encode(),
+            0x03,
+        )
+    }
+
+    fn check_probe(&self, _address: u8, answer: &[u8]) -> Result<Info, String> {
+        let regs = registers(answer);
+        let f = decode(
+            Map::V0106,
+            Window {
+                start: 0,
+                regs: &regs,
+            },
+        );
+        match f.get("soc") {
+            Some(Value::Int(s)) if (0..=100).contains(s) => Ok(Info {
+                manufacturer: Some("EG4".into()),
+                ..Info::default()
+            }),
+            other => Err(format!("implausible status block (SOC {other:?})")),
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 //! codec is testable from testdata/ and fuzzable.
 
 pub mod candump;
+pub mod codec;
+pub mod daly;
 pub mod eflex;
+pub mod jbd;
 pub mod lp4;
 pub mod mbap;
 pub mod modbus;

@@ -36,6 +36,8 @@
 //! payload by walking its group counts (never fixed offsets, decision 3), and the
 //! `encode_*` functions build requests and simulated replies.
 
+use crate::proto::codec::{Decoded, Judge, Request};
+use crate::record::Info;
 use thiserror::Error;
 
 /// Start-of-frame byte used by EG4 and Narada packs (§2.1).
@@ -726,6 +728,121 @@ pub fn raw(s: &Status) -> serde_json::Map<String, serde_json::Value> {
         m.insert("groups".into(), g.into());
     }
     m
+}
+
+/// Judges the bytes received for a request of `command` to `address` (shared by eg4-7e-query
+/// and bms-poll's engine): the reply payload, or why none came. Replies of other packs or to
+/// other commands are passed over; the answer may still follow them.
+pub fn judge_reply(buf: &[u8], address: u8, command: u8, last: bool) -> Judge {
+    let mut pos = 0;
+    let mut why: Option<String> = None;
+    while pos < buf.len() {
+        match scan(&buf[pos..]) {
+            Scan::Frame { len } => match parse_frame(&buf[pos..pos + len]) {
+                Ok(f) if f.address != address || f.command != command => {
+                    why = Some(if f.address != address {
+                        format!("reply from address {} while polling {address}", f.address)
+                    } else {
+                        format!(
+                            "reply to command {:#04x}, expected {command:#04x}",
+                            f.command
+                        )
+                    });
+                    pos += len;
+                }
+                Ok(f) => return Judge::Done(Ok(f.payload.to_vec())),
+                Err(e) => return Judge::Done(Err(e.to_string())),
+            },
+            Scan::Garbage { skip, reason } => {
+                if let Some(r) = reason {
+                    why = Some(r.to_string());
+                }
+                pos += skip;
+            }
+            Scan::NeedMore => break,
+        }
+    }
+    match (last, why) {
+        (true, Some(why)) => Judge::Done(Err(why)),
+        (true, None) if pos >= buf.len() => {
+            Judge::Done(Err(format!("{} byte(s) of noise, no frame", buf.len())))
+        }
+        (true, None) => Judge::Done(Err(format!("short reply: {} byte(s)", buf.len() - pos))),
+        (false, Some(_)) => Judge::Settle,
+        (false, None) => Judge::More,
+    }
+}
+
+/// The 7E/0D codec for bms-poll's engine: status (0x01) every cycle; firmware (0x33) and
+/// hardware (0x42) strings once per connection, whichever the pack answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codec;
+
+impl crate::proto::codec::Codec for Codec {
+    fn identity(&self, address: u8) -> Vec<Request> {
+        [CMD_FIRMWARE, CMD_HARDWARE]
+            .into_iter()
+            .map(|c| Request::optional(encode_request(address, c).to_vec(), c))
+            .collect()
+    }
+
+    fn status(&self, address: u8) -> Vec<Request> {
+        vec![Request::required(
+            encode_request(address, CMD_STATUS).to_vec(),
+            CMD_STATUS,
+        )]
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge {
+        judge_reply(buf, address, req.what, last)
+    }
+
+    fn decode(&self, _address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let payload = answers
+            .first()
+            .and_then(Option::as_deref)
+            .ok_or("no status")?;
+        let status = parse_status(payload).map_err(|e| format!("status reply: {e}"))?;
+        Ok(Decoded {
+            fields: fields(&status),
+            raw: raw(&status),
+        })
+    }
+
+    fn decode_identity(&self, _address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
+        let text = |i: usize| {
+            answers
+                .get(i)
+                .and_then(Option::as_deref)
+                .map(clean_string)
+                .filter(|s| !s.is_empty())
+        };
+        let info = Info {
+            firmware: text(0),
+            hardware: text(1),
+            ..Info::default()
+        };
+        (!info.is_empty()).then_some(info)
+    }
+
+    fn probe(&self, address: u8) -> Request {
+        Request::required(encode_request(address, CMD_STATUS).to_vec(), CMD_STATUS)
+    }
+
+    fn check_probe(&self, _address: u8, answer: &[u8]) -> Result<Info, String> {
+        let status = parse_status(answer).map_err(|e| format!("status reply: {e}"))?;
+        if status.cells_mv.is_empty() || status.cells_mv.len() > 32 {
+            return Err(format!("{} cells", status.cells_mv.len()));
+        }
+        Ok(Info::default())
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Simulated packs for `bms-sim`: plausible, slowly drifting values encoded the way real
 //! packs send them, so every tool can be tried and tested without hardware.
 
+pub mod daly;
 pub mod eflex;
 pub mod eg4_7e;
+pub mod jbd;
 pub mod lp4;
 pub mod pylon;
 
@@ -16,6 +18,12 @@ pub trait Responder {
     /// The same reply as if the pack at the next address had sent it (valid checksum), for
     /// `--foreign-every`; `None` if `reply` is not a frame this responder makes.
     fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>>;
+
+    /// Frames received since the last call that were not reads of the family's allow-list
+    /// (writes above all), so the simulator can report them: no tool may ever send one.
+    fn refused(&mut self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
 }
 
 /// The address a `--foreign-every` reply claims: the next one (1 after 255).

@@ -4,10 +4,10 @@ use crate::cli::{Common, PollOpts, SerialOpts};
 use crate::exit::{usage, Exit};
 use crate::io::capture::Capture;
 use crate::io::net::Endpoint;
-use crate::io::serial::{check_port, Link, LinkError, Step};
+use crate::io::serial::{check_port, Link, LinkError};
 use crate::ndjson::RecordWriter;
 use crate::poll::{self, Driver, PackPlan, Polled, PortPlan, Schedule};
-use crate::proto::tianpower::{self, Scan};
+use crate::proto::tianpower;
 use crate::record::Info;
 use std::time::Duration;
 
@@ -77,45 +77,7 @@ fn exchange(
 ) -> Result<Vec<u8>, LinkError> {
     let request = tianpower::encode_request(address, command);
     link.transact(&request, timeout, |buf, last| {
-        let mut pos = 0;
-        let mut why: Option<String> = None;
-        while pos < buf.len() {
-            match tianpower::scan(&buf[pos..]) {
-                Scan::Frame { len } => match tianpower::parse_frame(&buf[pos..pos + len]) {
-                    // Another pack's reply, or a repeat of an earlier one: pass over it, the
-                    // answer may still follow.
-                    Ok(f) if f.address != address || f.command != command => {
-                        why = Some(if f.address != address {
-                            format!("reply from address {} while polling {address}", f.address)
-                        } else {
-                            format!(
-                                "reply to command {:#04x}, expected {command:#04x}",
-                                f.command
-                            )
-                        });
-                        pos += len;
-                    }
-                    Ok(f) => return Step::Done(Ok(f.payload.to_vec())),
-                    Err(e) => return Step::Done(Err(e.to_string())),
-                },
-                Scan::Garbage { skip, reason } => {
-                    if let Some(r) = reason {
-                        why = Some(r.to_string());
-                    }
-                    pos += skip;
-                }
-                Scan::NeedMore => break,
-            }
-        }
-        match (last, why) {
-            (true, Some(why)) => Step::Done(Err(why)),
-            (true, None) if pos >= buf.len() => {
-                Step::Done(Err(format!("{} byte(s) of noise, no frame", buf.len())))
-            }
-            (true, None) => Step::Done(Err(format!("short reply: {} byte(s)", buf.len() - pos))),
-            (false, Some(_)) => Step::Settle,
-            (false, None) => Step::More,
-        }
+        crate::poll::step(tianpower::judge_reply(buf, address, command, last))
     })
 }
 

@@ -1,0 +1,341 @@
+//! The protocol table: every BMS family `bms-poll` speaks, with its defaults, its codec and its
+//! simulator. Adding a family is its codec file in `src/proto/` (requests from an allow-list of
+//! reads, a reply judge, decoders: [`crate::proto::codec::Codec`]), its simulator in `src/sim/`,
+//! and one row in [`FAMILIES`]. `bms-poll --protocol`, `--detect` (in table order), `bms-sim`'s
+//! subcommands, the man page, the completions and the read-only tests all come from the table.
+
+use crate::proto::codec::Codec;
+use crate::proto::{daly, jbd, lp4, tianpower};
+use crate::sim::{self, Responder};
+use std::time::Duration;
+
+/// How packs on one port are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// No address on the wire: one pack per port (address 0 in device ids).
+    Single,
+    /// Bus addresses `min..=max`; `default` when none is given; `probe`: the addresses
+    /// `--detect` tries, in order.
+    Bus {
+        default: u8,
+        min: u8,
+        max: u8,
+        probe: &'static [u8],
+    },
+}
+
+/// Settings a family's codec may take from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Daly: the host address requests are sent from (0x40 RS-485, 0x80 UART/Bluetooth).
+    pub daly_host: u8,
+    /// Flip the sign of the current (firmware known to send it inverted).
+    pub invert_current: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            daly_host: daly::HOST_RS485,
+            invert_current: false,
+        }
+    }
+}
+
+/// What `bms-sim FAMILY` is asked to simulate.
+#[derive(Debug, Clone, Default)]
+pub struct SimSpec {
+    pub addresses: Vec<u8>,
+    /// Addresses that never answer.
+    pub silent: Vec<u8>,
+    /// Damage every Nth reply's checksum.
+    pub bad_every: Option<u64>,
+    /// (address or all, field name) faults to raise.
+    pub faults: Vec<(Option<u8>, String)>,
+    /// Cells per pack.
+    pub cells: usize,
+    /// Addresses of packs asleep (a Daly echoes requests and answers nothing).
+    pub asleep: Vec<u8>,
+    /// Send every frame of a multi-frame answer (Daly over Bluetooth) rather than only those
+    /// with data.
+    pub all_frames: bool,
+    /// Tag in simulated serial numbers.
+    pub tag: String,
+}
+
+/// Builds a family's simulated bus.
+pub type Simulator = fn(&SimSpec) -> Result<Box<dyn Responder>, String>;
+
+/// One family of the table.
+pub struct Family {
+    /// `--protocol` value and the readings' `source`.
+    pub name: &'static str,
+    /// One line for --help and the man page.
+    pub about: &'static str,
+    pub default_baud: u32,
+    /// Line speeds `--detect` tries, in order.
+    pub detect_bauds: &'static [u32],
+    pub addressing: Addressing,
+    /// Modbus RTU framing: `modbus-tcp://` gateways work.
+    pub modbus: bool,
+    /// Default pause between two packs' reads on one bus.
+    pub gap: Duration,
+    /// Pause before each further request of one read.
+    pub pause: Duration,
+    /// Default reply timeout.
+    pub timeout: Duration,
+    /// Reply timeout of a detection probe.
+    pub probe_timeout: Duration,
+    pub codec: fn(&Options) -> Box<dyn Codec>,
+    /// `bms-sim NAME`; None where bms-sim has a dedicated subcommand (lp4, eg4-7e).
+    pub simulator: Option<Simulator>,
+    /// Extra words for --help / docs: wiring, quirks.
+    pub notes: &'static str,
+}
+
+impl Family {
+    /// The address used when none is given.
+    pub fn default_address(&self) -> u8 {
+        match self.addressing {
+            Addressing::Single => 0,
+            Addressing::Bus { default, .. } => default,
+        }
+    }
+
+    /// Checks a user's address list against the family's scheme.
+    pub fn check_addresses(&self, addrs: &[u8]) -> Result<(), String> {
+        match self.addressing {
+            Addressing::Single if addrs.iter().any(|&a| a != 0) => Err(format!(
+                "{} has no bus address: one pack per port (give one PORT per pack)",
+                self.name
+            )),
+            Addressing::Bus { min, max, .. } => match addrs.iter().find(|&&a| a < min || a > max) {
+                Some(a) => Err(format!(
+                    "address {a} out of range: {} packs have addresses {min}-{max}",
+                    self.name
+                )),
+                None => Ok(()),
+            },
+            Addressing::Single => Ok(()),
+        }
+    }
+
+    /// The addresses `--detect` probes.
+    pub fn probe_addresses(&self) -> &'static [u8] {
+        match self.addressing {
+            Addressing::Single => &[0],
+            Addressing::Bus { probe, .. } => probe,
+        }
+    }
+}
+
+fn jbd_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(jbd::Codec)
+}
+
+fn daly_codec(o: &Options) -> Box<dyn Codec> {
+    Box::new(daly::Codec {
+        host: o.daly_host,
+        invert_current: o.invert_current,
+    })
+}
+
+fn e7_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(tianpower::Codec)
+}
+
+fn lp4_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(lp4::Codec {
+        map: lp4::Map::V0106,
+    })
+}
+
+/// Every family, in `--detect` order: quick, unambiguous probes first; LP4, whose silent
+/// addresses each cost a full timeout, last (protocols.md §16).
+pub static FAMILIES: &[Family] = &[
+    Family {
+        name: "jbd",
+        about: "JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485)",
+        default_baud: 9600,
+        detect_bauds: &[9600],
+        addressing: Addressing::Single,
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_millis(500),
+        probe_timeout: Duration::from_millis(500),
+        codec: jbd_codec,
+        simulator: Some(sim::jbd::simulator),
+        notes: "One pack per port (no bus address). Reads 0x03 basic info and 0x04 cells every \
+                cycle, 0x05 model once per connection.",
+    },
+    Family {
+        name: "daly",
+        about: "Daly BMS, classic 13-byte A5 frames (RS-485 or UART port)",
+        default_baud: 9600,
+        detect_bauds: &[9600],
+        addressing: Addressing::Bus {
+            default: 1,
+            min: 1,
+            max: 16,
+            probe: &[1],
+        },
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_millis(500),
+        probe_timeout: Duration::from_millis(500),
+        codec: daly_codec,
+        simulator: Some(sim::daly::simulator),
+        notes: "Board numbers are the addresses (1 for a single BMS). Requests come from host \
+                address 0x40 (RS-485 port); --daly-host 0x80 for the UART/Bluetooth port. A \
+                sleeping Daly echoes requests and answers nothing until current flows.",
+    },
+    Family {
+        name: "eg4-7e",
+        about: "First-generation EG4 LifePower (TianPower BMS) over the 7E/0D protocol",
+        default_baud: 9600,
+        detect_bauds: &[9600],
+        addressing: Addressing::Bus {
+            default: 1,
+            min: 0,
+            max: 15,
+            probe: &[1, 0, 2, 3, 4, 5, 6, 7],
+        },
+        modbus: false,
+        gap: Duration::from_secs(2),
+        pause: Duration::from_millis(200),
+        timeout: Duration::from_secs(1),
+        probe_timeout: Duration::from_millis(400),
+        codec: e7_codec,
+        simulator: None,
+        notes: "The same codec as eg4-7e-query; requests 2 s apart by default (--gap).",
+    },
+    Family {
+        name: "lp4",
+        about: "EG4 LifePower4 v2 over Modbus RTU (the codec of lp4-poll)",
+        default_baud: 9600,
+        detect_bauds: &[9600, 19200],
+        addressing: Addressing::Bus {
+            default: 1,
+            min: 1,
+            max: 247,
+            probe: &[1, 2, 3, 4, 16, 0x40],
+        },
+        modbus: true,
+        gap: Duration::from_millis(200),
+        pause: Duration::ZERO,
+        timeout: Duration::from_secs(1),
+        probe_timeout: Duration::from_millis(500),
+        codec: lp4_codec,
+        simulator: None,
+        notes: "The same codec as lp4-poll (V01.06 map); modbus-tcp:// gateways work.",
+    },
+];
+
+/// The family named `name`.
+pub fn find(name: &str) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.name == name)
+}
+
+/// The `--protocol` values, for help and errors.
+pub fn names() -> Vec<&'static str> {
+    FAMILIES.iter().map(|f| f.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::codec::every_request;
+
+    /// Every request any family's codec can send, to any address its scheme allows and from
+    /// either Daly host, checked against that family's allow-list of read commands.
+    #[test]
+    fn every_request_any_family_can_send_is_an_allowed_read() {
+        let mut total = 0;
+        for f in FAMILIES {
+            for (host, invert) in [(daly::HOST_RS485, false), (daly::HOST_UART, true)] {
+                let codec = (f.codec)(&Options {
+                    daly_host: host,
+                    invert_current: invert,
+                });
+                let addrs: Vec<u8> = match f.addressing {
+                    Addressing::Single => vec![0],
+                    Addressing::Bus { min, max, .. } => (min..=max).collect(),
+                };
+                for req in every_request(codec.as_ref(), addrs) {
+                    total += 1;
+                    allowed(f.name, &req).unwrap_or_else(|e| panic!("{}: {e}: {req:02x?}", f.name));
+                }
+            }
+        }
+        assert!(total > 1000, "{total}");
+    }
+
+    /// The allow-list of each family, written out from protocols.md §16.1 independently of
+    /// the codecs.
+    fn allowed(family: &str, req: &[u8]) -> Result<(), String> {
+        match family {
+            "jbd" => {
+                let reads = ["dda50300fffd77", "dda50400fffc77", "dda50500fffb77"];
+                reads
+                    .contains(&hex::encode(req).as_str())
+                    .then_some(())
+                    .ok_or("not one of the three JBD reads".into())
+            }
+            "daly" => {
+                let ok = req.len() == 13
+                    && req[0] == 0xA5
+                    && (0x90..=0x98).contains(&req[2])
+                    && req[3] == 8
+                    && req[4..12].iter().all(|&b| b == 0)
+                    && req[12] == daly::checksum(&req[..12]);
+                ok.then_some(()).ok_or("not a Daly 0x90-0x98 read".into())
+            }
+            "eg4-7e" => {
+                let ok = req.len() == 6
+                    && req[0] == 0x7E
+                    && [0x01, 0x33, 0x42].contains(&req[2])
+                    && req[3] == 0
+                    && req[5] == 0x0D;
+                ok.then_some(())
+                    .ok_or("not a 7E status/firmware/hardware read".into())
+            }
+            "lp4" => {
+                let ok = req.len() == 8
+                    && req[1] == 0x03
+                    && req[0] != 0
+                    && crate::proto::modbus::crc_ok(req);
+                ok.then_some(()).ok_or("not a Modbus FC03 read".into())
+            }
+            other => Err(format!("no allow-list written for {other}")),
+        }
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        for (i, f) in FAMILIES.iter().enumerate() {
+            assert!(crate::record::is_device_id(f.name), "{}", f.name);
+            assert!(
+                FAMILIES[..i].iter().all(|g| g.name != f.name),
+                "{} twice",
+                f.name
+            );
+            assert!(f.detect_bauds.contains(&f.default_baud), "{}", f.name);
+            assert!(
+                f.check_addresses(&[f.default_address()]).is_ok(),
+                "{}",
+                f.name
+            );
+            for &a in f.probe_addresses() {
+                assert!(f.check_addresses(&[a]).is_ok(), "{} probe {a}", f.name);
+            }
+            let codec = (f.codec)(&Options::default());
+            let probe = codec.probe(f.default_address());
+            assert!(probe.required);
+        }
+        // LP4's slow probes go last.
+        assert_eq!(FAMILIES.last().map(|f| f.name), Some("lp4"));
+        assert!(find("jbd").is_some() && find("nope").is_none());
+    }
+}

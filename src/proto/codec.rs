@@ -1,0 +1,108 @@
+//! What a request/reply BMS family's codec gives the poll engine, without any I/O: the
+//! requests of a read (built only from the family's allow-list of read commands), a judge of
+//! the bytes received for each, and the decoders. `bms-poll` drives every family through this
+//! trait; the family table (`crate::family`) names each codec with its defaults.
+
+use crate::record::{Fields, Info};
+
+/// One request of a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The bytes sent, exactly.
+    pub bytes: Vec<u8>,
+    /// What it asks for (the family's command, register or data id), for the codec's judge.
+    pub what: u8,
+    /// A read without this answer fails; an optional answer only leaves its fields out.
+    pub required: bool,
+}
+
+impl Request {
+    pub fn required(bytes: Vec<u8>, what: u8) -> Request {
+        Request {
+            bytes,
+            what,
+            required: true,
+        }
+    }
+
+    pub fn optional(bytes: Vec<u8>, what: u8) -> Request {
+        Request {
+            bytes,
+            what,
+            required: false,
+        }
+    }
+}
+
+/// The codec's judgement of the bytes received so far for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judge {
+    /// Keep reading until the deadline.
+    More,
+    /// Complete-looking: finish unless more arrives soon (a multi-frame answer that may go on,
+    /// or a frame that failed its check and may be followed by the real one).
+    Settle,
+    /// Finished: the answer (what the decoder takes) or why there is none.
+    Done(Result<Vec<u8>, String>),
+}
+
+/// A decoded status read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    pub fields: Fields,
+    pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A family's codec for one port (it may keep per-port settings, never I/O).
+pub trait Codec: Send {
+    /// Requests read once per connection for the pack's `info`; may be empty.
+    fn identity(&self, address: u8) -> Vec<Request>;
+
+    /// The requests of one status read, in order.
+    fn status(&self, address: u8) -> Vec<Request>;
+
+    /// Judges `buf`, everything received for `req` so far; `last` on the final call at the
+    /// deadline, when the answer must be `Done`. `prior` holds the answers to the earlier
+    /// requests of the same read (a multi-frame answer's length may depend on them).
+    fn judge(
+        &self,
+        address: u8,
+        req: &Request,
+        prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge;
+
+    /// Decodes a status read: one answer per request of [`Codec::status`], None where an
+    /// optional one failed.
+    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String>;
+
+    /// Decodes the identity answers (one per request of [`Codec::identity`]).
+    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info>;
+
+    /// The detection probe for a pack at `address`: one read-only request whose answer alone
+    /// proves the family (checked by [`Codec::judge`] and then [`Codec::check_probe`]).
+    fn probe(&self, address: u8) -> Request;
+
+    /// Checks a probe's answer for plausible values; Ok with what it tells of the device.
+    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String>;
+}
+
+/// Every distinct request a codec can send to the addresses given: identity, status and
+/// probe requests. The read-only tests check each against the family's allow-list.
+pub fn every_request(codec: &dyn Codec, addresses: impl IntoIterator<Item = u8>) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for a in addresses {
+        for r in codec
+            .identity(a)
+            .into_iter()
+            .chain(codec.status(a))
+            .chain(std::iter::once(codec.probe(a)))
+        {
+            if !out.contains(&r.bytes) {
+                out.push(r.bytes);
+            }
+        }
+    }
+    out
+}
