@@ -83,9 +83,10 @@ pub fn addresses(s: &str) -> Result<Addresses, String> {
 /// Scheduling and output options of the bus-master tools (lp4-poll, eg4-7e-query).
 #[derive(Debug, Clone, Args)]
 pub struct PollOpts {
-    /// Bus addresses of the packs on each port: 1,2,3 or 1-4
-    #[arg(long, short = 'a', value_name = "ADDR[,ADDR...]", value_parser = addresses, default_value = "1")]
-    pub address: Addresses,
+    /// Bus addresses of the packs on each port: 1,2,3 or 1-4 [default: 1; bms-poll: the
+    /// protocol's]
+    #[arg(long, short = 'a', value_name = "ADDR[,ADDR...]", value_parser = addresses)]
+    pub address: Option<Addresses>,
     /// Poll every pack once, then exit (0 = all answered, 1 = some did not)
     #[arg(long, conflicts_with = "count")]
     pub once: bool,
@@ -117,8 +118,7 @@ impl PollOpts {
     /// The --name of each port/address pair, in port order then address order. Names are
     /// given either all as ADDR=NAME (as rtu-sniff takes them; one port only, so that the
     /// address says which pack) or all plain, in pair order.
-    pub fn names(&self, ports: usize) -> Result<Vec<Option<String>>, String> {
-        let addrs = &self.address.0;
+    pub fn names(&self, ports: usize, addrs: &[u8]) -> Result<Vec<Option<String>>, String> {
         let pairs = ports * addrs.len();
         let mut out = vec![None; pairs];
         let keyed = self.name.iter().filter(|n| n.contains('=')).count();
@@ -170,6 +170,13 @@ impl PollOpts {
         Ok(out)
     }
 
+    /// The addresses given, or `default` alone.
+    pub fn addresses(&self, default: u8) -> Vec<u8> {
+        self.address
+            .as_ref()
+            .map_or_else(|| vec![default], |a| a.0.clone())
+    }
+
     /// Cycles to run: Some(1) for --once, Some(n) for --count, None for ever.
     pub fn cycles(&self) -> Option<u64> {
         if self.once {
@@ -197,7 +204,7 @@ mod tests {
 
     fn poll(addrs: &str, names: &[&str]) -> PollOpts {
         PollOpts {
-            address: addresses(addrs).unwrap(),
+            address: Some(addresses(addrs).unwrap()),
             once: false,
             count: None,
             interval: None,
@@ -215,18 +222,18 @@ mod tests {
             v.iter().map(|n| n.map(String::from)).collect()
         };
         assert_eq!(
-            poll("1,2,3", &["top", "mid"]).names(1),
+            poll("1,2,3", &["top", "mid"]).names(1, &addresses("1,2,3").unwrap().0),
             Ok(some(&[Some("top"), Some("mid"), None]))
         );
         assert_eq!(
-            poll("1,2", &["a", "b", "c"]).names(2),
+            poll("1,2", &["a", "b", "c"]).names(2, &addresses("1,2").unwrap().0),
             Ok(some(&[Some("a"), Some("b"), Some("c"), None]))
         );
         assert_eq!(
-            poll("1,2,3", &["3=bottom", "1=top"]).names(1),
+            poll("1,2,3", &["3=bottom", "1=top"]).names(1, &addresses("1,2,3").unwrap().0),
             Ok(some(&[Some("top"), None, Some("bottom")]))
         );
-        let err = |p: PollOpts, ports| p.names(ports).unwrap_err();
+        let err = |p: PollOpts, ports| p.names(ports, &p.addresses(1)).unwrap_err();
         assert!(err(poll("1", &["a", "b"]), 1).contains("2 --name values for 1"));
         assert!(err(poll("1,2", &["1=a", "b"]), 1).contains("every name as ADDR=NAME"));
         assert!(err(poll("1,2", &["1=a"]), 2).contains("several ports"));

@@ -10,7 +10,8 @@
 //! [[pack]]
 //! name = "rack-top"         # device id, [a-z0-9_-]
 //! port = "/dev/serial/by-id/usb-FTDI_FT232R-if00-port0"  # or tcp://HOST:PORT, modbus-tcp://HOST:PORT
-//! address = 1               # default 1
+//! address = 1               # default 1 (bms-poll: the protocol's default)
+//! protocol = "daly"         # bms-poll only: this pack's protocol (or `protocol = ...` at the top)
 //! baud = 9600               # default 9600
 //! map = "v01-06"            # or "eg4-battery"
 //! ```
@@ -32,7 +33,10 @@ use std::time::Duration;
 pub struct PackConfig {
     pub name: Option<String>,
     pub port: String,
-    pub address: u8,
+    /// None: the protocol's default (1 for LP4).
+    pub address: Option<u8>,
+    /// bms-poll: the pack's protocol (`--protocol` of the file or the command line otherwise).
+    pub protocol: Option<String>,
     pub baud: Option<u32>,
     pub map: Option<Map>,
 }
@@ -44,11 +48,14 @@ pub struct Config {
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
     pub gap: Option<Duration>,
+    /// bms-poll: the protocol of every pack that does not name its own.
+    pub protocol: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TomlFile {
+    protocol: Option<String>,
     interval: Option<String>,
     timeout: Option<String>,
     gap: Option<String>,
@@ -59,6 +66,7 @@ struct TomlFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TomlPack {
+    protocol: Option<String>,
     name: Option<String>,
     port: String,
     address: Option<u8>,
@@ -132,7 +140,8 @@ pub fn parse_toml(text: &str) -> Result<Config, String> {
             Ok(PackConfig {
                 name: p.name,
                 port: p.port,
-                address: p.address.unwrap_or(1),
+                address: p.address,
+                protocol: p.protocol,
                 baud: p.baud,
                 map: map_of(p.map)?,
             })
@@ -143,6 +152,7 @@ pub fn parse_toml(text: &str) -> Result<Config, String> {
         interval: dur(file.interval)?,
         timeout: dur(file.timeout)?,
         gap: dur(file.gap)?,
+        protocol: file.protocol,
     })
 }
 
@@ -161,7 +171,8 @@ pub fn parse_yaml(text: &str) -> Result<Config, String> {
         packs.push(PackConfig {
             name: p.name,
             port,
-            address: p.address.unwrap_or(1),
+            address: p.address,
+            protocol: None,
             baud: p.baud.or(bus_baud),
             map: map_of(p.map)?.or(bus_map),
         });
@@ -181,6 +192,7 @@ pub fn parse_yaml(text: &str) -> Result<Config, String> {
         interval,
         timeout,
         gap: None,
+        protocol: None,
     })
 }
 
@@ -229,7 +241,7 @@ baud = 19200
         assert_eq!(c.packs.len(), 2);
         assert_eq!(c.packs[0].name.as_deref(), Some("top"));
         assert_eq!(c.packs[0].map, Some(Map::Eg4Battery));
-        assert_eq!(c.packs[1].address, 1);
+        assert_eq!(c.packs[1].address, None);
         assert_eq!(c.packs[1].baud, Some(19200));
         let err = parse_toml("[[pack]]\nport='x'\nadress=1\n").unwrap_err();
         assert!(err.contains("adress"), "{err}");
@@ -266,7 +278,8 @@ packs:
             PackConfig {
                 name: Some("battery1".into()),
                 port: "/dev/ttyUSB0".into(),
-                address: 1,
+                address: Some(1),
+                protocol: None,
                 baud: Some(9600),
                 map: None
             }

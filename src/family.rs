@@ -233,6 +233,14 @@ pub static FAMILIES: &[Family] = &[
     },
 ];
 
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The family named `name`.
 pub fn find(name: &str) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.name == name)

@@ -21,6 +21,7 @@ pub enum Record {
     Reading(Reading),
     Frame(FrameRecord),
     Status(StatusRecord),
+    Detected(DetectedRecord),
 }
 
 /// What a decoder knows about one device at one moment.
@@ -68,6 +69,23 @@ pub struct StatusRecord {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A device found by a detection run (`bms-poll --detect`): where it is and how to talk to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectedRecord {
+    pub ts: Timestamp,
+    pub port: String,
+    /// The `--protocol` that reads it (the readings' `source`).
+    pub protocol: &'static str,
+    /// Line speed; absent for a network gateway (its serial side is set in the gateway).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baud: Option<u32>,
+    pub address: u8,
+    /// The device id its readings will carry.
+    pub device: String,
+    #[serde(skip_serializing_if = "Info::is_empty")]
+    pub info: Info,
 }
 
 /// A bus frame seen by a sniffer.

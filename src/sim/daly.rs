@@ -25,8 +25,14 @@ pub struct Slave {
     bad_every: Option<u64>,
     replies: u64,
     buf: Vec<u8>,
+    /// When the last bytes came: a partial frame older than [`STALE`] is dropped, as a real
+    /// board's receiver does after a pause.
+    last: Option<Instant>,
     refused: Vec<Vec<u8>>,
 }
+
+/// A pause after which a partial frame is dropped.
+const STALE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Temperature sensors per simulated board.
 const SENSORS: usize = 4;
@@ -76,6 +82,7 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         bad_every: spec.bad_every,
         replies: 0,
         buf: Vec::new(),
+        last: None,
         refused: Vec::new(),
     }))
 }
@@ -212,6 +219,10 @@ fn extremes<T: PartialOrd + Copy>(v: &[T]) -> (usize, usize) {
 
 impl Responder for Slave {
     fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        if self.last.is_some_and(|t| now.duration_since(t) > STALE) {
+            self.buf.clear();
+        }
+        self.last = Some(now);
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         loop {
@@ -223,10 +234,11 @@ impl Responder for Slave {
             if self.buf.len() < FRAME_LEN {
                 break;
             }
-            let frame: Vec<u8> = self.buf.drain(..FRAME_LEN).collect();
-            if daly::scan(&frame) != daly::Scan::Frame {
-                continue; // noise: a real board ignores it
+            if daly::scan(&self.buf[..FRAME_LEN]) != daly::Scan::Frame {
+                self.buf.drain(..1); // noise: a real board ignores it and looks again
+                continue;
             }
+            let frame: Vec<u8> = self.buf.drain(..FRAME_LEN).collect();
             let Some((addr, code)) = daly::parse_request(&frame) else {
                 self.refused.push(frame);
                 continue;

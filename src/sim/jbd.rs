@@ -19,6 +19,8 @@ pub struct Slave {
     bad_every: Option<u64>,
     replies: u64,
     buf: Vec<u8>,
+    /// When the last bytes came: a partial frame older than 50 ms is dropped.
+    last: Option<Instant>,
     refused: Vec<Vec<u8>>,
 }
 
@@ -55,6 +57,7 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         bad_every: spec.bad_every,
         replies: 0,
         buf: Vec::new(),
+        last: None,
         refused: Vec::new(),
     }))
 }
@@ -115,6 +118,13 @@ impl Slave {
 
 impl Responder for Slave {
     fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) > std::time::Duration::from_millis(50))
+        {
+            self.buf.clear();
+        }
+        self.last = Some(now);
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         loop {
@@ -130,12 +140,15 @@ impl Responder for Slave {
             if self.buf.len() < len {
                 break;
             }
+            if self.buf[len - 1] != END {
+                self.buf.drain(..1); // not a frame here: look for the next start byte
+                continue;
+            }
             let frame: Vec<u8> = self.buf.drain(..len).collect();
             match jbd::parse_request(&frame).and_then(Register::from_code) {
                 Some(reg) if !self.silent => out.extend(self.answer(reg, now)),
                 Some(_) => {}
-                None if frame.last() == Some(&END) => self.refused.push(frame),
-                None => {}
+                None => self.refused.push(frame),
             }
         }
         out

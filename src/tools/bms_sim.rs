@@ -103,6 +103,9 @@ the stream is written as fast as possible (a benchmark input); with --rate it is
 stamped with the real clock."
     )]
     Pylon(PylonSimArgs),
+    /// Simulators of the family table (jbd, daly, ...)
+    #[command(flatten)]
+    Family(FamilySim),
 }
 
 #[derive(Debug, clap::Args)]
@@ -320,6 +323,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 &a.wire,
             )
         }
+        Sim::Family(f) => run_family(f),
         Sim::Eflex(e) => run_eflex(e),
         Sim::Pylon(p) => run_pylon(p),
         Sim::Replay(r) => run_replay(r),
@@ -335,6 +339,165 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             serve(pty, &mut slave, a.wire_baud, &a.wire)
         }
     }
+}
+
+/// A simulator from the family table (`bms-sim jbd`, `bms-sim daly`, ...): its subcommands are
+/// made from [`crate::family::FAMILIES`], so a new family's simulator needs no edit here.
+#[derive(Debug)]
+pub struct FamilySim {
+    pub family: &'static crate::family::Family,
+    pub args: FamilySimArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FamilySimArgs {
+    #[command(flatten)]
+    pub sim: SerialSim,
+    /// Cells per pack (1-16)
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub cells: u8,
+    /// Packs that are asleep: a Daly echoes every request and answers nothing
+    #[arg(long, value_name = "ADDR", value_parser = addresses)]
+    pub asleep: Vec<Addresses>,
+    /// Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those
+    /// with data
+    #[arg(long)]
+    pub all_frames: bool,
+    /// Append every frame received that is not an allowed read (a write) to FILE, as hex
+    #[arg(long, value_name = "FILE")]
+    pub write_log: Option<PathBuf>,
+}
+
+fn family_sims() -> impl Iterator<Item = &'static crate::family::Family> {
+    crate::family::FAMILIES
+        .iter()
+        .filter(|f| f.simulator.is_some())
+}
+
+impl clap::FromArgMatches for FamilySim {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, sub)) = m.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let family = family_sims()
+            .find(|f| f.name == name)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))?;
+        Ok(FamilySim {
+            family,
+            args: <FamilySimArgs as clap::FromArgMatches>::from_arg_matches(sub)?,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Subcommand for FamilySim {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        family_sims().fold(cmd, |cmd, f| {
+            let sub = <FamilySimArgs as clap::Args>::augment_args(clap::Command::new(f.name))
+                .about(format!(
+                    "{}, simulated on a pseudo-terminal or --tcp",
+                    f.about
+                ))
+                .help_template(crate::cli::HELP_TEMPLATE)
+                .after_help(format!(
+                    "The pseudo-terminal's path (or the tcp:// address) is printed on the first \
+                     stdout line. {} Frames that are not allowed reads get no answer and are \
+                     logged as refused (and written to --write-log).",
+                    f.notes
+                ));
+            cmd.subcommand(sub)
+        })
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        family_sims().any(|f| f.name == name)
+    }
+}
+
+/// A responder whose refused frames (writes) are logged and, with --write-log, kept.
+struct Refusals<'a> {
+    inner: Box<dyn Responder>,
+    log: Option<std::fs::File>,
+    path: Option<&'a std::path::Path>,
+}
+
+impl Responder for Refusals<'_> {
+    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        let out = self.inner.feed(bytes, now);
+        for f in self.inner.refused() {
+            let hex = crate::hexfmt::spaced(&f);
+            log::warn!("refused a frame that is not an allowed read: {hex}");
+            if let Some(file) = self.log.as_mut() {
+                if let Err(e) = writeln!(file, "{hex}").and_then(|()| file.flush()) {
+                    log::warn!(
+                        "{}: {e}",
+                        self.path
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
+        self.inner.foreign(reply)
+    }
+}
+
+fn run_family(fs: FamilySim) -> anyhow::Result<Exit> {
+    let a = &fs.args.sim;
+    let log = match &fs.args.write_log {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| usage(format!("--write-log {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let faults = faults(&a.fault)?
+        .into_iter()
+        .map(|(t, n)| (t, n.to_string()))
+        .collect();
+    let (bus, packs) = open(a, None)?;
+    let tag = packs
+        .first()
+        .and_then(|p| p.serial.split('-').nth(1).map(str::to_string))
+        .unwrap_or_default();
+    let spec = crate::family::SimSpec {
+        addresses: a.address.0.clone(),
+        silent: silent(a),
+        bad_every: a.bad_crc_every,
+        faults,
+        cells: usize::from(fs.args.cells),
+        asleep: fs
+            .args
+            .asleep
+            .iter()
+            .flat_map(|s| s.0.iter().copied())
+            .collect(),
+        all_frames: fs.args.all_frames,
+        tag,
+    };
+    let inner =
+        (fs.family.simulator.expect("family_sims has a simulator"))(&spec).map_err(usage)?;
+    let mut slave = Refusals {
+        inner,
+        log,
+        path: fs.args.write_log.as_deref(),
+    };
+    serve(bus, &mut slave, a.wire_baud, &a.wire)
 }
 
 fn silent(a: &SerialSim) -> Vec<u8> {

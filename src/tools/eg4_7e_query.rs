@@ -159,7 +159,8 @@ impl Driver for E7Driver {
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
-    if let Some(bad) = args.poll.address.0.iter().find(|&&a| a > 15) {
+    let addrs = args.poll.addresses(1);
+    if let Some(bad) = addrs.iter().find(|&&a| a > 15) {
         return Err(usage(format!(
             "address {bad} out of range: the 7E/0D bus has addresses 0-15"
         )));
@@ -167,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let gap = args.poll.gap.unwrap_or(Duration::from_secs(2));
     let mut names = args
         .poll
-        .names(args.ports.len())
+        .names(args.ports.len(), &addrs)
         .map_err(usage)?
         .into_iter();
     let mut ports = Vec::new();
@@ -181,10 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         if ports.iter().any(|p: &PortPlan| &p.path == path) {
             return Err(usage(format!("{path} given twice")));
         }
-        let packs = args
-            .poll
-            .address
-            .0
+        let packs = addrs
             .iter()
             .enumerate()
             .map(|(index, &address)| PackPlan {
@@ -199,8 +197,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             packs,
             driver: Box::new(E7Driver {
                 gap,
-                unanswered: vec![0; args.poll.address.0.len()],
-                status_ok: vec![false; args.poll.address.0.len()],
+                unanswered: vec![0; addrs.len()],
+                status_ok: vec![false; addrs.len()],
             }),
         });
     }

@@ -160,18 +160,20 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     "no PORT given (try 'lp4-poll /dev/ttyUSB0', or --config FILE)",
                 ));
             }
+            let addrs = args.poll.addresses(1);
             let mut names = args
                 .poll
-                .names(args.ports.len())
+                .names(args.ports.len(), &addrs)
                 .map_err(usage)?
                 .into_iter();
             let mut packs = Vec::new();
             for port in &args.ports {
-                for &address in &args.poll.address.0 {
+                for &address in &addrs {
                     packs.push(PackConfig {
                         name: names.next().flatten(),
                         port: port.clone(),
-                        address,
+                        address: Some(address),
+                        protocol: None,
                         baud: None,
                         map: None,
                     });
@@ -246,14 +248,15 @@ fn group_by_port(
                 p.port, plan.baud
             )));
         }
-        if plan.packs.iter().any(|q| q.address == p.address) {
+        let address = p.address.unwrap_or(1);
+        if plan.packs.iter().any(|q| q.address == address) {
             return Err(usage(format!(
                 "{}: address {} listed twice",
-                p.port, p.address
+                p.port, address
             )));
         }
         plan.packs.push(PackPlan {
-            address: p.address,
+            address,
             name: p.name.clone(),
             index: maps.len(),
         });

@@ -5,6 +5,7 @@
 
 use clap::CommandFactory;
 
+pub mod bms_poll;
 pub mod bms_sim;
 pub mod eflex_candump_decode;
 pub mod eg4_7e_query;
@@ -29,6 +30,7 @@ pub fn commands() -> Vec<clap::Command> {
         readings_bank::Args::command(),
         readings_to_influx::Args::command(),
         readings_exporter::Args::command(),
+        bms_poll::Args::command(),
     ]
 }
 

@@ -146,7 +146,10 @@ pub fn records(stdout: &[u8]) -> Vec<serde_json::Value> {
 pub fn check_record(line: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     let ty = v["type"].as_str().expect("type");
-    assert!(["reading", "status", "frame"].contains(&ty), "{line}");
+    assert!(
+        ["reading", "status", "frame", "detected"].contains(&ty),
+        "{line}"
+    );
     if ty != "frame" || v.get("ts").is_some() {
         let ts = v["ts"].as_str().expect("ts");
         assert_eq!(ts.len(), 24, "ts {ts}");
@@ -155,7 +158,11 @@ pub fn check_record(line: &str) -> serde_json::Value {
             "{ts}"
         );
     }
-    if ty == "reading" || ty == "status" {
+    if ty == "detected" {
+        assert!(v["port"].is_string() && v["protocol"].is_string(), "{line}");
+        assert!(v["address"].is_u64(), "{line}");
+    }
+    if ty == "reading" || ty == "status" || ty == "detected" {
         let device = v["device"].as_str().expect("device");
         assert!(
             !device.is_empty()
@@ -165,7 +172,7 @@ pub fn check_record(line: &str) -> serde_json::Value {
                     || b == b'-'),
             "device id {device}"
         );
-        assert!(v["source"].is_string());
+        assert!(ty == "detected" || v["source"].is_string());
     }
     if ty == "reading" {
         for (name, value) in v["fields"].as_object().expect("fields") {

@@ -1,0 +1,3 @@
+fn main() {
+    bmstap::exit::main(bmstap::tools::bms_poll::run)
+}
