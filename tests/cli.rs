@@ -1,5 +1,6 @@
 //! Integration tests: one test binary, a module per tool (style.md §5).
 
+mod bms_poll;
 mod bms_sim;
 mod captures;
 mod common;

@@ -48,7 +48,7 @@ fn wait_port(port: u16) {
 }
 
 impl Broker {
-    fn start() -> Option<Broker> {
+    pub(crate) fn start() -> Option<Broker> {
         let port = free_port();
         if !have("mosquitto") {
             if std::env::var_os("CI").is_some() {
@@ -153,7 +153,7 @@ impl Broker {
     }
 
     /// Retained messages under `filter`, as (topic, payload).
-    fn retained(&self, filter: &str) -> Vec<(String, String)> {
+    pub(crate) fn retained(&self, filter: &str) -> Vec<(String, String)> {
         self.collect(filter, usize::MAX, Duration::from_millis(700), || {})
             .into_iter()
             .filter(|(_, _, retained)| *retained)
@@ -161,14 +161,14 @@ impl Broker {
             .collect()
     }
 
-    fn get(&self, topic: &str) -> Option<String> {
+    pub(crate) fn get(&self, topic: &str) -> Option<String> {
         self.retained(topic)
             .into_iter()
             .find(|(t, _)| t == topic)
             .map(|(_, p)| p)
     }
 
-    fn json(&self, topic: &str) -> serde_json::Value {
+    pub(crate) fn json(&self, topic: &str) -> serde_json::Value {
         serde_json::from_str(
             &self
                 .get(topic)
@@ -177,7 +177,7 @@ impl Broker {
         .unwrap()
     }
 
-    fn bridge(&self, extra: &[&str]) -> assert_cmd::Command {
+    pub(crate) fn bridge(&self, extra: &[&str]) -> assert_cmd::Command {
         let mut c = cmd("readings-to-mqtt");
         c.args(["--port", &self.port.to_string(), "--connect-timeout", "10s"])
             .args(extra);

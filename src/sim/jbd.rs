@@ -53,7 +53,8 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         ),
         cells: spec.cells.clamp(1, 16),
         protection,
-        silent: spec.silent.contains(&address) || spec.asleep.contains(&address),
+        // One pack per line: any --silent or --asleep silences it.
+        silent: !spec.silent.is_empty() || !spec.asleep.is_empty(),
         bad_every: spec.bad_every,
         replies: 0,
         buf: Vec::new(),

@@ -155,13 +155,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(p) = file.as_ref().and_then(|f| f.protocol.as_deref()) {
         protocol(p).map_err(|e| usage(format!("config: {e}")))?;
     }
-    let Some(default_protocol) = default_protocol else {
-        return Err(usage(
+    let no_protocol = || {
+        usage(
             "no --protocol given: name the BMS family (jbd, daly, ...), or use --protocol auto \
              or --detect to find it",
-        ));
+        )
     };
-    let packs = if default_protocol == "auto" {
+    if default_protocol.is_none() && file.is_none() {
+        return Err(no_protocol());
+    }
+    let packs = if default_protocol.as_deref() == Some("auto") {
         if file.is_some() {
             return Err(usage("--protocol auto cannot be combined with --config"));
         }
@@ -188,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             })
             .collect()
     } else {
-        planned_packs(&args, file.as_ref(), &default_protocol)?
+        planned_packs(&args, file.as_ref(), default_protocol.as_deref())?
     };
     let ports = port_plans(&packs, &options)?;
     let first = packs[0].family;
@@ -238,7 +241,7 @@ struct PlannedPack {
 fn planned_packs(
     args: &Args,
     file: Option<&config::Config>,
-    default_protocol: &str,
+    default_protocol: Option<&str>,
 ) -> anyhow::Result<Vec<PlannedPack>> {
     let lookup = |name: &str| -> anyhow::Result<&'static Family> {
         family::find(name).ok_or_else(|| {
@@ -261,7 +264,13 @@ fn planned_packs(
             ));
         }
         for p in &file.packs {
-            let proto = p.protocol.as_deref().unwrap_or(default_protocol);
+            let proto = p.protocol.as_deref().or(default_protocol).ok_or_else(|| {
+                usage(format!(
+                    "config: no protocol for the pack on {} (give protocol = \"...\" in the \
+                     file, or --protocol)",
+                    p.port
+                ))
+            })?;
             if proto == "auto" {
                 return Err(usage(
                     "config: protocol \"auto\" is for the command line only",
@@ -277,7 +286,7 @@ fn planned_packs(
             "no PORT given (try 'bms-poll --protocol jbd /dev/ttyUSB0', or --config FILE)",
         ));
     }
-    let fam = lookup(default_protocol)?;
+    let fam = lookup(default_protocol.unwrap_or_default())?;
     let addrs = args.poll.addresses(fam.default_address());
     fam.check_addresses(&addrs).map_err(usage)?;
     let mut names = args

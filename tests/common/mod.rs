@@ -20,6 +20,7 @@ pub fn bin_path(name: &str) -> PathBuf {
         "pylon-candump-decode" => PathBuf::from(env!("CARGO_BIN_EXE_pylon-candump-decode")),
         "readings-to-mqtt" => PathBuf::from(env!("CARGO_BIN_EXE_readings-to-mqtt")),
         "readings-bank" => PathBuf::from(env!("CARGO_BIN_EXE_readings-bank")),
+        "bms-poll" => PathBuf::from(env!("CARGO_BIN_EXE_bms-poll")),
         other => panic!("unknown binary {other}"),
     }
 }

@@ -1,0 +1,445 @@
+//! bms-poll against `bms-sim jbd` / `bms-sim daly` (and the LP4 and 7E simulators) over real
+//! pseudo-terminals and a simulated gateway; detection; the read-only rule checked from the
+//! simulators' side; the whole pipeline into a real broker.
+
+use crate::common::{cmd, readings, records, std_cmd, Sim, TempDir};
+use std::process::Stdio;
+
+fn sim(family: &str, extra: &[&str]) -> Sim {
+    let mut args = vec![family];
+    args.extend_from_slice(extra);
+    Sim::start(&args)
+}
+
+fn label(s: &Sim) -> String {
+    s.path.rsplit('/').next().unwrap().to_string()
+}
+
+fn no_writes(log: &std::path::Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(text.is_empty(), "the simulator received writes:\n{text}");
+}
+
+#[test]
+fn jbd_reading_identity_and_no_writes() {
+    let dir = TempDir::new("bms-poll-jbd");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "jbd",
+        &["--cells", "8", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "--protocol",
+            "jbd",
+            "--count",
+            "2",
+            "--interval",
+            "100ms",
+            &s.path,
+        ])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 2);
+    for reading in &r {
+        assert_eq!(reading["source"], "jbd");
+        assert_eq!(reading["device"], format!("{}-0", label(&s)));
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 8);
+        assert_eq!(f["cell_count"], 8);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.02, "cells {sum} vs pack {v}");
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 3);
+        assert_eq!(f["capacity_ah"], 100.0);
+        assert_eq!(f["charge_fet"], true);
+        assert_eq!(f["protection_short_circuit"], false);
+        assert_eq!(reading["info"]["model"], "JBD-SP16S020-L16S-100A-B-U");
+        assert_eq!(reading["info"]["manufacturer"], "JBD");
+        assert_eq!(reading["raw"]["production_date"], "2024-05-17");
+    }
+    no_writes(&log);
+}
+
+#[test]
+fn jbd_fault_and_address_rules() {
+    let s = sim("jbd", &["--fault", "short_circuit"]);
+    let out = cmd("bms-poll")
+        .args(["-p", "jbd", "--once", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r[0]["fields"]["protection_short_circuit"], true);
+    assert_eq!(r[0]["fields"]["charge_fet"], false);
+    cmd("bms-poll")
+        .args(["-p", "jbd", "--address", "2", "--once", &s.path])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no bus address"));
+}
+
+#[test]
+fn daly_boards_sign_and_multi_frame() {
+    let dir = TempDir::new("bms-poll-daly");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "daly",
+        &["--address", "1,2", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "daly", "-a", "1,2", "--once", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    let devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    let l = label(&s);
+    assert_eq!(devices, [format!("{l}-1"), format!("{l}-2")]);
+    for reading in &r {
+        let f = &reading["fields"];
+        assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 16);
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
+        // The simulator's state says the direction; the current's sign must agree.
+        let a = f["pack_current"].as_f64().unwrap();
+        match f["state"].as_str().unwrap() {
+            "charging" => assert!(a > 0.0, "{a}"),
+            "discharging" => assert!(a < 0.0, "{a}"),
+            _ => {}
+        }
+        assert_eq!(f["alarm_afe"], false);
+    }
+    no_writes(&log);
+}
+
+#[test]
+fn daly_bluetooth_style_frames_uart_host_and_faults() {
+    let s = sim(
+        "daly",
+        &[
+            "--all-frames",
+            "--cells",
+            "13",
+            "--fault",
+            "protection_cell_ov",
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "daly", "--daly-host", "0x80", "--once", &s.path])
+        .assert()
+        .success();
+    let f = &readings(&out.get_output().stdout)[0]["fields"];
+    assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 13);
+    assert_eq!(f["protection_cell_ov"], true);
+    assert_eq!(f["warning_cell_ov"], false);
+}
+
+#[test]
+fn asleep_daly_and_silent_board_are_named() {
+    let s = sim(
+        "daly",
+        &["--address", "1,2", "--asleep", "1", "--silent", "2"],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "daly",
+            "-a",
+            "1,2",
+            "--once",
+            "--emit-errors",
+            "--timeout",
+            "200ms",
+            &s.path,
+        ])
+        .assert()
+        .code(1);
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r["type"] == "status"));
+    let e1 = recs[0]["error"].as_str().unwrap();
+    assert!(e1.contains("asleep"), "{e1}");
+    assert!(recs[1]["error"].as_str().unwrap().contains("timeout"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("asleep"), "{err}");
+}
+
+#[test]
+fn bad_checksums_and_line_faults_never_make_a_wrong_reading() {
+    let s = sim(
+        "daly",
+        &[
+            "--bad-crc-every",
+            "5",
+            "--garbage-every",
+            "3",
+            "--twice-every",
+            "4",
+            "--foreign-every",
+            "7",
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "daly",
+            "--count",
+            "6",
+            "--interval",
+            "50ms",
+            "--emit-errors",
+            &s.path,
+        ])
+        .assert();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 6, "one record per cycle");
+    let r = readings(&out.stdout);
+    assert!(!r.is_empty());
+    for reading in &r {
+        let f = &reading["fields"];
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((40.0..60.0).contains(&v), "{v}");
+        if let Some(cells) = f["cell_voltages"].as_array() {
+            assert_eq!(cells.len(), 16);
+            assert!(cells
+                .iter()
+                .all(|c| (2.5..3.7).contains(&c.as_f64().unwrap())));
+        }
+    }
+}
+
+#[test]
+fn gateway_tcp_and_modbus_tcp_rule() {
+    let gw = Sim::start_printing(&["daly", "--tcp", "127.0.0.1:0"], "tcp://");
+    let out = cmd("bms-poll")
+        .args(["-p", "daly", "--once", &gw.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 1);
+    cmd("bms-poll")
+        .args(["-p", "daly", "--once", "modbus-tcp://127.0.0.1:1"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("transparent mode"));
+}
+
+#[test]
+fn lp4_and_7e_through_the_table() {
+    let lp4 = Sim::lp4(&["--address", "1,2"]);
+    let out = cmd("bms-poll")
+        .args(["-p", "lp4", "-a", "1,2", "--once", &lp4.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    assert!(r[0]["device"].as_str().unwrap().starts_with("sim-"));
+    assert_eq!(r[0]["source"], "lp4");
+    let e7 = sim("eg4-7e", &["--address", "1"]);
+    let out = cmd("bms-poll")
+        .args(["-p", "eg4-7e", "--gap", "50ms", "--once", &e7.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r[0]["source"], "eg4-7e");
+    assert_eq!(r[0]["info"]["hardware"], "B");
+}
+
+#[test]
+fn usage_errors() {
+    cmd("bms-poll")
+        .args(["/dev/null"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no --protocol given"));
+    cmd("bms-poll")
+        .args(["-p", "victron", "/dev/null"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("unknown protocol 'victron'"));
+    cmd("bms-poll")
+        .args(["-p", "daly", "-a", "40", "/dev/null"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("out of range"));
+    cmd("bms-poll")
+        .args(["-p", "daly", "--daly-host", "0x41", "/dev/null"])
+        .assert()
+        .code(2);
+    cmd("bms-poll")
+        .args(["-p", "jbd", "--once", "/nonexistent/ttyUSB9"])
+        .assert()
+        .code(75);
+}
+
+#[test]
+fn detect_finds_each_family_and_says_how_to_poll_it() {
+    let dir = TempDir::new("bms-poll-detect");
+    let logs: Vec<_> = (0..2).map(|i| dir.path(&format!("w{i}.log"))).collect();
+    let jbd = sim("jbd", &["--write-log", logs[0].to_str().unwrap()]);
+    let daly = sim("daly", &["--write-log", logs[1].to_str().unwrap()]);
+    let lp4 = Sim::lp4(&["--address", "2"]);
+    let silent = sim("daly", &["--silent", "1"]);
+    let cache = dir.path("detect.json");
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "200ms", "--detect-cache"])
+        .arg(&cache)
+        .args([&jbd.path, &daly.path, &lp4.path, &silent.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    let got: Vec<(String, String, u64)> = recs
+        .iter()
+        .map(|r| {
+            assert_eq!(r["type"], "detected");
+            (
+                r["port"].as_str().unwrap().to_string(),
+                r["protocol"].as_str().unwrap().to_string(),
+                r["address"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (jbd.path.clone(), "jbd".to_string(), 0),
+            (daly.path.clone(), "daly".to_string(), 1),
+            (lp4.path.clone(), "lp4".to_string(), 2),
+        ]
+    );
+    assert_eq!(recs[0]["info"]["model"], "JBD-SP16S020-L16S-100A-B-U");
+    assert_eq!(recs[2]["baud"], 9600);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("bms-poll --protocol lp4 --address 2 {}", lp4.path)),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("bms-poll --protocol jbd {}", jbd.path)),
+        "{err}"
+    );
+    // Probes are reads: neither simulator saw anything else.
+    for l in &logs {
+        no_writes(l);
+    }
+    // The cache remembers each port; a second run tries that first and finds the same.
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert_eq!(c[&lp4.path]["protocol"], "lp4");
+    assert_eq!(c[&lp4.path]["addresses"][0], 2);
+    let again = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "--detect-cache"])
+        .arg(&cache)
+        .arg(&lp4.path)
+        .assert()
+        .success();
+    assert_eq!(records(&again.get_output().stdout)[0]["protocol"], "lp4");
+}
+
+#[test]
+fn detect_on_nothing_exits_1_and_auto_exits_75() {
+    let silent = sim("jbd", &["--silent", "0"]);
+    cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "jbd", &silent.path])
+        .assert()
+        .code(1)
+        .stdout("");
+    cmd("bms-poll")
+        .args([
+            "-p",
+            "auto",
+            "--listen",
+            "0s",
+            "--once",
+            "-a",
+            "1",
+            &silent.path,
+        ])
+        .assert()
+        .code(75)
+        .stderr(predicates::str::contains("no BMS found"));
+}
+
+#[test]
+fn detect_does_not_probe_a_bus_that_talks() {
+    // A capture replayed into a pseudo-terminal: bytes arrive without being asked.
+    let dir = TempDir::new("bms-poll-talk");
+    let capture = dir.path("bus.bin");
+    std::fs::write(
+        &capture,
+        [0x01u8, 0x03, 0x00, 0x00, 0x00, 0x27, 0x05, 0xD0].repeat(50),
+    )
+    .unwrap();
+    let mut replay = std_cmd("bms-sim")
+        .args(["replay", "--now", "--wire-baud", "9600"])
+        .arg(&capture)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(replay.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "2s", first.trim()])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("another master"), "{err}");
+    let _ = replay.kill();
+    let _ = replay.wait();
+}
+
+#[test]
+fn auto_detects_then_polls_two_families() {
+    let jbd = sim("jbd", &[]);
+    let daly = sim("daly", &[]);
+    let out = cmd("bms-poll")
+        .args([
+            "-p", "auto", "--listen", "0s", "--once", &jbd.path, &daly.path,
+        ])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    let mut sources: Vec<&str> = r.iter().map(|r| r["source"].as_str().unwrap()).collect();
+    sources.sort();
+    assert_eq!(sources, ["daly", "jbd"]);
+}
+
+#[test]
+fn config_file_with_two_protocols() {
+    let jbd = sim("jbd", &[]);
+    let daly = sim("daly", &["--address", "3"]);
+    let dir = TempDir::new("bms-poll-config");
+    let conf = dir.path("packs.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "interval = \"100ms\"\n\n[[pack]]\nprotocol = \"jbd\"\nname = \"shed\"\nport = \"{}\"\n\n[[pack]]\nprotocol = \"daly\"\nport = \"{}\"\naddress = 3\n",
+            jbd.path, daly.path
+        ),
+    )
+    .unwrap();
+    let out = cmd("bms-poll")
+        .args(["--once", "--config"])
+        .arg(&conf)
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    let mut devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    devices.sort();
+    assert_eq!(devices, [format!("{}-3", label(&daly)).as_str(), "shed"]);
+}
