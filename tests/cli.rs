@@ -11,6 +11,7 @@ mod gateway;
 mod generated;
 mod lp4_poll;
 mod mqtt_delivery;
+mod peers;
 mod pylon_candump_decode;
 mod readings_bank;
 mod readings_exporter;

@@ -1,0 +1,66 @@
+"""Differential oracle: decodes frames with published peers, one JSON line per input line.
+
+Input lines (stdin): `jbd BASIC_HEX CELLS_HEX` (whole reply frames) or
+`daly SOC8 MOS8 STATUS8` (the 8 data bytes of the 0x90, 0x93 and 0x94 answers, hex).
+Peers: aiobmsble (BMS.jbd_bms, the JBD decoder Home Assistant's BMS_BLE uses) and dalybms
+(python-daly-bms, its get_* decoders take the data bytes offline). Both decode offline: no
+Bluetooth or serial port is opened.
+"""
+import json
+import sys
+
+from aiobmsble.bms.jbd_bms import BMS as JBD
+from dalybms import DalyBMS
+
+
+def jbd(basic_hex, cells_hex):
+    frame = bytes.fromhex(basic_hex)
+    msg = frame[: 4 + frame[3]]  # header and data, as aiobmsble keeps it
+    r = JBD._decode_data(JBD._FIELDS, msg)
+    ctrl = 27 + 2 * r.get("temp_sensors", 0)
+    if int.from_bytes(msg[ctrl : ctrl + 1], "big") & 0x80:
+        r |= JBD._decode_data(JBD._FIELDS_D10, msg)
+    temps = JBD._temp_values(msg, values=r.get("temp_sensors", 0), start=27, signed=False,
+                             offset=2731, divider=10, types=JBD._TEMP_TYPES)
+    cframe = bytes.fromhex(cells_hex)
+    cells = JBD._cell_voltages(cframe[: 4 + cframe[3]], cells=cframe[3] // 2, start=4,
+                               byteorder="big")
+    return {
+        "pack_voltage": r["voltage"],
+        "pack_current": r["current"],
+        "remaining_ah": r["cycle_charge"],
+        "cycle_count": r["cycles"],
+        "soc": r["battery_level"],
+        "charge_fet": r["chrg_mosfet"],
+        "discharge_fet": r["dischrg_mosfet"],
+        "cell_count": r["cell_count"],
+        "temperatures": [round(float(t), 1) for t in temps],
+        "cell_voltages": cells,
+    }
+
+
+def daly(soc_hex, mos_hex, status_hex):
+    d = DalyBMS()
+    soc = d.get_soc(response_data=bytes.fromhex(soc_hex))
+    mos = d.get_mosfet_status(response_data=bytes.fromhex(mos_hex))
+    st = d.get_status(response_data=bytes.fromhex(status_hex))
+    return {
+        "pack_voltage": soc["total_voltage"],
+        # dalybms: (raw - 30000) / 10, "negative=charging" (protocols.md §13.3)
+        "current_raw_decode": soc["current"],
+        "soc": soc["soc_percent"],
+        "state": {"stationary": "idle"}.get(mos["mode"], mos["mode"]),
+        "charge_fet": mos["charging_mosfet"],
+        "discharge_fet": mos["discharging_mosfet"],
+        "remaining_ah": mos["capacity_ah"],
+        "cell_count": st["cells"],
+        "cycle_count": st["cycles"],
+    }
+
+
+for line in sys.stdin:
+    parts = line.split()
+    if not parts:
+        continue
+    out = jbd(*parts[1:]) if parts[0] == "jbd" else daly(*parts[1:])
+    print(json.dumps(out), flush=True)
