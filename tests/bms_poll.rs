@@ -443,3 +443,91 @@ fn config_file_with_two_protocols() {
     devices.sort();
     assert_eq!(devices, [format!("{}-3", label(&daly)).as_str(), "shed"]);
 }
+
+/// The whole job for an owner of a JBD and a Daly pack: detection, polling, energy counters,
+/// Home Assistant over a real broker. Every reading read arrives on the JSON topic, and each
+/// pack gets valid device discovery.
+#[test]
+fn jbd_and_daly_through_the_bank_into_mqtt() {
+    use crate::readings_to_mqtt::Broker;
+    let Some(b) = Broker::start() else { return };
+    let jbd = sim("jbd", &["--cells", "4"]);
+    let daly = sim("daly", &[]);
+    let dir = TempDir::new("bms-poll-mqtt");
+    let polled = dir.path("polled.ndjson");
+    let state = dir.path("bank.json");
+    let bin = |n: &str| crate::common::bin_path(n).display().to_string();
+    let pipeline = format!(
+        "{} -p auto --listen 0s --count 4 --interval 300ms {} {} | tee {} | {} --state {} | {} --port {} --json-topic test/readings",
+        bin("bms-poll"),
+        jbd.path,
+        daly.path,
+        polled.display(),
+        bin("readings-bank"),
+        state.display(),
+        bin("readings-to-mqtt"),
+        b.port
+    );
+    let run = std::sync::Mutex::new(None);
+    let got = b.collect_on(
+        "test/readings",
+        usize::MAX,
+        std::time::Duration::from_secs(8),
+        || {
+            *run.lock().unwrap() = Some(
+                std::process::Command::new("bash")
+                    .args(["-o", "pipefail", "-c", &pipeline])
+                    .stderr(Stdio::piped())
+                    .output()
+                    .unwrap(),
+            );
+        },
+    );
+    let out = run.into_inner().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = readings(&std::fs::read(&polled).unwrap());
+    assert_eq!(read.len(), 8, "4 cycles of 2 packs");
+    // readings-bank adds its bank readings; every pack reading read arrives, in order.
+    let got: Vec<&String> = got
+        .iter()
+        .filter(|m| !m.contains("\"source\":\"bank\""))
+        .collect();
+    assert_eq!(got.len(), read.len(), "every reading arrives");
+    for (r, msg) in read.iter().zip(&got) {
+        let m: serde_json::Value = serde_json::from_str(msg).unwrap();
+        assert_eq!(m["device"], r["device"]);
+        assert_eq!(m["ts"], r["ts"]);
+        assert_eq!(m["fields"]["soc"], r["fields"]["soc"]);
+        // readings-bank's counters ride along
+        assert!(m["fields"]["energy_charged_kwh"].is_number(), "{m}");
+    }
+    for (source, r) in [("jbd", &read[0]), ("daly", &read[1])] {
+        let device = r["device"].as_str().unwrap();
+        let d = b.json(&format!("homeassistant/device/bmstap_{device}/config"));
+        assert_eq!(d["cmps"]["soc"]["dev_cla"], "battery", "{source}");
+        assert_eq!(d["cmps"]["pack_current"]["unit_of_meas"], "A");
+        assert_eq!(d["cmps"]["cell_01_voltage"]["dev_cla"], "voltage");
+        assert_eq!(d["cmps"]["charge_fet"]["p"], "binary_sensor");
+        assert!(
+            d["cmps"]["charge_fet"].get("dev_cla").is_none(),
+            "{source}: not a problem"
+        );
+        assert_eq!(d["cmps"]["protection_cell_ov"]["dev_cla"], "problem");
+        assert_eq!(
+            d["cmps"]["energy_charged_kwh"]["stat_cla"],
+            "total_increasing"
+        );
+        for (name, c) in d["cmps"].as_object().unwrap() {
+            assert!(
+                c["name"].is_string() && c["uniq_id"].is_string(),
+                "{name}: {c}"
+            );
+        }
+        let s = b.json(&format!("bmstap/{device}/state"));
+        assert!(s["pack_voltage"].is_number(), "{source}: {s}");
+    }
+}

@@ -152,6 +152,22 @@ impl Broker {
         got
     }
 
+    /// Payloads published on `topic` after subscribing (`start` runs once subscribed), until
+    /// `n` arrived or `wait` passed.
+    pub(crate) fn collect_on(
+        &self,
+        topic: &str,
+        n: usize,
+        wait: Duration,
+        start: impl FnOnce(),
+    ) -> Vec<String> {
+        self.collect(topic, n, wait, start)
+            .into_iter()
+            .filter(|(t, _, retained)| t == topic && !retained)
+            .map(|(_, p, _)| p)
+            .collect()
+    }
+
     /// Retained messages under `filter`, as (topic, payload).
     pub(crate) fn retained(&self, filter: &str) -> Vec<(String, String)> {
         self.collect(filter, usize::MAX, Duration::from_millis(700), || {})
