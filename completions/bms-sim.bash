@@ -16,6 +16,9 @@ _bms__sim() {
             ",$1")
                 cmd="bms__sim"
                 ;;
+            bms__sim,daly)
+                cmd="bms__sim__subcmd__daly"
+                ;;
             bms__sim,eflex)
                 cmd="bms__sim__subcmd__eflex"
                 ;;
@@ -24,6 +27,9 @@ _bms__sim() {
                 ;;
             bms__sim,help)
                 cmd="bms__sim__subcmd__help"
+                ;;
+            bms__sim,jbd)
+                cmd="bms__sim__subcmd__jbd"
                 ;;
             bms__sim,lp4)
                 cmd="bms__sim__subcmd__lp4"
@@ -37,6 +43,9 @@ _bms__sim() {
             bms__sim,rtu-capture)
                 cmd="bms__sim__subcmd__rtu__subcmd__capture"
                 ;;
+            bms__sim__subcmd__help,daly)
+                cmd="bms__sim__subcmd__help__subcmd__daly"
+                ;;
             bms__sim__subcmd__help,eflex)
                 cmd="bms__sim__subcmd__help__subcmd__eflex"
                 ;;
@@ -45,6 +54,9 @@ _bms__sim() {
                 ;;
             bms__sim__subcmd__help,help)
                 cmd="bms__sim__subcmd__help__subcmd__help"
+                ;;
+            bms__sim__subcmd__help,jbd)
+                cmd="bms__sim__subcmd__help__subcmd__jbd"
                 ;;
             bms__sim__subcmd__help,lp4)
                 cmd="bms__sim__subcmd__help__subcmd__lp4"
@@ -65,12 +77,94 @@ _bms__sim() {
 
     case "${cmd}" in
         bms__sim)
-            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex pylon help"
+            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__daly)
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --silent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bad-crc-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wire-baud)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --link)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --serial-tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --twice-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --garbage-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --foreign-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asleep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -199,8 +293,22 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__help)
-            opts="lp4 eg4-7e replay rtu-capture eflex pylon help"
+            opts="lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__help__subcmd__daly)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -241,6 +349,20 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__help__subcmd__jbd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -303,6 +425,88 @@ _bms__sim() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__subcmd__sim__subcmd__jbd)
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --silent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bad-crc-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wire-baud)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --link)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --serial-tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --twice-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --garbage-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --foreign-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asleep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

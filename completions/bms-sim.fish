@@ -35,6 +35,8 @@ complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "replay" -d 'Replay 
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l silent -d 'Address that never answers (repeatable)' -r
@@ -114,10 +116,54 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -s v -l verbose -
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylon" -s h -l help -d 'Print help'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l cells -d 'Cells per pack (1-16)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l cells -d 'Cells per pack (1-16)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,4 +1,4 @@
-complete -c eg4-7e-query -s a -l address -d 'Bus addresses of the packs on each port: 1,2,3 or 1-4' -r
+complete -c eg4-7e-query -s a -l address -d 'Bus addresses of the packs on each port: 1,2,3 or 1-4 [default: 1; bms-poll: the protocol\'s]' -r
 complete -c eg4-7e-query -s n -l count -d 'Poll N cycles, then exit' -r
 complete -c eg4-7e-query -s i -l interval -d 'Time from the start of one cycle to the start of the next [default: 10s]' -r
 complete -c eg4-7e-query -s t -l timeout -d 'How long to wait for a reply [default: 1s]' -r

@@ -233,6 +233,37 @@ pub static FAMILIES: &[Family] = &[
     },
 ];
 
+/// The protocol table as Markdown, for docs/bms-poll.md (scripts/gen-docs keeps it current).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| protocol | what | baud | addresses | detection tries | Modbus TCP | notes |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for f in FAMILIES {
+        let addrs = match f.addressing {
+            Addressing::Single => "none (one pack per port)".to_string(),
+            Addressing::Bus {
+                default, min, max, ..
+            } => format!("{min}-{max}, default {default}"),
+        };
+        let probes: Vec<String> = f.probe_addresses().iter().map(u8::to_string).collect();
+        let bauds: Vec<String> = f.detect_bauds.iter().map(u32::to_string).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} baud, address {}; {} ms each | {} | {} |\n",
+            f.name,
+            f.about,
+            f.default_baud,
+            addrs,
+            bauds.join(", "),
+            probes.join(", "),
+            f.probe_timeout.as_millis(),
+            if f.modbus { "yes" } else { "no" },
+            f.notes
+        ));
+    }
+    out
+}
+
 impl std::fmt::Debug for Family {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Family")

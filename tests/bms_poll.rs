@@ -531,3 +531,18 @@ fn jbd_and_daly_through_the_bank_into_mqtt() {
         assert!(s["pack_voltage"].is_number(), "{source}: {s}");
     }
 }
+
+#[test]
+fn shipped_example_config_is_read() {
+    let conf = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/systemd/bms-poll.toml.example");
+    // The file parses and names real protocols; its example ports do not exist here (75).
+    cmd("bms-poll")
+        .args(["--once", "--config"])
+        .arg(&conf)
+        .assert()
+        .code(75)
+        .stderr(predicates::str::contains(
+            "usb-FTDI_FT232R_USB_UART_A10KX1Y2",
+        ));
+}
