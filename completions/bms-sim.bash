@@ -91,7 +91,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__daly)
-            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --verbose --quiet --trace --help"
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -162,6 +162,10 @@ _bms__sim() {
                     return 0
                     ;;
                 --write-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -433,7 +437,7 @@ _bms__sim() {
             return 0
             ;;
         bms__subcmd__sim__subcmd__jbd)
-            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --verbose --quiet --trace --help"
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +508,10 @@ _bms__sim() {
                     return 0
                     ;;
                 --write-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

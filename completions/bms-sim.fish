@@ -132,6 +132,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l tcp -d 'Serve th
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l cells -d 'Cells per pack (1-16)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
@@ -153,6 +154,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l tcp -d 'Serve t
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l cells -d 'Cells per pack (1-16)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'

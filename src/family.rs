@@ -61,6 +61,8 @@ pub struct SimSpec {
     pub all_frames: bool,
     /// Tag in simulated serial numbers.
     pub tag: String,
+    /// Daly: answer only requests from this host address (the port's: 0x40 RS-485, 0x80 UART).
+    pub host: Option<u8>,
 }
 
 /// Builds a family's simulated bus.
@@ -87,6 +89,9 @@ pub struct Family {
     /// Reply timeout of a detection probe.
     pub probe_timeout: Duration,
     pub codec: fn(&Options) -> Box<dyn Codec>,
+    /// The settings detection tries, in order, starting from the user's (Daly: host 0x40,
+    /// then 0x80, as the port is not known).
+    pub variants: fn(&Options) -> Vec<Options>,
     /// `bms-sim NAME`; None where bms-sim has a dedicated subcommand (lp4, eg4-7e).
     pub simulator: Option<Simulator>,
     /// Extra words for --help / docs: wiring, quirks.
@@ -129,6 +134,23 @@ impl Family {
     }
 }
 
+fn as_given(o: &Options) -> Vec<Options> {
+    vec![o.clone()]
+}
+
+fn daly_hosts(o: &Options) -> Vec<Options> {
+    let mut out = vec![o.clone()];
+    for host in [daly::HOST_RS485, daly::HOST_UART] {
+        if host != o.daly_host {
+            out.push(Options {
+                daly_host: host,
+                ..o.clone()
+            });
+        }
+    }
+    out
+}
+
 fn jbd_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(jbd::Codec)
 }
@@ -165,6 +187,7 @@ pub static FAMILIES: &[Family] = &[
         timeout: Duration::from_millis(500),
         probe_timeout: Duration::from_millis(500),
         codec: jbd_codec,
+        variants: as_given,
         simulator: Some(sim::jbd::simulator),
         notes: "One pack per port (no bus address). Reads 0x03 basic info and 0x04 cells every \
                 cycle, 0x05 model once per connection.",
@@ -186,6 +209,7 @@ pub static FAMILIES: &[Family] = &[
         timeout: Duration::from_millis(500),
         probe_timeout: Duration::from_millis(500),
         codec: daly_codec,
+        variants: daly_hosts,
         simulator: Some(sim::daly::simulator),
         notes: "Board numbers are the addresses (1 for a single BMS). Requests come from host \
                 address 0x40 (RS-485 port); --daly-host 0x80 for the UART/Bluetooth port. A \
@@ -208,6 +232,7 @@ pub static FAMILIES: &[Family] = &[
         timeout: Duration::from_secs(1),
         probe_timeout: Duration::from_millis(400),
         codec: e7_codec,
+        variants: as_given,
         simulator: None,
         notes: "The same codec as eg4-7e-query; requests 2 s apart by default (--gap).",
     },
@@ -228,6 +253,7 @@ pub static FAMILIES: &[Family] = &[
         timeout: Duration::from_secs(1),
         probe_timeout: Duration::from_millis(500),
         codec: lp4_codec,
+        variants: as_given,
         simulator: None,
         notes: "The same codec as lp4-poll (V01.06 map); modbus-tcp:// gateways work.",
     },

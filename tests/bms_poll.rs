@@ -546,3 +546,28 @@ fn shipped_example_config_is_read() {
             "usb-FTDI_FT232R_USB_UART_A10KX1Y2",
         ));
 }
+
+#[test]
+fn detect_finds_a_daly_on_its_uart_port_by_its_host_address() {
+    let uart = sim("daly", &["--host", "0x80"]);
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "daly", &uart.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert_eq!(records(&out.stdout)[0]["protocol"], "daly");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "bms-poll --protocol daly --daly-host 0x80 {}",
+            uart.path
+        )),
+        "{err}"
+    );
+    // auto polls it with the host address it answered to
+    let out = cmd("bms-poll")
+        .args(["-p", "auto", "--listen", "0s", "--once", &uart.path])
+        .assert()
+        .success();
+    assert_eq!(readings(&out.get_output().stdout).len(), 1);
+}

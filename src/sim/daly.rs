@@ -22,6 +22,7 @@ pub struct Slave {
     silent: Vec<u8>,
     asleep: Vec<u8>,
     all_frames: bool,
+    host: Option<u8>,
     bad_every: Option<u64>,
     replies: u64,
     buf: Vec<u8>,
@@ -79,6 +80,7 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         silent: spec.silent.clone(),
         asleep: spec.asleep.clone(),
         all_frames: spec.all_frames,
+        host: spec.host,
         bad_every: spec.bad_every,
         replies: 0,
         buf: Vec::new(),
@@ -87,13 +89,15 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
     }))
 }
 
-/// The board a request's address byte asks for: host 0x40 or 0x80 plus board − 1.
-fn board_of(address: u8) -> Option<u8> {
-    match address {
-        0x40..=0x5F => Some(address - 0x40 + 1),
-        0x80..=0x9F => Some(address - 0x80 + 1),
-        _ => None,
-    }
+/// The board a request's address byte asks for: host 0x40 or 0x80 plus board − 1 (only
+/// `host`'s when given).
+fn board_of(address: u8, host: Option<u8>) -> Option<u8> {
+    let (base, board) = match address {
+        0x40..=0x5F => (0x40, address - 0x40 + 1),
+        0x80..=0x9F => (0x80, address - 0x80 + 1),
+        _ => return None,
+    };
+    host.is_none_or(|h| h == base).then_some(board)
 }
 
 impl Slave {
@@ -243,7 +247,7 @@ impl Responder for Slave {
                 self.refused.push(frame);
                 continue;
             };
-            let Some(board) = board_of(addr) else {
+            let Some(board) = board_of(addr, self.host) else {
                 continue; // a board's own frame, or another host's
             };
             if !self.boards.iter().any(|b| b.number == board) || self.silent.contains(&board) {

@@ -184,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .iter()
             .map(|d| PlannedPack {
                 family: d.family,
+                options: d.options.clone(),
                 port: d.port.clone(),
                 address: d.address,
                 baud: d.baud,
@@ -191,9 +192,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             })
             .collect()
     } else {
-        planned_packs(&args, file.as_ref(), default_protocol.as_deref())?
+        planned_packs(&args, file.as_ref(), default_protocol.as_deref(), &options)?
     };
-    let ports = port_plans(&packs, &options)?;
+    let ports = port_plans(&packs)?;
     let first = packs[0].family;
     let pick = |cli: Option<Duration>, f: Option<Duration>, d: Duration| cli.or(f).unwrap_or(d);
     let schedule = Schedule {
@@ -231,6 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 #[derive(Debug, Clone)]
 struct PlannedPack {
     family: &'static Family,
+    options: Options,
     port: String,
     address: u8,
     baud: u32,
@@ -242,6 +244,7 @@ fn planned_packs(
     args: &Args,
     file: Option<&config::Config>,
     default_protocol: Option<&str>,
+    options: &Options,
 ) -> anyhow::Result<Vec<PlannedPack>> {
     let lookup = |name: &str| -> anyhow::Result<&'static Family> {
         family::find(name).ok_or_else(|| {
@@ -277,7 +280,7 @@ fn planned_packs(
                 ));
             }
             let fam = lookup(proto)?;
-            out.push(planned(fam, p, args.baud)?);
+            out.push(planned(fam, p, args.baud, options)?);
         }
         return Ok(out);
     }
@@ -298,6 +301,7 @@ fn planned_packs(
         for &address in &addrs {
             out.push(PlannedPack {
                 family: fam,
+                options: options.clone(),
                 port: port.clone(),
                 address,
                 baud: args.baud.unwrap_or(fam.default_baud),
@@ -308,7 +312,12 @@ fn planned_packs(
     Ok(out)
 }
 
-fn planned(fam: &'static Family, p: &PackConfig, baud: Option<u32>) -> anyhow::Result<PlannedPack> {
+fn planned(
+    fam: &'static Family,
+    p: &PackConfig,
+    baud: Option<u32>,
+    options: &Options,
+) -> anyhow::Result<PlannedPack> {
     let address = p.address.unwrap_or(fam.default_address());
     fam.check_addresses(&[address])
         .map_err(|e| usage(format!("config, port {}: {e}", p.port)))?;
@@ -319,6 +328,7 @@ fn planned(fam: &'static Family, p: &PackConfig, baud: Option<u32>) -> anyhow::R
     }
     Ok(PlannedPack {
         family: fam,
+        options: options.clone(),
         port: p.port.clone(),
         address,
         baud: p.baud.or(baud).unwrap_or(fam.default_baud),
@@ -327,7 +337,7 @@ fn planned(fam: &'static Family, p: &PackConfig, baud: Option<u32>) -> anyhow::R
 }
 
 /// One plan per port, in first-seen order. A port has one protocol and one baud rate.
-fn port_plans(packs: &[PlannedPack], options: &Options) -> anyhow::Result<Vec<PortPlan>> {
+fn port_plans(packs: &[PlannedPack]) -> anyhow::Result<Vec<PortPlan>> {
     let mut plans: Vec<(PortPlan, &'static Family)> = Vec::new();
     for p in packs {
         if let Endpoint::ModbusTcp { .. } = check_port(&p.port)? {
@@ -349,7 +359,7 @@ fn port_plans(packs: &[PlannedPack], options: &Options) -> anyhow::Result<Vec<Po
                         packs: Vec::new(),
                         driver: Box::new(CodecDriver {
                             source: p.family.name,
-                            codec: (p.family.codec)(options),
+                            codec: (p.family.codec)(&p.options),
                             pause: p.family.pause,
                         }),
                     },
@@ -391,6 +401,8 @@ fn port_plans(packs: &[PlannedPack], options: &Options) -> anyhow::Result<Vec<Po
 #[derive(Debug, Clone)]
 pub struct Found {
     family: &'static Family,
+    /// The settings it answered to (Daly: the host address).
+    options: Options,
     port: String,
     baud: u32,
     network: bool,
@@ -428,6 +440,9 @@ struct Remembered {
     protocol: String,
     baud: u32,
     addresses: Vec<u8>,
+    /// Daly: the host address the board answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    daly_host: Option<u8>,
 }
 
 fn read_cache(path: &Path) -> BTreeMap<String, Remembered> {
@@ -541,6 +556,8 @@ fn detect_all(
                             protocol: first.family.name.into(),
                             baud: first.baud,
                             addresses: f.iter().map(|d| d.address).collect(),
+                            daly_host: (first.family.name == "daly")
+                                .then_some(first.options.daly_host),
                         },
                     );
                 }
@@ -576,6 +593,7 @@ struct Probing {
 /// One candidate: a family at a baud rate, with the addresses to probe.
 struct Candidate {
     family: &'static Family,
+    options: Options,
     baud: u32,
     addresses: Vec<u8>,
 }
@@ -606,6 +624,10 @@ fn detect_port(
         if let Some(f) = families.iter().find(|f| f.name == h.protocol) {
             candidates.push(Candidate {
                 family: f,
+                options: Options {
+                    daly_host: h.daly_host.unwrap_or(options.daly_host),
+                    ..options.clone()
+                },
                 baud: h.baud,
                 addresses: h.addresses.clone(),
             });
@@ -627,17 +649,20 @@ fn detect_port(
                 None => f.probe_addresses().to_vec(),
             };
             if !addresses.is_empty() {
-                candidates.push(Candidate {
-                    family: f,
-                    baud,
-                    addresses,
-                });
+                for o in (f.variants)(options) {
+                    candidates.push(Candidate {
+                        family: f,
+                        options: o,
+                        baud,
+                        addresses: addresses.clone(),
+                    });
+                }
             }
         }
     }
     let mut heard: Option<String> = None;
     for c in &candidates {
-        let found = probe_candidate(&mut link, port, c, options, how.timeout, &mut heard)?;
+        let found = probe_candidate(&mut link, port, c, how.timeout, &mut heard)?;
         if !found.is_empty() {
             log::info!(
                 "{port}: detection took {} ms",
@@ -690,14 +715,13 @@ fn probe_candidate(
     link: &mut Link,
     port: &str,
     c: &Candidate,
-    options: &Options,
     timeout: Option<Duration>,
     heard: &mut Option<String>,
 ) -> anyhow::Result<Vec<Found>> {
     let f = c.family;
     link.set_baud(c.baud)
         .map_err(|e| unavailable(format!("{port}: {e}")))?;
-    let codec = (f.codec)(options);
+    let codec = (f.codec)(&c.options);
     let timeout = timeout.unwrap_or(f.probe_timeout);
     let mut found = Vec::new();
     for &address in &c.addresses {
@@ -748,6 +772,7 @@ fn probe_candidate(
         let device = poll::device_name(&link.label, &plan, &info);
         found.push(Found {
             family: f,
+            options: c.options.clone(),
             port: port.to_string(),
             baud: c.baud,
             network: link.is_network(),
@@ -810,8 +835,9 @@ fn hint(args: &Args, found: &[Found]) {
         if !first.network && first.baud != first.family.default_baud {
             cmd.push_str(&format!(" --baud {}", first.baud));
         }
-        if first.family.name == "daly" && args.daly_host != crate::proto::daly::HOST_RS485 {
-            cmd.push_str(&format!(" --daly-host {:#04x}", args.daly_host));
+        if first.family.name == "daly" && first.options.daly_host != crate::proto::daly::HOST_RS485
+        {
+            cmd.push_str(&format!(" --daly-host {:#04x}", first.options.daly_host));
         }
         let _ = writeln!(err, "bms-poll: to poll it: {cmd} {port}");
     }

@@ -366,6 +366,10 @@ pub struct FamilySimArgs {
     /// Append every frame received that is not an allowed read (a write) to FILE, as hex
     #[arg(long, value_name = "FILE")]
     pub write_log: Option<PathBuf>,
+    /// Daly: answer only requests from this host address, as one port does (0x40 RS-485,
+    /// 0x80 UART); default: both
+    #[arg(long, value_name = "ADDR", value_parser = addresses)]
+    pub host: Option<Addresses>,
 }
 
 fn family_sims() -> impl Iterator<Item = &'static crate::family::Family> {
@@ -489,6 +493,7 @@ fn run_family(fs: FamilySim) -> anyhow::Result<Exit> {
             .collect(),
         all_frames: fs.args.all_frames,
         tag,
+        host: fs.args.host.as_ref().and_then(|h| h.0.first().copied()),
     };
     let inner =
         (fs.family.simulator.expect("family_sims has a simulator"))(&spec).map_err(usage)?;
