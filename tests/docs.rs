@@ -1,0 +1,164 @@
+//! The README and docs/ stay in step with the tools: every tool has its row, its example and
+//! its section, the Debian package carries and names it, every link between the pages
+//! resolves, and CI runs the README's own test command.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn tools() -> Vec<String> {
+    bmstap::tools::commands()
+        .iter()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// The lines of the first fenced block after `heading` in a markdown text.
+fn block_after<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
+    let at = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"));
+    text[at..]
+        .split("```")
+        .nth(1)
+        .expect("a fenced block")
+        .lines()
+        .skip(1)
+        .collect()
+}
+
+#[test]
+fn ci_runs_the_readmes_test_command() {
+    let readme = read("README.md");
+    let block = block_after(&readme, "## Two commands to start");
+    assert_eq!(block.len(), 2, "two commands: {block:?}");
+    let command = |line: &str| line.split('#').next().unwrap().trim().to_string();
+    assert_eq!(command(block[0]), "scripts/demo");
+    let test = command(block[1]);
+    let ci = read(".ci/run");
+    let ran: Vec<&str> = ci
+        .lines()
+        .filter_map(|l| l.strip_prefix("echo \"== test\";"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(ran, [test.as_str()], ".ci/run must run the README's test command");
+}
+
+#[test]
+fn every_tool_has_its_row_example_section_and_package_entry() {
+    let readme = read("README.md");
+    let tools_md = read("docs/tools.md");
+    let cargo = read("Cargo.toml");
+    let examples = block_after(&readme, "## The tools, one example each");
+    let description = cargo
+        .split("extended-description = \"\"\"")
+        .nth(1)
+        .and_then(|s| s.split("\"\"\"").next())
+        .expect("extended-description")
+        .replace("\\\n", "");
+    for tool in tools() {
+        assert!(
+            readme.contains(&format!("| [`{tool}`](docs/tools.md#{tool}) |")),
+            "README's table has no row for {tool}"
+        );
+        assert!(
+            examples.iter().any(|l| l.starts_with(&format!("{tool} "))
+                || l.contains(&format!("| {tool}"))),
+            "README has no example of {tool}"
+        );
+        assert!(
+            tools_md.lines().any(|l| l == format!("## {tool}")),
+            "docs/tools.md has no section for {tool}"
+        );
+        assert!(
+            tools_md.contains(&format!("- [{tool}](#{tool})")),
+            "docs/tools.md's contents do not list {tool}"
+        );
+        for asset in [
+            format!("[\"target/release/{tool}\", \"usr/bin/\", \"755\"]"),
+            format!("[\"man/{tool}.1\", "),
+            format!("[\"completions/{tool}.bash\", "),
+            format!("[\"completions/_{tool}\", "),
+            format!("[\"completions/{tool}.fish\", "),
+        ] {
+            assert!(cargo.contains(&asset), "Cargo.toml assets lack {asset}");
+        }
+        assert!(
+            description.contains(&tool),
+            "the Debian package description does not name {tool}"
+        );
+    }
+    assert!(cargo.contains("[\"docs/*.md\", \"usr/share/doc/bmstap/\", \"644\"]"));
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation other than `-` and `_` dropped,
+/// spaces as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            out.push(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+#[test]
+fn links_between_the_pages_resolve() {
+    let mut pages = vec![root().join("README.md")];
+    for e in std::fs::read_dir(root().join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            pages.push(p);
+        }
+    }
+    let mut checked = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = &rest[..end];
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let dest: PathBuf = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            let name = page.strip_prefix(root()).unwrap_or(page).display().to_string();
+            assert!(dest.exists(), "{name}: link to {target}: no such file");
+            if !anchor.is_empty() {
+                let t = std::fs::read_to_string(&dest).unwrap();
+                assert!(
+                    anchors(&t).iter().any(|a| a == anchor),
+                    "{name}: link to {target}: no such heading in {}",
+                    Path::new(file).display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} links found");
+}
