@@ -47,7 +47,11 @@ fn ci_runs_the_readmes_test_command() {
         .filter_map(|l| l.strip_prefix("echo \"== test\";"))
         .map(str::trim)
         .collect();
-    assert_eq!(ran, [test.as_str()], ".ci/run must run the README's test command");
+    assert_eq!(
+        ran,
+        [test.as_str()],
+        ".ci/run must run the README's test command"
+    );
 }
 
 #[test]
@@ -68,8 +72,9 @@ fn every_tool_has_its_row_example_section_and_package_entry() {
             "README's table has no row for {tool}"
         );
         assert!(
-            examples.iter().any(|l| l.starts_with(&format!("{tool} "))
-                || l.contains(&format!("| {tool}"))),
+            examples
+                .iter()
+                .any(|l| l.starts_with(&format!("{tool} ")) || l.contains(&format!("| {tool}"))),
             "README has no example of {tool}"
         );
         assert!(
@@ -147,7 +152,11 @@ fn links_between_the_pages_resolve() {
             } else {
                 page.parent().unwrap().join(file)
             };
-            let name = page.strip_prefix(root()).unwrap_or(page).display().to_string();
+            let name = page
+                .strip_prefix(root())
+                .unwrap_or(page)
+                .display()
+                .to_string();
             assert!(dest.exists(), "{name}: link to {target}: no such file");
             if !anchor.is_empty() {
                 let t = std::fs::read_to_string(&dest).unwrap();
@@ -161,4 +170,90 @@ fn links_between_the_pages_resolve() {
         }
     }
     assert!(checked > 20, "only {checked} links found");
+}
+
+/// docs/deployment.md's install command, run as written (without `sudo`, into a temporary
+/// directory, from the test build's binaries): it copies every tool and nothing else.
+#[test]
+fn install_without_the_package_copies_the_tools_only() {
+    let page = read("docs/deployment.md");
+    let line = page
+        .lines()
+        .find(|l| l.starts_with("sudo install -m755 -t /usr/bin target/release/"))
+        .expect("the install line");
+    let bins = PathBuf::from(env!("CARGO_BIN_EXE_lp4-poll"));
+    let bins = bins.parent().unwrap();
+    let dest = std::env::temp_dir().join(format!("bmstap-install-{}", std::process::id()));
+    std::fs::create_dir_all(&dest).unwrap();
+    let script = line
+        .trim_start_matches("sudo ")
+        .replace("/usr/bin", &dest.display().to_string())
+        .replace("target/release/", &format!("{}/", bins.display()));
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let mut got: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    std::fs::remove_dir_all(&dest).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    got.sort();
+    let mut want = tools();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// docs/tools.md's `influx -import` of readings-to-influx's output, run as written against a
+/// real influxd 1.x (the CLI pointed at its port): every reading arrives.
+#[test]
+fn influx_import_as_documented() {
+    use crate::readings_to_influx::{require, Influxd};
+    if !require("influx", "influxdb-client") {
+        return;
+    }
+    let Some(db) = Influxd::start("docs-import") else {
+        return;
+    };
+    let page = read("docs/tools.md");
+    let block: Vec<&str> = block_after(&page, "InfluxDB 1.x's `influx -import`");
+    assert_eq!(block.len(), 2, "{block:?}");
+    let dir = crate::common::TempDir::new("docs-import");
+    std::fs::copy(
+        root().join("testdata/lp4/wombatt-status.ndjson"),
+        dir.path("readings.ndjson"),
+    )
+    .unwrap();
+    let bins = PathBuf::from(env!("CARGO_BIN_EXE_readings-to-influx"));
+    let script = block.join("\n").replace(
+        "influx -import",
+        &format!("influx -host 127.0.0.1 -port {} -import", db.port),
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(&dir.0)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bins.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("failed"), "{err}");
+    let rows = db.rows("SELECT count(soc) FROM bmstap");
+    assert_eq!(
+        rows.first().and_then(|r| r.get("count")),
+        Some(&serde_json::json!(1)),
+        "{err}"
+    );
 }

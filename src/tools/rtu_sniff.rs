@@ -25,7 +25,7 @@ Examples:
   rtu-sniff --baud 9600 --decode lp4 --name 1=rack-top /dev/ttyUSB0 | readings-to-mqtt --host broker
 
   # Keep the raw bytes while listening, decode them again later
-  rtu-sniff --save bus.bin /dev/ttyUSB0
+  rtu-sniff --baud 9600 --save bus.bin /dev/ttyUSB0
   rtu-sniff --input bus.bin --decode lp4
 
   # Decode what lp4-poll exchanged (lp4-poll --capture FILE)
