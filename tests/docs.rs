@@ -257,3 +257,71 @@ fn influx_import_as_documented() {
         "{err}"
     );
 }
+
+/// `scripts/demo` (the README's first command) with the test build: one compact line per
+/// reading, the bank's right after its cycle's last pack; `--json` gives the records, whose
+/// `ts` never steps back.
+#[test]
+fn demo_prints_one_line_per_reading_and_the_bank_after_its_cycle() {
+    use crate::readings_to_influx::require;
+    if !require("jq", "jq") {
+        return;
+    }
+    let bins = PathBuf::from(env!("CARGO_BIN_EXE_lp4-poll"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(root().join("scripts/demo"))
+            .args(args)
+            .env("BMSTAP_DEMO_BIN", bins.parent().unwrap())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        (String::from_utf8(out.stdout).unwrap(), err)
+    };
+    let (text, err) = run(&["--count", "2"]);
+    assert!(err.contains("demo: 3 simulated packs"), "{err}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    for (i, line) in lines.iter().enumerate() {
+        let device = if i % 4 == 3 {
+            "bank".to_string()
+        } else {
+            format!("sim-demo-0{}", i % 4 + 1)
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[1], device, "{text}");
+        assert!(
+            line.contains(" SOC ")
+                && line.contains(" V ")
+                && line.contains(" A ")
+                && line.contains(" mV "),
+            "{line}"
+        );
+        let problems = if i % 4 == 2 {
+            "warning_cell_ov"
+        } else if i % 4 == 3 {
+            "a pack has a problem"
+        } else {
+            "ok"
+        };
+        assert!(line.ends_with(&format!("mV  {problems}")), "{line}");
+    }
+
+    let (text, _) = run(&["--json", "--count", "3"]);
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 12, "{text}");
+    let devices: Vec<&str> = records
+        .iter()
+        .map(|r| r["device"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        devices.chunks(4).collect::<Vec<_>>(),
+        vec![["sim-demo-01", "sim-demo-02", "sim-demo-03", "bank"]; 3]
+    );
+    let ts: Vec<&str> = records.iter().map(|r| r["ts"].as_str().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "ts steps back: {ts:?}");
+}
