@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const EXAMPLES: &str = "\
@@ -41,7 +42,11 @@ Frames are found by CRC, whatever the timing; requests are paired with their res
 (start register and count attached). A capture has no clock: its frames carry their byte
 offset, and decoded readings are stamped with the capture file's modification time.
 
-Exit status: 0 done, 2 usage error or unreadable input, 75 the port cannot be opened.";
+At the end (of a capture, or live when ended by Ctrl-C or SIGTERM) and every
+--stats-interval, a status record carries the counters.
+
+Exit status: 0 done (live: ended by SIGINT or SIGTERM, after the final status record),
+2 usage error or unreadable input, 75 the port cannot be opened.";
 
 /// Listen to a Modbus RTU bus without ever transmitting, and print its frames (or, with
 /// --decode lp4, LifePower4 readings) as NDJSON.
@@ -49,8 +54,8 @@ Exit status: 0 done, 2 usage error or unreadable input, 75 the port cannot be op
 #[command(name = "rtu-sniff", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     /// Serial port, or transparent gateway (tcp://HOST:PORT), to listen on (nothing is ever
-    /// written)
-    #[arg(value_name = "PORT", required_unless_present = "input")]
+    /// written); without it, -I FILE
+    #[arg(value_name = "PORT")]
     pub port: Option<String>,
     /// Read a saved byte capture instead of a port ('-' for standard input)
     #[arg(long, short = 'I', value_name = "FILE", conflicts_with = "port")]
@@ -284,7 +289,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     match (&args.input, &args.port) {
         (Some(path), _) => offline(path, &mut sink, &mut out),
         (None, Some(port)) => live(port, &args, &mut sink, &mut out),
-        (None, None) => Err(usage("give a PORT to listen on, or --input FILE")),
+        (None, None) => Err(usage(
+            "give a PORT to listen on (/dev/ttyUSB0, tcp://HOST:PORT), or a saved capture \
+             with -I FILE (--input; '-' reads standard input)",
+        )),
     }
 }
 
@@ -336,6 +344,14 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// Set by SIGINT/SIGTERM: the live loop ends, finishes the frame at hand and writes the
+/// final counters.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
 /// Opens the port or connects to the gateway; a listen-only link never writes.
 fn open_port(path: &str, baud: u32) -> Result<Link, OpenError> {
     Link::open(path, baud, None)
@@ -347,6 +363,11 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
             "{path}: a Modbus TCP gateway only passes its own client's exchanges: listen \
              through a transparent gateway (tcp://HOST:PORT)"
         )));
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
     let mut port = Some(open_port(path, args.baud).map_err(OpenError::fatal)?);
     sink.label = port.as_ref().map(|p| p.label.clone()).unwrap_or_default();
@@ -369,9 +390,16 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
     let mut next_stats = args.stats_interval.map(|d| Instant::now() + d);
     let mut failed: Option<anyhow::Error> = None;
     let mut backoff = Duration::from_millis(500);
-    loop {
+    while !STOP.load(Ordering::SeqCst) {
         let Some(p) = port.as_mut() else {
-            std::thread::sleep(backoff);
+            // Sleep in slices, so that a signal ends the wait promptly.
+            let until = Instant::now() + backoff;
+            while !STOP.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
+            }
+            if STOP.load(Ordering::SeqCst) {
+                break;
+            }
             match open_port(path, args.baud) {
                 Ok(p) => {
                     log::warn!("{path}: reopened");
@@ -426,4 +454,13 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
             }
         }
     }
+    // Ended by SIGINT or SIGTERM: the frames still held back, then the final counters.
+    framer.finish(forward(sink, out, &mut failed));
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    out.write(&stats_record(&sink.label, framer.stats(), Timestamp::now()))?;
+    out.flush()?;
+    log::info!("{path}: stopped by a signal; {:?}", framer.stats());
+    Ok(Exit::Ok)
 }
