@@ -318,7 +318,7 @@ fn scan(args: &Args, capture: Option<Capture>, out: &mut RecordWriter) -> anyhow
                 } else {
                     format!(", {baud} baud")
                 };
-                log::warn!("found a pack on {path} at address {address} ({address:#04x}){speed}");
+                log::info!("found a pack on {path} at address {address} ({address:#04x}){speed}");
                 let plan = PackPlan {
                     address,
                     name: None,
