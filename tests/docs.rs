@@ -325,3 +325,96 @@ fn demo_prints_one_line_per_reading_and_the_bank_after_its_cycle() {
     let ts: Vec<&str> = records.iter().map(|r| r["ts"].as_str().unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]), "ts steps back: {ts:?}");
 }
+
+/// The `bms-sim ... & POLLER ...` one-liners of the `--help` texts and the README, run as
+/// written (only the /tmp paths and fixed ports made private, and `--once` added to a poller
+/// that would run for ever), three times each: the poller waits for the simulator instead of
+/// failing with "no such port", every pack answers, and the simulator's link is gone after
+/// it is stopped.
+#[test]
+fn simulator_one_liners_work_as_written() {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut texts = Vec::new();
+    for tool in ["bms-sim", "lp4-poll", "eg4-7e-query"] {
+        let out = crate::common::cmd(tool).arg("--help").output().unwrap();
+        texts.push(String::from_utf8(out.stdout).unwrap());
+    }
+    texts.push(block_after(&read("README.md"), "## The tools, one example each").join("\n"));
+    for text in &texts {
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for (i, l) in lines.iter().enumerate() {
+            if !l.starts_with("bms-sim ") || !l.contains(" &") {
+                continue;
+            }
+            let (sim, rest) = l.split_once(" &").unwrap();
+            let client = if rest.trim().is_empty() {
+                lines.get(i + 1).copied().unwrap_or("")
+            } else {
+                rest.trim()
+            };
+            pairs.push((sim.to_string(), client.to_string()));
+        }
+    }
+    assert!(pairs.len() >= 6, "{pairs:?}");
+    let bins = PathBuf::from(env!("CARGO_BIN_EXE_bms-sim"));
+    let bins = bins.parent().unwrap();
+    for (sim, client) in &pairs {
+        assert!(
+            client.starts_with("lp4-poll ") || client.starts_with("eg4-7e-query "),
+            "{sim} & {client}"
+        );
+        for _ in 0..3 {
+            let dir = crate::common::TempDir::new("one-liner");
+            let port = crate::readings_to_influx::free_port().to_string();
+            let private = |s: &str| {
+                s.replace("/tmp/", &format!("{}/", dir.0.display()))
+                    .replace("127.0.0.1:4196", &format!("127.0.0.1:{port}"))
+                    .replace("127.0.0.1:5020", &format!("127.0.0.1:{port}"))
+            };
+            let sim_line = private(sim);
+            let mut client_line = private(client);
+            if !client_line.contains("--once") && !client_line.contains("--count") {
+                let (tool, args) = client_line.split_once(' ').unwrap();
+                client_line = format!("{tool} --once {args}");
+            }
+            let link = sim_line
+                .split_whitespace()
+                .skip_while(|w| *w != "--link")
+                .nth(1)
+                .map(str::to_string);
+            let script = format!(
+                "{sim_line} >/dev/null &\nsim=$!\n{client_line} > out.ndjson\nrc=$?\n\
+                 kill $sim; wait $sim\n{}exit $rc\n",
+                link.as_ref()
+                    .map(|l| format!(
+                        "if [ -L '{l}' ]; then echo 'link left behind' >&2; exit 99; fi\n"
+                    ))
+                    .unwrap_or_default()
+            );
+            let out = std::process::Command::new("bash")
+                .args(["-c", &script])
+                .current_dir(&dir.0)
+                .env(
+                    "PATH",
+                    format!(
+                        "{}:{}",
+                        bins.display(),
+                        std::env::var("PATH").unwrap_or_default()
+                    ),
+                )
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{sim_line} & {client_line}: {err}"
+            );
+            let text = std::fs::read_to_string(dir.path("out.ndjson")).unwrap();
+            assert!(
+                text.lines().any(|l| l.contains("\"type\":\"reading\"")),
+                "{sim_line} & {client_line}: {text}"
+            );
+        }
+    }
+}

@@ -352,9 +352,15 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// Opens the port or connects to the gateway; a listen-only link never writes.
-fn open_port(path: &str, baud: u32) -> Result<Link, OpenError> {
-    Link::open(path, baud, None)
+/// Opens the port or connects to the gateway; a listen-only link never writes. At the start
+/// a port about to appear is waited for briefly ([`Link::open`]); a reopen tries once, so
+/// that a signal during the backoff is seen at once.
+fn open_port(path: &str, baud: u32, first: bool) -> Result<Link, OpenError> {
+    if first {
+        Link::open(path, baud, None)
+    } else {
+        Link::open_within(path, baud, None, Duration::ZERO)
+    }
 }
 
 fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> anyhow::Result<Exit> {
@@ -369,7 +375,7 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    let mut port = Some(open_port(path, args.baud).map_err(OpenError::fatal)?);
+    let mut port = Some(open_port(path, args.baud, true).map_err(OpenError::fatal)?);
     sink.label = port.as_ref().map(|p| p.label.clone()).unwrap_or_default();
     let mut save = match &args.save {
         Some(p) => Some(
@@ -400,7 +406,7 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
             if STOP.load(Ordering::SeqCst) {
                 break;
             }
-            match open_port(path, args.baud) {
+            match open_port(path, args.baud, false) {
                 Ok(p) => {
                     log::warn!("{path}: reopened");
                     port = Some(p);
