@@ -70,7 +70,7 @@ pub struct Args {
     #[arg(long, value_name = "PROTO", value_parser = ["lp4"])]
     pub decode: Option<String>,
     /// Register map for --decode lp4
-    #[arg(long, value_name = "MAP", default_value = "v01-06", value_parser = Map::parse)]
+    #[arg(long, value_name = "MAP", default_value = "v01-06", value_parser = crate::cli::lp4_map())]
     pub map: Map,
     /// Device id for a bus address (repeatable), e.g. 1=rack-top
     #[arg(long, value_name = "ADDR=NAME")]
