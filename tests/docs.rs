@@ -360,8 +360,8 @@ fn simulator_one_liners_work_as_written() {
     let bins = bins.parent().unwrap();
     for (sim, client) in &pairs {
         assert!(
-            client.starts_with("lp4-poll ") || client.starts_with("eg4-7e-query "),
-            "{sim} & {client}"
+            tools().iter().any(|t| client.starts_with(&format!("{t} "))),
+            "{sim} & {client}: the next command is not one of the tools"
         );
         for _ in 0..3 {
             let dir = crate::common::TempDir::new("one-liner");
