@@ -90,7 +90,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__daly)
+        bms__sim__subcmd__daly)
             opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -176,7 +176,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__eflex)
+        bms__sim__subcmd__eflex)
             opts="-n -v -q -h --batteries --cycles --rate --interleave --no-partial --truth --iface --start --seed --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -222,7 +222,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__eg4__subcmd__7e)
+        bms__sim__subcmd__eg4__subcmd__7e)
             opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -296,7 +296,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help)
+        bms__sim__subcmd__help)
             opts="lp4 eg4-7e replay rtu-capture eflex pylon jbd daly help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -310,7 +310,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__daly)
+        bms__sim__subcmd__help__subcmd__daly)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -324,7 +324,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__eflex)
+        bms__sim__subcmd__help__subcmd__eflex)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -338,7 +338,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__eg4__subcmd__7e)
+        bms__sim__subcmd__help__subcmd__eg4__subcmd__7e)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -352,7 +352,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__help)
+        bms__sim__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -366,7 +366,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__jbd)
+        bms__sim__subcmd__help__subcmd__jbd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -380,7 +380,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__lp4)
+        bms__sim__subcmd__help__subcmd__lp4)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -394,7 +394,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__pylon)
+        bms__sim__subcmd__help__subcmd__pylon)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -408,7 +408,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__replay)
+        bms__sim__subcmd__help__subcmd__replay)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -422,7 +422,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__help__subcmd__rtu__subcmd__capture)
+        bms__sim__subcmd__help__subcmd__rtu__subcmd__capture)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -436,7 +436,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__jbd)
+        bms__sim__subcmd__jbd)
             opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -522,7 +522,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__lp4)
+        bms__sim__subcmd__lp4)
             opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --modbus-tcp --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -596,7 +596,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__pylon)
+        bms__sim__subcmd__pylon)
             opts="-v -q -h --cycles --rate --modules --fault --victron --no-heartbeat --manufacturer --truth --iface --start --seed --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -646,7 +646,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__replay)
+        bms__sim__subcmd__replay)
             opts="-v -q -h --wire-baud --now --link --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -668,7 +668,7 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bms__subcmd__sim__subcmd__rtu__subcmd__capture)
+        bms__sim__subcmd__rtu__subcmd__capture)
             opts="-v -q -h --bytes --noise --seed --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

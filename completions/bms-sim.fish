@@ -43,7 +43,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l silent -d 'Addre
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l late-by -d 'How late --late-every replies are' -r
@@ -61,7 +61,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l silent -d 'Ad
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l late-by -d 'How late --late-every replies are' -r
@@ -75,7 +75,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s q -l quiet -d
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -s h -l help -d 'Print help'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l wire-baud -d 'Pace the bytes like a line at this baud rate (default: as fast as possible)' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l link -d 'Also make PATH a symlink to the pseudo-terminal' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -l now -d 'Start writing at once instead of waiting for a line on standard input'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand replay" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
@@ -121,7 +121,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l silent -d 'Addre
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l late-by -d 'How late --late-every replies are' -r
@@ -143,7 +143,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l silent -d 'Addr
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replaced if it exists)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l late-by -d 'How late --late-every replies are' -r

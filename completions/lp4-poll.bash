@@ -82,7 +82,7 @@ _lp4__poll() {
                     return 0
                     ;;
                 --map)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "v01-06 eg4-battery" -- "${cur}"))
                     return 0
                     ;;
                 --config)

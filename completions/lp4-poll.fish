@@ -6,7 +6,8 @@ complete -c lp4-poll -l gap -d 'Pause between two requests on the same bus' -r
 complete -c lp4-poll -l name -d 'Device id of a pack (repeatable): ADDR=NAME, or NAME alone for each port/address pair in order' -r
 complete -c lp4-poll -l capture -d 'Append every byte sent and received to FILE (decode it later with rtu-sniff)' -r -F
 complete -c lp4-poll -s b -l baud -d 'Line speed in baud' -r
-complete -c lp4-poll -l map -d 'Register map: v01-06 (EG4-LL V01.06, 39 registers) or eg4-battery (47 registers)' -r
+complete -c lp4-poll -l map -d 'Register map: v01-06 (EG4-LL V01.06, 39 registers) or eg4-battery (47 registers)' -r -f -a "v01-06\t'EG4-LL Modbus protocol V01.06, 39 registers'
+eg4-battery\t'eg4-battery\'s 47-register reading, for comparison'"
 complete -c lp4-poll -s c -l config -d 'Read the packs to poll from FILE (bmstap TOML, or eg4-battery\'s YAML)' -r -F
 complete -c lp4-poll -l once -d 'Poll every pack once, then exit (0 = all answered, 1 = some did not)'
 complete -c lp4-poll -l emit-errors -d 'Write a status record for each pack that did not answer'

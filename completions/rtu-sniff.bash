@@ -54,7 +54,7 @@ _rtu__sniff() {
                     return 0
                     ;;
                 --map)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "v01-06 eg4-battery" -- "${cur}"))
                     return 0
                     ;;
                 --name)

@@ -41,6 +41,22 @@ pub struct SerialOpts {
     pub baud: u32,
 }
 
+/// `--map`: the LifePower4 register maps by name, as possible values (so that `--help` and
+/// shell completion offer them).
+pub fn lp4_map() -> impl clap::builder::TypedValueParser<Value = crate::proto::lp4::Map> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("v01-06")
+            .alias("v01_06")
+            .alias("v0106")
+            .help("EG4-LL Modbus protocol V01.06, 39 registers"),
+        PossibleValue::new("eg4-battery")
+            .alias("eg4_battery")
+            .help("eg4-battery's 47-register reading, for comparison"),
+    ])
+    .try_map(|s| crate::proto::lp4::Map::parse(&s))
+}
+
 /// Parses a duration flag value.
 pub fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s)

@@ -4,6 +4,7 @@ mod bms_poll;
 mod bms_sim;
 mod captures;
 mod common;
+mod docs;
 mod eflex_candump_decode;
 mod eg4_7e_query;
 mod faults;

@@ -360,3 +360,35 @@ fn usage_help_version() {
         .assert()
         .code(2);
 }
+
+/// A log of the battery-to-inverter link given to the eFlex decoder: one line says it is
+/// pylon-candump-decode's, and the exit status is 1.
+#[test]
+fn a_pylon_log_is_named_as_one() {
+    let pylon_log = include_str!("../testdata/pylon/setfirelabs-us5000.log");
+    let out = cmd("eflex-candump-decode")
+        .write_stdin(pylon_log)
+        .assert()
+        .code(1);
+    let out = out.get_output();
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("frames gave no reading")
+            && err.contains("(Pylon) frames")
+            && err.contains("decode them with pylon-candump-decode"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    // The simulator's eFlex stream still decodes with status 0 and nothing on stderr.
+    let log = cmd("bms-sim")
+        .args(["eflex", "-n", "2", "--cycles", "2", "--no-partial"])
+        .output()
+        .unwrap()
+        .stdout;
+    cmd("eflex-candump-decode")
+        .write_stdin(log)
+        .assert()
+        .success()
+        .stderr("");
+}

@@ -1,6 +1,7 @@
 //! lp4-poll against bms-sim over real pseudo-terminals.
 
 use crate::common::{cmd, lines_of, readings, records, std_cmd, Guard, Sim, TempDir};
+use predicates::prelude::PredicateBooleanExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -300,10 +301,26 @@ fn config_files_toml_and_eg4_battery_yaml() {
 #[test]
 fn scan_finds_packs_with_their_info() {
     let sim = Sim::lp4(&["--address", "3,0x40"]);
+    // A found pack is news, not a warning: said at -v, not as `warning:` by default.
     let out = cmd("lp4-poll")
         .args(["--scan", "--timeout", "40ms", "--gap", "5ms", &sim.path])
         .assert()
-        .success();
+        .success()
+        .stderr("");
+    cmd("lp4-poll")
+        .args([
+            "-v",
+            "--scan",
+            "--timeout",
+            "40ms",
+            "--gap",
+            "5ms",
+            &sim.path,
+        ])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("lp4-poll: found a pack on"))
+        .stderr(predicates::str::contains("warning").not());
     let r = readings(&out.get_output().stdout);
     let addrs: Vec<u64> = r
         .iter()

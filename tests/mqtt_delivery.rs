@@ -14,7 +14,7 @@ use crate::readings_to_mqtt::have;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -408,51 +408,111 @@ fn queue_overflow_while_the_broker_is_away_drops_the_oldest_counts_them_and_exit
     assert!(got.iter().copied().eq(expect), "{got:?}");
 }
 
-/// The shipped site-bridge example (scripts/mosquitto/site-bridge.conf), pointed at a central
-/// broker on `central_port` without TLS or credentials; the test broker's own listener,
-/// persistence and queue lines replace the example's.
-fn site_bridge_conf(central_port: u16) -> String {
+/// A site broker installed as docs/deployment.md says: Debian's mosquitto.conf (persistence
+/// on, `include_dir conf.d`) and the shipped scripts/mosquitto/site-bridge.conf in conf.d,
+/// with only the values the file says to change (its port, the central address and CA) set
+/// for the test. The central broker takes the bridge over TLS with the file's credentials.
+fn site_broker(dir: &TempDir, central_tls_port: u16, ca: &Path) -> Mosq {
     let example = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/scripts/mosquitto/site-bridge.conf"
     ))
     .unwrap();
-    let drop = [
-        "listener",
-        "persistence ",
-        "persistence_location",
-        "max_queued_messages",
-        "bridge_cafile",
-        "remote_username",
-        "remote_password",
-    ];
+    let port = free_port();
+    let mut changed = 0;
     let conf: String = example
         .lines()
-        .filter(|l| !drop.iter().any(|d| l.starts_with(d)))
         .map(|l| {
-            l.replace(
-                "central.example.net:8883",
-                &format!("127.0.0.1:{central_port}"),
-            ) + "\n"
+            let to = match l {
+                "listener 1883 127.0.0.1" => format!("listener {port} 127.0.0.1"),
+                "address central.example.net:8883" => {
+                    format!("address 127.0.0.1:{central_tls_port}")
+                }
+                "bridge_cafile /etc/mosquitto/certs/central-ca.pem" => {
+                    format!("bridge_cafile {}", ca.display())
+                }
+                _ => return l.to_string() + "\n",
+            };
+            changed += 1;
+            to + "\n"
         })
         .collect();
-    assert!(conf.contains(&format!("address 127.0.0.1:{central_port}")));
-    assert!(conf.contains("cleansession false"));
-    conf
+    assert_eq!(changed, 3, "the example's port, address and CA lines");
+    let confd = dir.path("site-conf.d");
+    let data = dir.path("site");
+    for d in [&confd, &data] {
+        std::fs::create_dir_all(d).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    std::fs::write(confd.join("bmstap-site-bridge.conf"), conf).unwrap();
+    let main = dir.path("site-mosquitto.conf");
+    std::fs::write(
+        &main,
+        format!(
+            "persistence true\npersistence_location {}/\ninclude_dir {}\n",
+            data.display(),
+            confd.display()
+        ),
+    )
+    .unwrap();
+    let mut m = Mosq {
+        port,
+        conf: main,
+        guard: None,
+    };
+    m.restart();
+    m
+}
+
+/// A CA, a certificate for 127.0.0.1 and a password file with the example's credentials,
+/// for the central broker's TLS listener; returns its config lines and the CA's path.
+fn central_tls(dir: &TempDir, tls_port: u16) -> (String, PathBuf) {
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=bmstap-test-ca 2>/dev/null");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null");
+    sh("printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null");
+    sh("mosquitto_passwd -c -b passwords site-17 change-me && chmod 0644 passwords server.key");
+    let p = |n: &str| dir.path(n).display().to_string();
+    (
+        format!(
+            "password_file {}\nlistener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            p("passwords"),
+            p("ca.crt"),
+            p("server.crt"),
+            p("server.key")
+        ),
+        dir.path("ca.crt"),
+    )
 }
 
 #[test]
 fn site_broker_bridged_to_a_central_one_delivers_every_reading_in_order_after_a_10_s_outage() {
-    if !need_mosquitto() || !have("mosquitto_sub") {
+    if !need_mosquitto() || !have("mosquitto_sub") || !have("mosquitto_passwd") || !have("openssl")
+    {
         assert!(
             std::env::var_os("CI").is_none(),
-            "mosquitto_sub is needed under CI"
+            "mosquitto_sub, mosquitto_passwd and openssl are needed under CI"
         );
         return;
     }
     let dir = TempDir::new("mqtt-sites");
-    let mut central = Mosq::start(&dir, "central", "");
-    let site = Mosq::start(&dir, "site", &site_bridge_conf(central.port));
+    let tls_port = free_port();
+    let (tls, ca) = central_tls(&dir, tls_port);
+    let mut central = Mosq::start(&dir, "central", &tls);
+    let site = site_broker(&dir, tls_port, &ca);
     let sub = Sub::start(central.port, "sites/site-17/bms/readings");
     // The bridge announces itself on the central broker once connected.
     let up = Command::new("mosquitto_sub")

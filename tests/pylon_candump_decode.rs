@@ -701,3 +701,36 @@ fn two_inverter_links_in_one_log_stay_apart() {
         assert_eq!(pair[0]["fields"], pair[1]["fields"]);
     }
 }
+
+/// An eFlex log given to the pylon decoder gives no reading: one line says whose frames
+/// they are, and the exit status is 1 (not a silent 0). An empty log stays quiet.
+#[test]
+fn an_eflex_log_is_named_as_one() {
+    let eflex_log = include_str!("../testdata/eflex/conftest-battery2.log");
+    let frames = eflex_log.lines().count();
+    let out = cmd("pylon-candump-decode")
+        .write_stdin(eflex_log)
+        .assert()
+        .code(1);
+    let out = out.get_output();
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{frames} frames gave no reading"))
+            && err.contains("Fortress eFlex")
+            && err.contains("eflex-candump-decode"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    cmd("pylon-candump-decode")
+        .write_stdin("")
+        .assert()
+        .success()
+        .stderr("");
+    // A log of other devices: their ids are listed.
+    cmd("pylon-candump-decode")
+        .write_stdin("(1.000000) can0 123#11\n(1.100000) can0 456#22\n")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("ids seen: 0x123, 0x456"));
+}

@@ -143,6 +143,47 @@ fn cron_check_alerts_on_a_warning_bit_or_a_silent_pack_only() {
     }
 }
 
+/// The cron one-liner alerts on a silent or missing pack and on a port that cannot be
+/// opened, not on healthy packs; docs/tools.md gives the very same line.
+#[test]
+fn cron_one_liner_alerts_on_a_silent_pack() {
+    if !have_all(&["jq"]) {
+        return;
+    }
+    let line = recipe("cron-one-liner");
+    let line = line.trim_end();
+    let tools_md =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tools.md"))
+            .unwrap();
+    assert!(
+        tools_md.lines().any(|l| l == line),
+        "docs/tools.md's cron example differs from the recipe"
+    );
+    for (sim_args, alert) in [
+        (Some(&["--address", "1,2"][..]), false),
+        (Some(&["--address", "1,2", "--silent", "2"]), true),
+        (Some(&["--address", "1"]), true),
+        (None, true), // no such port
+    ] {
+        let dir = TempDir::new("recipe-cron-line");
+        let shim = dir.path("shims").join("alert");
+        std::fs::create_dir_all(dir.path("shims")).unwrap();
+        let flag = dir.path("alerted");
+        std::fs::write(&shim, format!("#!/bin/sh\ntouch '{}'\n", flag.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sim = sim_args.map(Sim::lp4);
+        let port = sim
+            .as_ref()
+            .map_or(dir.path("no-such-port").display().to_string(), |s| {
+                s.path.clone()
+            });
+        let out = bash(&dir, &line.replace("/dev/ttyUSB0", &port));
+        assert!(out.status.success(), "{sim_args:?}: {}", text(&out.stderr));
+        assert_eq!(flag.exists(), alert, "{sim_args:?}");
+    }
+}
+
 #[test]
 fn candump_log_as_csv() {
     if !have_all(&["jq"]) {
@@ -461,6 +502,36 @@ fn home_assistant_energy_dashboard() {
     assert_eq!(cmps["power"]["dev_cla"], "power");
     assert_eq!(cmps["power"]["unit_of_meas"], "W");
     assert_eq!(cmps["power"]["stat_cla"], "measurement");
+    // The entities the page tells the owner to pick, by name and entity id, are the ones the
+    // discovery message creates.
+    let section = RECIPES
+        .split("## Home Assistant Energy dashboard")
+        .nth(1)
+        .unwrap();
+    let dev_name = config["dev"]["name"].as_str().unwrap();
+    assert!(section.contains(&format!("*{dev_name}*")), "{dev_name}");
+    let mut named = 0;
+    let parts: Vec<&str> = section.split("**").collect();
+    for w in parts.windows(2).skip(1).step_by(2) {
+        // **NAME** (`ENTITY_ID`)
+        let (name, rest) = (w[0], w[1].trim_start());
+        let Some(id) = rest.strip_prefix("(`").and_then(|r| r.split('`').next()) else {
+            continue;
+        };
+        let cmp = cmps
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|c| c["def_ent_id"] == id)
+            .unwrap_or_else(|| panic!("docs/recipes.md names {id}: not in the discovery"));
+        assert_eq!(
+            format!("{dev_name} {}", cmp["name"].as_str().unwrap()),
+            name,
+            "{id}"
+        );
+        named += 1;
+    }
+    assert_eq!(named, 3, "the page names three entities");
     let state = retained("bmstap/bank/state");
     assert_eq!(state["packs_online"], 4);
     assert!(state["energy_charged_kwh"].as_f64().unwrap() >= 0.0);

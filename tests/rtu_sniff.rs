@@ -207,8 +207,17 @@ fn live_over_a_pseudo_terminal() {
             assert_eq!(got.get(key), want.get(key), "{key} of {got}");
         }
     }
-    let _ = sniff.kill();
-    let _ = sniff.wait();
+    // SIGTERM ends it as documented: the final counters as a status record, exit 0.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sniff.id() as libc::pid_t, libc::SIGTERM) };
+    let last = crate::common::check_record(
+        &lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the final status record"),
+    );
+    assert_eq!(last["type"], "status", "{last}");
+    assert_eq!(last["stats"]["frames"], golden.len(), "{last}");
+    assert_eq!(sniff.wait().unwrap().code(), Some(0));
     drop(stdin);
     let _ = replay.kill();
     let _ = replay.wait();
@@ -217,7 +226,10 @@ fn live_over_a_pseudo_terminal() {
 
 #[test]
 fn exit_codes_help_version() {
-    cmd("rtu-sniff").assert().code(2);
+    cmd("rtu-sniff")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("-I FILE"));
     cmd("rtu-sniff")
         .args(["/dev/ttyNOPE5"])
         .assert()
@@ -241,4 +253,34 @@ fn exit_codes_help_version() {
         .success()
         .stdout(predicates::str::contains("Examples:"));
     cmd("rtu-sniff").arg("--version").assert().success();
+}
+
+/// Ctrl-C on a quiet line: the final status record (all counters zero), exit 0.
+#[test]
+fn ctrl_c_writes_the_final_counters() {
+    let sim = Sim::lp4(&["--address", "1"]);
+    let mut sniff = Guard::spawn(
+        std_cmd("rtu-sniff")
+            .args(["-v", &sim.path])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut err = BufReader::new(sniff.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "rtu-sniff ended early"
+        );
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sniff.id() as libc::pid_t, libc::SIGINT) };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut sniff.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(sniff.wait().unwrap().code(), Some(0));
+    let records: Vec<serde_json::Value> = out.lines().map(crate::common::check_record).collect();
+    assert_eq!(records.len(), 1, "{out}");
+    assert_eq!(records[0]["type"], "status");
+    assert_eq!(records[0]["stats"]["bytes"], 0);
 }

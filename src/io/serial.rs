@@ -135,17 +135,47 @@ pub fn check_port(path: &str) -> anyhow::Result<Endpoint> {
 /// Extra time a reply may take over a network link (gateway buffering, Wi-Fi, switches).
 const NET_JITTER: Duration = Duration::from_millis(100);
 
+/// How long opening waits for a port path that does not exist yet, or a gateway that refuses
+/// the connection, before it fails: `bms-sim ... --link L & lp4-poll L` (and the `--tcp`
+/// one-liners) start both at once, and the simulator needs a moment to make its link or
+/// bind its port. A port that is really missing costs this much before exit 75.
+pub const OPEN_GRACE: Duration = Duration::from_secs(2);
+
 impl Link {
-    /// Opens `path`: a serial port at `baud`, 8N1, exclusively, or a gateway connection.
+    /// Opens `path`: a serial port at `baud`, 8N1, exclusively, or a gateway connection;
+    /// a path that does not exist yet or a refused connection is tried again for
+    /// [`OPEN_GRACE`].
     pub fn open(path: &str, baud: u32, capture: Option<Capture>) -> Result<Link, OpenError> {
+        Link::open_within(path, baud, capture, OPEN_GRACE)
+    }
+
+    /// [`Link::open`], waiting at most `grace` (zero: one attempt) for a missing path or a
+    /// refused connection.
+    pub fn open_within(
+        path: &str,
+        baud: u32,
+        capture: Option<Capture>,
+        grace: Duration,
+    ) -> Result<Link, OpenError> {
         let endpoint = Endpoint::parse(path).map_err(OpenError::Malformed)?;
-        let transport = match &endpoint {
-            Endpoint::Serial(_) => Transport::Serial(open_serial(path, baud)?),
-            Endpoint::Tcp { host, port } => Transport::Tcp(connect(path, host, *port)?),
-            Endpoint::ModbusTcp { host, port } => Transport::ModbusTcp {
-                stream: connect(path, host, *port)?,
-                tid: 0,
-            },
+        let until = Instant::now() + grace;
+        let transport = loop {
+            let attempt = match &endpoint {
+                Endpoint::Serial(_) => open_serial(path, baud).map(Transport::Serial),
+                Endpoint::Tcp { host, port } => connect(path, host, *port).map(Transport::Tcp),
+                Endpoint::ModbusTcp { host, port } => {
+                    connect(path, host, *port).map(|stream| Transport::ModbusTcp { stream, tid: 0 })
+                }
+            };
+            match attempt {
+                Err(e @ (OpenError::Missing { .. } | OpenError::Refused { .. }))
+                    if Instant::now() < until =>
+                {
+                    log::debug!("{e}; trying again");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                r => break r?,
+            }
         };
         Ok(Link {
             transport,

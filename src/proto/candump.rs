@@ -1252,8 +1252,171 @@ fn parse_dropcount(text: &str) -> DropCount<'_> {
     }
 }
 
+/// The CAN protocols this toolkit decodes, told apart by their 11-bit ids, so that a decoder
+/// that made nothing of a log can say which tool its frames are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Fortress eFlex: battery n on 0x100+n and 0x600+n (n 1–15).
+    Eflex,
+    /// The battery-to-inverter link (Pylon LV and cousins): 0x305/0x307 from the inverter,
+    /// 0x351–0x35F and 0x370–0x379 from the bank.
+    Pylon,
+}
+
+impl Protocol {
+    /// The protocol whose frames carry this id, if any of ours.
+    pub fn of(frame: &CanFrame) -> Option<Protocol> {
+        if frame.kind != FrameKind::Data || frame.extended {
+            return None;
+        }
+        match frame.id {
+            0x101..=0x10F | 0x601..=0x60F => Some(Protocol::Eflex),
+            0x305 | 0x307 | 0x351..=0x35F | 0x370..=0x379 => Some(Protocol::Pylon),
+            _ => None,
+        }
+    }
+
+    /// The tool that decodes it.
+    pub fn decoder(self) -> &'static str {
+        match self {
+            Protocol::Eflex => "eflex-candump-decode",
+            Protocol::Pylon => "pylon-candump-decode",
+        }
+    }
+
+    /// Its name and ids, for a message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Protocol::Eflex => "Fortress eFlex frames (ids 0x101-0x10F, 0x601-0x60F)",
+            Protocol::Pylon => {
+                "battery-to-inverter (Pylon) frames (ids 0x305, 0x351-0x35F, 0x370-0x379)"
+            }
+        }
+    }
+}
+
+/// Which protocols' frames an input held: counts per protocol, and the first few other ids.
+#[derive(Debug, Clone, Default)]
+pub struct IdCensus {
+    pub frames: u64,
+    pub eflex: u64,
+    pub pylon: u64,
+    /// Up to [`IdCensus::KEEP`] distinct ids of no protocol of ours, in order of appearance.
+    pub others: Vec<(u32, bool)>,
+}
+
+impl IdCensus {
+    const KEEP: usize = 8;
+
+    pub fn add(&mut self, frame: &CanFrame) {
+        if frame.kind != FrameKind::Data {
+            return;
+        }
+        self.frames += 1;
+        match Protocol::of(frame) {
+            Some(Protocol::Eflex) => self.eflex += 1,
+            Some(Protocol::Pylon) => self.pylon += 1,
+            None => {
+                let id = (frame.id, frame.extended);
+                if self.others.len() < Self::KEEP && !self.others.contains(&id) {
+                    self.others.push(id);
+                }
+            }
+        }
+    }
+
+    /// When `frames` data frames gave no reading to the decoder of `mine`: one line saying
+    /// what they were and which tool reads them. `None` when there were no frames.
+    pub fn no_readings(&self, mine: Protocol) -> Option<String> {
+        if self.frames == 0 {
+            return None;
+        }
+        let (own, foreign_n, foreign) = match mine {
+            Protocol::Eflex => (self.eflex, self.pylon, Protocol::Pylon),
+            Protocol::Pylon => (self.pylon, self.eflex, Protocol::Eflex),
+        };
+        let n = self.frames;
+        Some(if foreign_n > own {
+            format!(
+                "{n} frames gave no reading: {foreign_n} of them are {}; decode them with {}",
+                foreign.describe(),
+                foreign.decoder()
+            )
+        } else if own > 0 {
+            format!(
+                "{n} frames gave no reading: {own} of them are {}, but no complete {} (too short a log, or frames missing: -v says what was dropped)",
+                mine.describe(),
+                match mine {
+                    Protocol::Eflex => "battery cycle",
+                    Protocol::Pylon => "telegram",
+                }
+            )
+        } else {
+            let ids: Vec<String> = self
+                .others
+                .iter()
+                .map(|&(id, ext)| {
+                    if ext {
+                        format!("0x{id:08X}")
+                    } else {
+                        format!("0x{id:03X}")
+                    }
+                })
+                .collect();
+            format!(
+                "{n} frames gave no reading: none of them are {} (ids seen: {}{})",
+                mine.describe(),
+                ids.join(", "),
+                if self.others.len() == Self::KEEP {
+                    ", ..."
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn census_names_the_decoder_the_frames_belong_to() {
+        let frame = |s: &str| parse_compact(s.as_bytes()).unwrap();
+        let mut c = IdCensus::default();
+        assert_eq!(c.no_readings(Protocol::Pylon), None);
+        for _ in 0..3 {
+            c.add(&frame("102#01020E0213FFFD45"));
+            c.add(&frame("602#01F90CF90CF80CF9"));
+        }
+        let m = c.no_readings(Protocol::Pylon).unwrap();
+        assert!(
+            m.starts_with("6 frames gave no reading: 6 of them are Fortress eFlex"),
+            "{m}"
+        );
+        assert!(m.ends_with("decode them with eflex-candump-decode"), "{m}");
+        let m = c.no_readings(Protocol::Eflex).unwrap();
+        assert!(m.contains("no complete battery cycle"), "{m}");
+
+        let mut c = IdCensus::default();
+        c.add(&frame("351#1402C012C012C201"));
+        c.add(&frame("305#0000000000000000"));
+        c.add(&frame("12345678#11"));
+        let m = c.no_readings(Protocol::Eflex).unwrap();
+        assert!(
+            m.contains("2 of them are battery-to-inverter (Pylon) frames"),
+            "{m}"
+        );
+        assert!(m.ends_with("pylon-candump-decode"), "{m}");
+
+        let mut c = IdCensus::default();
+        c.add(&frame("123#11"));
+        c.add(&frame("12345678#11"));
+        c.add(&frame("123#R"));
+        let m = c.no_readings(Protocol::Eflex).unwrap();
+        assert!(m.contains("2 frames"), "{m}");
+        assert!(m.ends_with("(ids seen: 0x123, 0x12345678)"), "{m}");
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -157,7 +157,8 @@ pub struct ReplayArgs {
     /// Start writing at once instead of waiting for a line on standard input
     #[arg(long)]
     pub now: bool,
-    /// Also make PATH a symlink to the pseudo-terminal
+    /// Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into
+    /// /dev/pts; removed at exit)
     #[arg(long, value_name = "PATH")]
     pub link: Option<PathBuf>,
 }
@@ -224,7 +225,8 @@ pub struct SerialSim {
     /// Pace replies like a real line at this baud rate (default: as fast as possible)
     #[arg(long, value_name = "BAUD")]
     pub wire_baud: Option<u32>,
-    /// Also make PATH a symlink to the pseudo-terminal (replaced if it exists)
+    /// Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into
+    /// /dev/pts; removed at exit)
     #[arg(long, value_name = "PATH")]
     pub link: Option<PathBuf>,
     /// Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal's number)
@@ -300,6 +302,7 @@ pub struct Eg47eSim {
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
+    let _link = sim_link::Cleanup;
     match args.sim {
         Sim::Lp4(a) => {
             let (pty, packs) = open(&a, a.modbus_tcp.as_deref())?;
@@ -529,14 +532,113 @@ fn open_pty(link: Option<&std::path::Path>) -> anyhow::Result<Pty> {
     let pty =
         Pty::open().map_err(|e| unavailable(format!("cannot open a pseudo-terminal: {e}")))?;
     if let Some(link) = link {
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(&pty.path, link)
-            .map_err(|e| usage(format!("creating symlink {}: {e}", link.display())))?;
+        sim_link::make(link, &pty.path)?;
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", pty.path.display());
     let _ = out.flush();
     Ok(pty)
+}
+
+/// `--link PATH`: a symlink to the pseudo-terminal that replaces only a stale link of a
+/// previous simulator (a symlink into /dev/pts/), never a file, directory or other link,
+/// and is removed again when the simulator ends (normally, or by SIGTERM, SIGINT or SIGHUP),
+/// if it still points at this simulator's terminal.
+mod sim_link {
+    use crate::exit::usage;
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::sync::OnceLock;
+
+    /// The link and the terminal path it points at, for the exit and the signal handler.
+    static LINK: OnceLock<(CString, Vec<u8>)> = OnceLock::new();
+
+    pub fn make(link: &Path, target: &Path) -> anyhow::Result<()> {
+        match std::fs::symlink_metadata(link) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(usage(format!("--link {}: {e}", link.display()))),
+            Ok(m) => {
+                let old = std::fs::read_link(link).ok();
+                let ours = m.file_type().is_symlink()
+                    && old.as_ref().is_some_and(|o| o.starts_with("/dev/pts/"));
+                if !ours {
+                    let what = if m.file_type().is_symlink() {
+                        format!(
+                            "a symlink to {}",
+                            old.map(|o| o.display().to_string()).unwrap_or_default()
+                        )
+                    } else if m.is_dir() {
+                        "a directory".into()
+                    } else {
+                        "a file".into()
+                    };
+                    return Err(usage(format!(
+                        "--link {}: exists and is {what}, not a simulator's link to a \
+                         pseudo-terminal: not replacing it",
+                        link.display()
+                    )));
+                }
+                std::fs::remove_file(link)
+                    .map_err(|e| usage(format!("--link {}: {e}", link.display())))?;
+            }
+        }
+        std::os::unix::fs::symlink(target, link)
+            .map_err(|e| usage(format!("creating symlink {}: {e}", link.display())))?;
+        let c = CString::new(link.as_os_str().as_bytes())
+            .map_err(|_| usage("--link: a path with a NUL byte"))?;
+        if LINK
+            .set((c, target.as_os_str().as_bytes().to_vec()))
+            .is_ok()
+        {
+            // SAFETY: the handler only calls async-signal-safe functions (readlink, unlink,
+            // signal, raise) on data set before it was installed.
+            unsafe {
+                for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                    libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the link if it still points at this simulator's terminal.
+    pub fn remove() {
+        // SAFETY: plain libc calls on a NUL-terminated path and a stack buffer.
+        unsafe { remove_raw() }
+    }
+
+    unsafe fn remove_raw() {
+        let Some((link, target)) = LINK.get() else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        // SAFETY: `link` is NUL-terminated, `buf` is writable for its length.
+        let n = unsafe { libc::readlink(link.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 && buf[..n as usize] == target[..] {
+            // SAFETY: as above.
+            unsafe { libc::unlink(link.as_ptr()) };
+        }
+    }
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        // SAFETY: async-signal-safe calls only; the default action then ends the process
+        // with the signal, as it would have without the handler.
+        unsafe {
+            remove_raw();
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Removes the link when dropped (the end of `run`, by return or error).
+    pub struct Cleanup;
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            remove();
+        }
+    }
 }
 
 /// Where the simulated packs are served.

@@ -4,7 +4,7 @@ use crate::cli::{duration, Common};
 use crate::exit::Exit;
 use crate::io::can::{self, CanOpts, FrameSink, Stamp};
 use crate::ndjson::RecordWriter;
-use crate::proto::candump::CanFrame;
+use crate::proto::candump::{CanFrame, IdCensus, Protocol};
 use crate::proto::eflex::{self, Assembler, Cycle, Event};
 use crate::record::{device_id, Reading, Record};
 use crate::time::Timestamp;
@@ -37,8 +37,9 @@ Each reading's ts is the log timestamp of the battery's last frame. Logs without
 clock (candump -t z, -t d, or no -t) are anchored on --start, else on the file's modification
 time (standard input: the time read), and the reading says so in raw.ts_anchor.
 
-Exit status: 0 all input decoded, 1 some lines were skipped, 2 usage error or unreadable
-file, 75 the CAN interface does not exist or cannot be read.";
+Exit status: 0 all input decoded, 1 some lines were skipped or the frames gave no reading
+(stderr says which decoder their ids belong to), 2 usage error or unreadable file, 75 the
+CAN interface does not exist or cannot be read.";
 
 /// Decode Fortress eFlex battery telemetry from candump logs or a live CAN interface into
 /// NDJSON readings.
@@ -67,6 +68,8 @@ pub struct Decoder {
     every: Option<Duration>,
     blocks: bool,
     throttle: HashMap<String, Throttle>,
+    /// Which protocols' ids the input held, for a hint when it gave no reading.
+    census: IdCensus,
 }
 
 #[derive(Default)]
@@ -82,7 +85,17 @@ impl Decoder {
             every,
             blocks,
             throttle: HashMap::new(),
+            census: IdCensus::default(),
         }
+    }
+
+    /// When the frames read gave no battery cycle: one line saying what they were (and
+    /// which tool reads them).
+    pub fn no_readings(&self) -> Option<String> {
+        if self.asm.stats().cycles > 0 {
+            return None;
+        }
+        self.census.no_readings(Protocol::Eflex)
     }
 
     /// One eFlex frame (classic, 11-bit, 8 bytes).
@@ -170,6 +183,7 @@ impl FrameSink for Decoder {
         _label: &str,
         out: &mut RecordWriter<impl Write>,
     ) -> anyhow::Result<()> {
+        self.census.add(frame);
         if frame.extended || frame.len != 8 {
             return Ok(()); // eFlex frames are classic, 11-bit, 8 bytes
         }
@@ -187,9 +201,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = can::read(&args.input, 250_000, &mut dec, &mut out)?;
     dec.finish(&mut out)?;
     out.flush()?;
+    let mut exit = Exit::Ok;
     if stats.bad_lines > 0 {
         log::warn!("{} line(s) skipped", stats.bad_lines);
-        return Ok(Exit::Partial);
+        exit = Exit::Partial;
     }
-    Ok(Exit::Ok)
+    if let Some(m) = dec.no_readings() {
+        log::error!("{m}");
+        exit = Exit::Partial;
+    }
+    Ok(exit)
 }

@@ -59,7 +59,7 @@ pub struct Args {
     #[command(flatten)]
     pub serial: SerialOpts,
     /// Register map: v01-06 (EG4-LL V01.06, 39 registers) or eg4-battery (47 registers)
-    #[arg(long, value_name = "MAP", default_value = "v01-06", value_parser = Map::parse)]
+    #[arg(long, value_name = "MAP", default_value = "v01-06", value_parser = crate::cli::lp4_map())]
     pub map: Map,
     /// Read the packs to poll from FILE (bmstap TOML, or eg4-battery's YAML)
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "ports")]
@@ -321,7 +321,7 @@ fn scan(args: &Args, capture: Option<Capture>, out: &mut RecordWriter) -> anyhow
                 } else {
                     format!(", {baud} baud")
                 };
-                log::warn!("found a pack on {path} at address {address} ({address:#04x}){speed}");
+                log::info!("found a pack on {path} at address {address} ({address:#04x}){speed}");
                 let plan = PackPlan {
                     address,
                     name: None,

@@ -5,7 +5,7 @@ use crate::cli::{duration, Common};
 use crate::exit::{usage, Exit};
 use crate::io::can::{self, CanOpts, FrameSink, Stamp};
 use crate::ndjson::RecordWriter;
-use crate::proto::candump::{CanFrame, FrameKind};
+use crate::proto::candump::{CanFrame, FrameKind, IdCensus, Protocol};
 use crate::proto::pylon::{self, Assembler, Event, Profile, Telegram, PROFILES};
 use crate::time::Timestamp;
 use std::io::Write;
@@ -39,8 +39,9 @@ absolute clock (candump -t z, -t d, or no -t) are anchored on --start, else on t
 modification time (standard input: the time read), and the reading says so in
 raw.ts_anchor.
 
-Exit status: 0 all input decoded, 1 some lines were skipped, 2 usage error or unreadable
-file, 75 the CAN interface does not exist or cannot be read.";
+Exit status: 0 all input decoded, 1 some lines were skipped or the frames gave no reading
+(stderr says which decoder their ids belong to), 2 usage error or unreadable file, 75 the
+CAN interface does not exist or cannot be read.";
 
 /// Decode what a battery bank tells its inverter over CAN (Pylon LV protocol: EG4/Lux,
 /// Pylontech-compatible and Victron-style BMSes) into NDJSON readings.
@@ -90,6 +91,8 @@ pub struct Decoder {
     device: (Option<String>, String, String),
     /// Set once the input named more than [`MAX_BUSES`] interfaces.
     too_many_buses: bool,
+    /// Which protocols' ids the input held, for a hint when it gave no reading.
+    census: IdCensus,
 }
 
 /// Inverter links kept apart at once: memory stays bounded whatever a log names.
@@ -127,7 +130,17 @@ impl Decoder {
             line: Vec::with_capacity(1024),
             device: (None, String::new(), String::new()),
             too_many_buses: false,
+            census: IdCensus::default(),
         }
+    }
+
+    /// When the frames read gave no telegram: one line saying what they were (and which
+    /// tool reads them).
+    pub fn no_readings(&self) -> Option<String> {
+        if self.buses.iter().any(|b| b.asm.stats().telegrams > 0) {
+            return None;
+        }
+        self.census.no_readings(Protocol::Pylon)
     }
 
     /// One standard data frame.
@@ -244,6 +257,7 @@ impl FrameSink for Decoder {
         label: &str,
         out: &mut RecordWriter<impl Write>,
     ) -> anyhow::Result<()> {
+        self.census.add(frame);
         if frame.kind != FrameKind::Data || frame.extended || frame.fd.is_some() {
             return Ok(()); // the protocol is classic CAN, 11-bit ids
         }
@@ -296,9 +310,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = can::read(&args.input, 500_000, &mut dec, &mut out)?;
     dec.finish(&mut out)?;
     out.flush()?;
+    let mut exit = Exit::Ok;
     if stats.bad_lines > 0 {
         log::warn!("{} line(s) skipped", stats.bad_lines);
-        return Ok(Exit::Partial);
+        exit = Exit::Partial;
     }
-    Ok(Exit::Ok)
+    if let Some(m) = dec.no_readings() {
+        log::error!("{m}");
+        exit = Exit::Partial;
+    }
+    Ok(exit)
 }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const EXAMPLES: &str = "\
@@ -25,7 +26,7 @@ Examples:
   rtu-sniff --baud 9600 --decode lp4 --name 1=rack-top /dev/ttyUSB0 | readings-to-mqtt --host broker
 
   # Keep the raw bytes while listening, decode them again later
-  rtu-sniff --save bus.bin /dev/ttyUSB0
+  rtu-sniff --baud 9600 --save bus.bin /dev/ttyUSB0
   rtu-sniff --input bus.bin --decode lp4
 
   # Decode what lp4-poll exchanged (lp4-poll --capture FILE)
@@ -41,7 +42,11 @@ Frames are found by CRC, whatever the timing; requests are paired with their res
 (start register and count attached). A capture has no clock: its frames carry their byte
 offset, and decoded readings are stamped with the capture file's modification time.
 
-Exit status: 0 done, 2 usage error or unreadable input, 75 the port cannot be opened.";
+At the end (of a capture, or live when ended by Ctrl-C or SIGTERM) and every
+--stats-interval, a status record carries the counters.
+
+Exit status: 0 done (live: ended by SIGINT or SIGTERM, after the final status record),
+2 usage error or unreadable input, 75 the port cannot be opened.";
 
 /// Listen to a Modbus RTU bus without ever transmitting, and print its frames (or, with
 /// --decode lp4, LifePower4 readings) as NDJSON.
@@ -49,8 +54,8 @@ Exit status: 0 done, 2 usage error or unreadable input, 75 the port cannot be op
 #[command(name = "rtu-sniff", version, after_help = EXAMPLES, help_template = crate::cli::HELP_TEMPLATE)]
 pub struct Args {
     /// Serial port, or transparent gateway (tcp://HOST:PORT), to listen on (nothing is ever
-    /// written)
-    #[arg(value_name = "PORT", required_unless_present = "input")]
+    /// written); without it, -I FILE
+    #[arg(value_name = "PORT")]
     pub port: Option<String>,
     /// Read a saved byte capture instead of a port ('-' for standard input)
     #[arg(long, short = 'I', value_name = "FILE", conflicts_with = "port")]
@@ -65,7 +70,7 @@ pub struct Args {
     #[arg(long, value_name = "PROTO", value_parser = ["lp4"])]
     pub decode: Option<String>,
     /// Register map for --decode lp4
-    #[arg(long, value_name = "MAP", default_value = "v01-06", value_parser = Map::parse)]
+    #[arg(long, value_name = "MAP", default_value = "v01-06", value_parser = crate::cli::lp4_map())]
     pub map: Map,
     /// Device id for a bus address (repeatable), e.g. 1=rack-top
     #[arg(long, value_name = "ADDR=NAME")]
@@ -284,7 +289,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     match (&args.input, &args.port) {
         (Some(path), _) => offline(path, &mut sink, &mut out),
         (None, Some(port)) => live(port, &args, &mut sink, &mut out),
-        (None, None) => Err(usage("give a PORT to listen on, or --input FILE")),
+        (None, None) => Err(usage(
+            "give a PORT to listen on (/dev/ttyUSB0, tcp://HOST:PORT), or a saved capture \
+             with -I FILE (--input; '-' reads standard input)",
+        )),
     }
 }
 
@@ -336,9 +344,23 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-/// Opens the port or connects to the gateway; a listen-only link never writes.
-fn open_port(path: &str, baud: u32) -> Result<Link, OpenError> {
-    Link::open(path, baud, None)
+/// Set by SIGINT/SIGTERM: the live loop ends, finishes the frame at hand and writes the
+/// final counters.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Opens the port or connects to the gateway; a listen-only link never writes. At the start
+/// a port about to appear is waited for briefly ([`Link::open`]); a reopen tries once, so
+/// that a signal during the backoff is seen at once.
+fn open_port(path: &str, baud: u32, first: bool) -> Result<Link, OpenError> {
+    if first {
+        Link::open(path, baud, None)
+    } else {
+        Link::open_within(path, baud, None, Duration::ZERO)
+    }
 }
 
 fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> anyhow::Result<Exit> {
@@ -348,7 +370,12 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
              through a transparent gateway (tcp://HOST:PORT)"
         )));
     }
-    let mut port = Some(open_port(path, args.baud).map_err(OpenError::fatal)?);
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+    let mut port = Some(open_port(path, args.baud, true).map_err(OpenError::fatal)?);
     sink.label = port.as_ref().map(|p| p.label.clone()).unwrap_or_default();
     let mut save = match &args.save {
         Some(p) => Some(
@@ -369,10 +396,17 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
     let mut next_stats = args.stats_interval.map(|d| Instant::now() + d);
     let mut failed: Option<anyhow::Error> = None;
     let mut backoff = Duration::from_millis(500);
-    loop {
+    while !STOP.load(Ordering::SeqCst) {
         let Some(p) = port.as_mut() else {
-            std::thread::sleep(backoff);
-            match open_port(path, args.baud) {
+            // Sleep in slices, so that a signal ends the wait promptly.
+            let until = Instant::now() + backoff;
+            while !STOP.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
+            }
+            if STOP.load(Ordering::SeqCst) {
+                break;
+            }
+            match open_port(path, args.baud, false) {
                 Ok(p) => {
                     log::warn!("{path}: reopened");
                     port = Some(p);
@@ -426,4 +460,13 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
             }
         }
     }
+    // Ended by SIGINT or SIGTERM: the frames still held back, then the final counters.
+    framer.finish(forward(sink, out, &mut failed));
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    out.write(&stats_record(&sink.label, framer.stats(), Timestamp::now()))?;
+    out.flush()?;
+    log::info!("{path}: stopped by a signal; {:?}", framer.stats());
+    Ok(Exit::Ok)
 }
