@@ -45,5 +45,5 @@ fn systemd_units_verify() {
         assert!(problems.is_empty(), "{name}: {err}");
         checked += 1;
     }
-    assert_eq!(checked, 4);
+    assert_eq!(checked, 5);
 }
