@@ -45,6 +45,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l fault -d 'Set an
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l late-by -d 'How late --late-every replies are' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l twice-every -d 'Send every Nth reply twice' -r
@@ -63,6 +64,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l fault -d 'Set
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l late-by -d 'How late --late-every replies are' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand eg4-7e" -l twice-every -d 'Send every Nth reply twice' -r
@@ -123,6 +125,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l fault -d 'Set an
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l late-by -d 'How late --late-every replies are' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l twice-every -d 'Send every Nth reply twice' -r
@@ -145,6 +148,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l fault -d 'Set a
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l late-by -d 'How late --late-every replies are' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l twice-every -d 'Send every Nth reply twice' -r

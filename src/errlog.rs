@@ -18,7 +18,14 @@ struct Failing {
     cycles: u64,
     message: String,
     logged_at: Instant,
+    /// Messages already logged in this failing streak: an error that alternates between a
+    /// few messages (a gateway that accepts and then resets) is logged once each, not at
+    /// every change.
+    seen: Vec<String>,
 }
+
+/// Distinct messages remembered per streak; past that, changes wait for the heartbeat.
+const SEEN: usize = 4;
 
 impl ErrorLog {
     /// Records a failure; returns the line to log, if this one should be logged.
@@ -29,6 +36,7 @@ impl ErrorLog {
                     cycles: 1,
                     message: message.into(),
                     logged_at: now,
+                    seen: vec![message.into()],
                 });
                 Some(message.to_string())
             }
@@ -36,6 +44,10 @@ impl ErrorLog {
                 f.cycles += 1;
                 if f.message != message {
                     f.message = message.into();
+                    if f.seen.iter().any(|m| m == message) || f.seen.len() >= SEEN {
+                        return None;
+                    }
+                    f.seen.push(message.into());
                     f.logged_at = now;
                     Some(message.to_string())
                 } else if now.duration_since(f.logged_at) >= HEARTBEAT {
@@ -90,5 +102,29 @@ mod tests {
         assert_eq!(log.ok(), None);
         assert!(log.fail("timeout", t0).is_some());
         assert_eq!(log.ok().as_deref(), Some("recovered after 1 failed cycle"));
+    }
+
+    #[test]
+    fn an_alternating_error_is_logged_once_per_message() {
+        // A gateway that accepts and then resets: two messages taking turns, 20 cycles.
+        let t0 = Instant::now();
+        let mut log = ErrorLog::default();
+        let logged = (0..20)
+            .filter(|i| {
+                let m = if i % 2 == 0 {
+                    "connection reset"
+                } else {
+                    "connection closed"
+                };
+                log.fail(m, t0 + Duration::from_secs(*i)).is_some()
+            })
+            .count();
+        assert_eq!(logged, 2);
+        // Endless new messages: at most SEEN per streak before the heartbeat.
+        let mut log = ErrorLog::default();
+        let logged = (0..100)
+            .filter(|i| log.fail(&format!("error {i}"), t0).is_some())
+            .count();
+        assert_eq!(logged, SEEN);
     }
 }

@@ -298,6 +298,56 @@ impl std::fmt::Debug for Family {
     }
 }
 
+/// What the bytes that came back instead of a valid reply look like, when that points at a
+/// wrong protocol or gateway mode: a line for the user, or None. `expected` is the source of
+/// the protocol being polled.
+pub fn recognize(bytes: &[u8], expected: &str) -> Option<String> {
+    if bytes.len() < 6 {
+        return None;
+    }
+    // A Modbus TCP gateway answering raw RTU requests with MBAP frames.
+    if bytes.len() >= 8 && bytes[2..4] == [0, 0] {
+        let len = usize::from(u16::from_be_bytes([bytes[4], bytes[5]]));
+        if len >= 2 && len + 6 == bytes.len() {
+            return Some(
+                "the replies are Modbus TCP (MBAP) frames: the gateway is in Modbus TCP mode; \
+                 use modbus-tcp://HOST:PORT (lp4), or set the gateway to transparent mode"
+                    .into(),
+            );
+        }
+    }
+    let found = which_framing(bytes)?;
+    (found != expected).then(|| {
+        format!(
+            "the bytes on this bus are {found} frames, not {expected}: is it the right \
+             protocol? (bms-poll --detect finds out; bms-poll --protocol {found} reads it)"
+        )
+    })
+}
+
+/// The family whose framing a complete, checksum-valid frame in `bytes` has.
+fn which_framing(bytes: &[u8]) -> Option<&'static str> {
+    for pos in 0..bytes.len() {
+        let b = &bytes[pos..];
+        if let tianpower::Scan::Frame { .. } = tianpower::scan(b) {
+            return Some("eg4-7e");
+        }
+        if let jbd::Scan::Frame { .. } = jbd::scan(b) {
+            return Some("jbd");
+        }
+        if daly::scan(b) == daly::Scan::Frame {
+            return Some("daly");
+        }
+        if b.len() >= 5 && b[0] != 0 && (b[1] == 0x03 || b[1] == 0x04) {
+            let len = 5 + usize::from(b[2]);
+            if b.len() >= len && crate::proto::modbus::crc_ok(&b[..len]) {
+                return Some("lp4");
+            }
+        }
+    }
+    None
+}
+
 /// The family named `name`.
 pub fn find(name: &str) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.name == name)
@@ -402,5 +452,24 @@ mod tests {
         // LP4's slow probes go last.
         assert_eq!(FAMILIES.last().map(|f| f.name), Some("lp4"));
         assert!(find("jbd").is_some() && find("nope").is_none());
+    }
+
+    #[test]
+    fn recognizes_the_wrong_protocol_and_gateway_mode() {
+        // A 7E status reply on a bus polled as LP4.
+        let e7 = tianpower::encode_frame(tianpower::SOI, 1, 1, &[0, 1, 2]).unwrap();
+        let hint = recognize(&e7, "lp4").unwrap();
+        assert!(hint.contains("eg4-7e frames, not lp4"), "{hint}");
+        assert!(recognize(&e7, "eg4-7e").is_none());
+        // An LP4 (Modbus RTU) reply on a bus polled as 7E, after noise.
+        let mut rtu = vec![0xFF, 0x00];
+        rtu.extend(crate::proto::modbus::encode_read_reply(1, 3, &[1, 2, 3]));
+        assert!(recognize(&rtu, "eg4-7e").unwrap().contains("lp4 frames"));
+        // MBAP frames from a Modbus TCP gateway polled as tcp://.
+        let mbap = [0, 1, 0, 0, 0, 5, 1, 0x83, 0x02, 0, 0];
+        assert!(recognize(&mbap, "lp4").unwrap().contains("modbus-tcp://"));
+        // Noise says nothing.
+        assert!(recognize(&[1, 2, 3, 4, 5, 6, 7, 8, 9], "lp4").is_none());
+        assert!(recognize(&[], "lp4").is_none());
     }
 }

@@ -17,8 +17,10 @@ use crate::ndjson::RecordWriter;
 use crate::proto::codec::{Codec, Judge, Request};
 use crate::record::{device_id, Fields, Info, Reading, Record, StatusRecord};
 use crate::time::Timestamp;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -104,17 +106,19 @@ pub fn run(
         opened.push((p, link));
     }
     let (tx, rx) = sync_channel::<Msg>(256);
+    let ids = Ids::default();
+    let start = Arc::new(Barrier::new(opened.len()));
     let mut handles = Vec::new();
     for (plan, link) in opened {
         let tx = tx.clone();
         let schedule = schedule.clone();
         let capture = capture.clone();
         let name = format!("poll {}", plan.path);
-        handles.push(
-            thread::Builder::new()
-                .name(name)
-                .spawn(move || PortWorker::new(plan, link, schedule, capture, tx).run())?,
-        );
+        handles.push(thread::Builder::new().name(name).spawn({
+            let ids = ids.clone();
+            let start = Arc::clone(&start);
+            move || PortWorker::new(plan, link, schedule, capture, tx, ids, start).run()
+        })?);
     }
     drop(tx);
     let mut missed = 0u64;
@@ -162,6 +166,12 @@ struct PortWorker {
     port_errors: ErrorLog,
     retry_at: Instant,
     backoff: Duration,
+    /// Device ids across every port: packs reporting one serial are told apart.
+    ids: Ids,
+    /// The wrong-protocol hint was given (once per port).
+    hinted: bool,
+    /// Every worker has read its identities: no reading goes out before ids are settled.
+    start: Arc<Barrier>,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -174,6 +184,8 @@ impl PortWorker {
         schedule: Schedule,
         capture: Option<Capture>,
         tx: SyncSender<Msg>,
+        ids: Ids,
+        start: Arc<Barrier>,
     ) -> Self {
         let identity = if schedule.identify {
             Identity::Pending
@@ -207,10 +219,18 @@ impl PortWorker {
             port_errors: ErrorLog::default(),
             retry_at: Instant::now(),
             backoff: BACKOFF_MIN,
+            ids,
+            hinted: false,
+            start,
         }
     }
 
     fn run(mut self) {
+        let settled = self.identify_pending();
+        self.start.wait();
+        if settled.is_err() {
+            return;
+        }
         let mut cycle = 0u64;
         loop {
             if self.schedule.cycles.is_some_and(|n| cycle >= n) {
@@ -238,50 +258,68 @@ impl PortWorker {
         }
     }
 
+    /// Reads the identity of every pack that needs one (once per connection), before any
+    /// reading, so that every device id is settled from the first reading on. Err only when
+    /// the record channel is closed.
+    fn identify_pending(&mut self) -> Result<bool, ()> {
+        let mut asked = false;
+        for i in 0..self.packs.len() {
+            if self.packs[i].identity != Identity::Pending {
+                continue;
+            }
+            let Some(link) = self.link.as_mut() else {
+                return Ok(asked);
+            };
+            if asked {
+                thread::sleep(self.schedule.gap);
+            }
+            asked = true;
+            let pack = &mut self.packs[i];
+            match self
+                .driver
+                .identify(link, &pack.plan, self.schedule.timeout)
+            {
+                Ok(Some(info)) => {
+                    log::info!(
+                        "{} address {}: {}",
+                        self.label,
+                        pack.plan.address,
+                        describe(&info)
+                    );
+                    if let Some(serial) = &info.serial {
+                        self.ids
+                            .claim(serial, &self.path, &self.label, pack.plan.address);
+                    }
+                    pack.info = info;
+                    pack.identity = Identity::Known;
+                }
+                Ok(None) => pack.identity = Identity::None,
+                Err(LinkError::Io(e)) => {
+                    self.lost(&e.to_string());
+                    let why = self.port_down();
+                    self.missed(i, &why)?;
+                }
+                Err(e) => log::debug!(
+                    "{} address {}: identity: {e}",
+                    self.label,
+                    pack.plan.address
+                ),
+            }
+        }
+        Ok(asked)
+    }
+
     /// One pass over the port's packs. Err only when the record channel is closed.
     fn cycle(&mut self) -> Result<(), ()> {
         if self.link.is_none() && Instant::now() >= self.retry_at {
             self.reopen();
         }
-        let mut first = true;
+        let mut first = !self.identify_pending()?;
         for i in 0..self.packs.len() {
-            let Some(link) = self.link.as_mut() else {
-                let why = format!("port {} unavailable", self.path);
+            if self.link.is_none() {
+                let why = self.port_down();
                 self.missed(i, &why)?;
                 continue;
-            };
-            let pack = &mut self.packs[i];
-            if pack.identity == Identity::Pending {
-                if !first {
-                    thread::sleep(self.schedule.gap);
-                }
-                first = false;
-                match self
-                    .driver
-                    .identify(link, &pack.plan, self.schedule.timeout)
-                {
-                    Ok(Some(info)) => {
-                        log::info!(
-                            "{} address {}: {}",
-                            self.label,
-                            pack.plan.address,
-                            describe(&info)
-                        );
-                        pack.info = info;
-                        pack.identity = Identity::Known;
-                    }
-                    Ok(None) => pack.identity = Identity::None,
-                    Err(LinkError::Io(e)) => {
-                        self.lost(&e.to_string());
-                        self.missed(i, &format!("port error: {e}"))?;
-                        continue;
-                    }
-                    Err(e) => log::debug!(
-                        "{} address {}: identity: {e}",
-                        self.label,
-                        pack.plan.address
-                    ),
-                }
             }
             if !first {
                 thread::sleep(self.schedule.gap);
@@ -296,10 +334,14 @@ impl PortWorker {
                     if let Some(msg) = pack.errors.ok() {
                         log::warn!("{} address {}: {msg}", self.label, pack.plan.address);
                     }
+                    // The port has recovered only once something was read through it.
+                    if let Some(msg) = self.port_errors.ok() {
+                        log::warn!("{}: reopened, {msg}", self.path);
+                    }
                     let reading = Reading {
                         ts: Timestamp::now(),
                         source: self.driver.source(),
-                        device: device_name(&self.label, &pack.plan, &pack.info),
+                        device: self.ids.device(&self.label, &pack.plan, &pack.info),
                         fields: polled.fields,
                         info: pack.info.clone(),
                         raw: polled.raw,
@@ -310,12 +352,33 @@ impl PortWorker {
                 }
                 Err(LinkError::Io(e)) => {
                     self.lost(&e.to_string());
-                    self.missed(i, &format!("port error: {e}"))?;
+                    let why = self.port_down();
+                    self.missed(i, &why)?;
                 }
-                Err(e) => self.missed(i, &e.to_string())?,
+                Err(e) => {
+                    let why = e.to_string();
+                    let hint = self.link.as_ref().and_then(|l| {
+                        crate::family::recognize(l.last_received(), self.driver.source())
+                    });
+                    match hint {
+                        Some(h) if !self.hinted => {
+                            self.hinted = true;
+                            log::warn!("{}: {h}", self.path);
+                        }
+                        _ => {}
+                    }
+                    self.missed(i, &why)?
+                }
             }
         }
         Ok(())
+    }
+
+    /// What a pack's status says while its port is down: one message whatever the port's
+    /// error (the port's own log line has the detail), so a flapping port is logged by the
+    /// port, not by each pack at every change.
+    fn port_down(&self) -> String {
+        format!("port {} unavailable", self.path)
     }
 
     fn missed(&mut self, i: usize, why: &str) -> Result<(), ()> {
@@ -327,7 +390,7 @@ impl PortWorker {
             let status = StatusRecord {
                 ts: Timestamp::now(),
                 source: self.driver.source(),
-                device: device_name(&self.label, &pack.plan, &pack.info),
+                device: self.ids.device(&self.label, &pack.plan, &pack.info),
                 error: Some(why.to_string()),
                 stats: None,
             };
@@ -358,8 +421,8 @@ impl PortWorker {
             Ok(link) => {
                 self.link = Some(link);
                 self.backoff = BACKOFF_MIN;
-                if let Some(msg) = self.port_errors.ok() {
-                    log::warn!("{}: reopened, {msg}", self.path);
+                if self.port_errors.is_failing() {
+                    log::info!("{}: reopened", self.path);
                 }
                 for p in &mut self.packs {
                     if p.identity == Identity::Known {
@@ -490,6 +553,51 @@ impl Driver for CodecDriver {
             fields: d.fields,
             raw: d.raw,
         })
+    }
+}
+
+/// The packs of every port by the serial they report. Real packs can share a serial (a
+/// LifePower4 carries its build date there, so packs made the same day collide): each id must
+/// still be unique per (port, address), so a serial reported by two packs gets the address
+/// appended (and the port too when they are on different ports), for both packs alike.
+#[derive(Debug, Clone, Default)]
+pub struct Ids(Arc<Mutex<BTreeMap<String, Vec<(String, String, u8)>>>>);
+
+impl Ids {
+    /// Records that the pack at `address` on `path` reports `serial`; warns once when a
+    /// second pack reports the same one.
+    pub fn claim(&self, serial: &str, path: &str, label: &str, address: u8) {
+        let Ok(mut map) = self.0.lock() else { return };
+        let owners = map.entry(device_id(serial)).or_default();
+        if owners.iter().any(|(p, _, a)| p == path && *a == address) {
+            return;
+        }
+        owners.push((path.to_string(), label.to_string(), address));
+        if owners.len() == 2 {
+            let (p0, _, a0) = &owners[0];
+            log::warn!(
+                "serial {serial} is reported by two packs ({p0} address {a0} and {path} address \
+                 {address}): their device ids get the address appended"
+            );
+        }
+    }
+
+    /// The device id: the user's name, else the serial number (with the address, and the port
+    /// when needed, where packs share it), else `<port>-<address>`.
+    pub fn device(&self, port_label: &str, plan: &PackPlan, info: &Info) -> String {
+        if let (None, Some(serial)) = (&plan.name, &info.serial) {
+            let id = device_id(serial);
+            let shared = self.0.lock().ok().and_then(|map| {
+                let owners = map.get(&id)?;
+                (owners.len() > 1).then(|| owners.iter().all(|(p, ..)| *p == owners[0].0))
+            });
+            match shared {
+                Some(true) => return device_id(&format!("{id}-{}", plan.address)),
+                Some(false) => return device_id(&format!("{id}-{port_label}-{}", plan.address)),
+                None => {}
+            }
+        }
+        device_name(port_label, plan, info)
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod docs;
 mod eflex_candump_decode;
 mod eg4_7e_query;
+mod engine;
 mod faults;
 mod gateway;
 mod generated;

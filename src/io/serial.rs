@@ -197,6 +197,16 @@ impl Link {
         }
     }
 
+    /// The bytes received in the last exchange, as they came (MBAP frames on a Modbus TCP
+    /// link), for hints about what is on the other end.
+    pub fn last_received(&self) -> &[u8] {
+        if self.wire.is_empty() {
+            &self.buf
+        } else {
+            &self.wire
+        }
+    }
+
     /// Is this a gateway on the network (its line speed is the gateway's setting)?
     pub fn is_network(&self) -> bool {
         !matches!(self.transport, Transport::Serial(_))

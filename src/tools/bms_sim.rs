@@ -232,6 +232,10 @@ pub struct SerialSim {
     /// Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal's number)
     #[arg(long, value_name = "TAG")]
     pub serial_tag: Option<String>,
+    /// Every pack reports this one serial number, as LifePower4 packs built on the same day
+    /// do (their serial field holds the build date)
+    #[arg(long, value_name = "SERIAL", conflicts_with = "serial_tag")]
+    pub same_serial: Option<String>,
     #[command(flatten)]
     pub wire: WireFaults,
     /// Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client
@@ -691,7 +695,13 @@ fn open(a: &SerialSim, modbus_tcp: Option<&str>) -> anyhow::Result<(Bus, Vec<Pac
         .address
         .0
         .iter()
-        .map(|&addr| PackModel::new(addr, format!("SIM-{tag}-{addr:02}"), start))
+        .map(|&addr| {
+            let serial = a
+                .same_serial
+                .clone()
+                .unwrap_or_else(|| format!("SIM-{tag}-{addr:02}"));
+            PackModel::new(addr, serial, start)
+        })
         .collect();
     log::info!("simulating pack(s) at address {:?} on {place}", a.address.0);
     Ok((bus, packs))
