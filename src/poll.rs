@@ -561,7 +561,10 @@ impl Driver for CodecDriver {
 /// still be unique per (port, address), so a serial reported by two packs gets the address
 /// appended (and the port too when they are on different ports), for both packs alike.
 #[derive(Debug, Clone, Default)]
-pub struct Ids(Arc<Mutex<BTreeMap<String, Vec<(String, String, u8)>>>>);
+pub struct Ids(Arc<Mutex<BTreeMap<String, Vec<Owner>>>>);
+
+/// A pack that reports a serial: its port's path and label, and its address.
+type Owner = (String, String, u8);
 
 impl Ids {
     /// Records that the pack at `address` on `path` reports `serial`; warns once when a
