@@ -2,6 +2,9 @@
 //! decoded as the engine does it, many times over. `cargo bench --bench codecs`; the figures
 //! go to docs/performance.md by hand (scripts/bench runs this too).
 
+// A benchmark reports on stdout (scripts/bench reads it).
+#![allow(clippy::print_stdout)]
+
 use bmstap::proto::codec::{Codec, Judge};
 use bmstap::proto::{daly, jbd};
 use std::hint::black_box;
