@@ -571,3 +571,27 @@ fn detect_finds_a_daly_on_its_uart_port_by_its_host_address() {
         .success();
     assert_eq!(readings(&out.get_output().stdout).len(), 1);
 }
+
+#[test]
+fn detect_and_poll_through_gateways() {
+    let gw = Sim::start_printing(&["daly", "--tcp", "127.0.0.1:0"], "tcp://");
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", &gw.path])
+        .assert()
+        .success();
+    let r = &records(&out.get_output().stdout)[0];
+    assert_eq!(r["protocol"], "daly");
+    assert!(
+        r.get("baud").is_none(),
+        "a gateway's line speed is its own: {r}"
+    );
+    let mb = Sim::start_printing(
+        &["lp4", "-a", "1,2", "--modbus-tcp", "127.0.0.1:0"],
+        "modbus-tcp://",
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "lp4", "-a", "1,2", "--once", &mb.path])
+        .assert()
+        .success();
+    assert_eq!(readings(&out.get_output().stdout).len(), 2);
+}
