@@ -185,7 +185,7 @@ pub static CATALOG: &[FieldSpec] = &[
         "BMS board (MOSFET) temperature."
     ),
     num!("remaining_ah", AH, None, M, &["lp4", "pylon", "jbd", "daly"], "Remaining capacity."),
-    num!("capacity_ah", AH, None, M, &["lp4", "eg4-7e", "jbd"], "Full-charge capacity."),
+    num!("capacity_ah", AH, None, M, &["lp4", "eg4-7e", "jbd", "pylon"], "Full-charge capacity. pylon: the capacity of the modules online (0x35F), else the installed (0x379) or design (0x354) capacity, for time estimates."),
     num!(
         "design_capacity_ah",
         AH,
@@ -472,9 +472,9 @@ pub static CATALOG: &[FieldSpec] = &[
     num!("module_count", None, None, M, PYLON, "Modules (packs) in the bank, as the master battery reports it (0x359 byte 4)."),
     num!("dip_address", None, None, None, PYLON, "DIP-switch address of the master battery (0x359 byte 7, profile lux)."),
     FieldSpec { name: "discharge_enable", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS allows discharging (0x35C bit 6); not a problem flag." },
-    flag!("request_force_charge_1", PYLON, "The BMS asks the inverter to charge: SOC low (0x35C bit 5, force charge I)."),
-    flag!("request_force_charge_2", PYLON, "The BMS asks the inverter to charge before it shuts down (0x35C bit 4, force charge II)."),
-    flag!("request_full_charge", PYLON, "The BMS asks for a full charge (0x35C bit 3)."),
+    FieldSpec { name: "request_force_charge_1", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS asks the inverter to charge: SOC low (0x35C bit 5, force charge I). A request, not a problem flag." },
+    FieldSpec { name: "request_force_charge_2", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS asks the inverter to charge before it shuts down (0x35C bit 4, force charge II). A request, not a problem flag." },
+    FieldSpec { name: "request_full_charge", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS asks for a full charge (0x35C bit 3). A request, not a problem flag." },
     flag!("protection_battery_ot", PYLON, "Protection: cell or module over-temperature."),
     flag!("protection_battery_ut", PYLON, "Protection: cell or module under-temperature."),
     flag!("protection_contactor", PYLON, "Protection: contactor fault (0x35A)."),
@@ -554,7 +554,15 @@ pub fn display_precision(f: &FieldSpec) -> Option<u8> {
 }
 
 /// Display precision exceptions to the rule of [`display_precision`].
-const PRECISION: &[(&str, u8)] = &[("system_average_voltage", 2), ("pre_voltage", 2)];
+const PRECISION: &[(&str, u8)] = &[
+    ("system_average_voltage", 2),
+    ("pre_voltage", 2),
+    // Limits come in 0.1 V / 0.1 A steps and are mostly whole numbers: "100.0 A", not "100.00 A".
+    ("charge_voltage_limit", 1),
+    ("discharge_voltage_limit", 1),
+    ("charge_current_limit", 1),
+    ("discharge_current_limit", 1),
+];
 
 /// Home Assistant's `entity_category`: `diagnostic` for what an owner does not watch (sizes,
 /// masks, board temperature, positions, versions, raw vendor counters without a unit), so the
@@ -562,6 +570,8 @@ const PRECISION: &[(&str, u8)] = &[("system_average_voltage", 2), ("pre_voltage"
 /// unless [`WATCHED`] lists them; [`DIAGNOSTIC`] adds the rest.
 pub fn entity_category(f: &FieldSpec) -> Option<&'static str> {
     let diagnostic = DIAGNOSTIC.contains(&f.name)
+        // Which cell or pack a figure belongs to goes with the cell index numbers.
+        || (f.kind == Kind::Text && (f.name.ends_with("_device") || f.name.ends_with("_id")))
         || f.name.contains("version")
         || f.name.contains("firmware")
         || (f.kind == Kind::Number && f.unit.is_none() && !WATCHED.contains(&f.name));
@@ -587,7 +597,6 @@ pub fn options(f: &FieldSpec) -> Option<&'static [&'static str]> {
             "discharging",
             "protect",
             "charge_limit",
-            "unknown",
         ]),
         _ => None,
     }

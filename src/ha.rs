@@ -370,6 +370,35 @@ fn accessor(key: &str) -> String {
     }
 }
 
+/// A field in seconds that Home Assistant shows as a duration (the time estimates).
+fn is_duration(s: &catalog::FieldSpec) -> bool {
+    s.unit == Some("s") && s.device_class == Some("duration")
+}
+
+/// A sensor's value template: the state key as it is; in hours for durations; for an enum,
+/// the value only when it is one of the options (else None: Home Assistant shows unknown,
+/// rather than logging a value outside the options).
+fn value_template(key: &str, shape: Shape, spec: Option<&catalog::FieldSpec>) -> String {
+    let a = accessor(key);
+    match spec {
+        Some(s) if shape == Shape::Number && is_duration(s) => {
+            format!("{{{{ ({a} / 3600) | round(2) if {a} is defined else None }}}}")
+        }
+        Some(s) if shape == Shape::Text && catalog::options(s).is_some() => {
+            let ops: Vec<String> = catalog::options(s)
+                .unwrap_or_default()
+                .iter()
+                .map(|o| format!("'{o}'"))
+                .collect();
+            format!(
+                "{{{{ {a} if {a} is defined and {a} in [{}] else None }}}}",
+                ops.join(", ")
+            )
+        }
+        _ => format!("{{{{ {a} }}}}"),
+    }
+}
+
 /// The device-based discovery config for one device: one component per state key.
 pub fn discovery(
     topics: &Topics,
@@ -406,12 +435,18 @@ pub fn discovery(
                 json!(format!("{{{{ 'ON' if {} else 'OFF' }}}}", accessor(key))),
             );
         } else {
-            c.insert(
-                "val_tpl".into(),
-                json!(format!("{{{{ {} }}}}", accessor(key))),
-            );
+            c.insert("val_tpl".into(), json!(value_template(key, k.shape, spec)));
         }
         match (k.shape, spec) {
+            (Shape::Number, Some(s)) if is_duration(s) => {
+                // Shown in hours: "2.6 h" reads better than "9,360 s" (the template converts).
+                c.insert("unit_of_meas".into(), json!("h"));
+                c.insert("dev_cla".into(), json!("duration"));
+                if let Some(sc) = s.state_class {
+                    c.insert("stat_cla".into(), json!(sc));
+                }
+                c.insert("sug_dsp_prc".into(), json!(1));
+            }
             (Shape::Number | Shape::Text, Some(s)) => {
                 if let Some(u) = s.unit {
                     c.insert("unit_of_meas".into(), json!(u));
@@ -696,6 +731,44 @@ mod tests {
         assert_eq!(c["power"]["unit_of_meas"], "W");
         assert_eq!(c["power"]["stat_cla"], "measurement");
         assert_eq!(c["time_to_empty"]["dev_cla"], "duration");
+        // Hours, not "7,200 s"; None (unknown) when the estimate is left out.
+        assert_eq!(c["time_to_empty"]["unit_of_meas"], "h");
+        assert_eq!(
+            c["time_to_empty"]["val_tpl"],
+            "{{ (value_json.time_to_empty / 3600) | round(2) if value_json.time_to_empty is defined else None }}"
+        );
+    }
+
+    #[test]
+    fn requests_are_not_problems_enums_have_no_unknown_and_grouping_is_consistent() {
+        let f: Map<String, Value> = serde_json::from_str(
+            r#"{"request_force_charge_1":true,"state":"charging","cell_highest":3,"cell_highest_device":"p2","charge_current_limit":100.0}"#,
+        )
+        .unwrap();
+        let d = discovery(
+            &topics(),
+            "b",
+            "pylon",
+            &DeviceInfo::default(),
+            &state_keys(&f),
+            60,
+        );
+        let c = &d["cmps"];
+        assert_eq!(c["request_force_charge_1"]["p"], "binary_sensor");
+        assert!(c["request_force_charge_1"].get("dev_cla").is_none());
+        assert!(!is_problem_flag("request_force_charge_1", &json!(true)));
+        let ops = c["state"]["ops"].as_array().unwrap();
+        assert!(!ops.contains(&json!("unknown")), "HA has its own unknown");
+        let tpl = c["state"]["val_tpl"].as_str().unwrap();
+        assert!(
+            tpl.contains("in ['standby', 'idle', 'charging'") && tpl.ends_with("else None }}"),
+            "{tpl}"
+        );
+        assert_eq!(
+            c["cell_highest"]["ent_cat"],
+            c["cell_highest_device"]["ent_cat"]
+        );
+        assert_eq!(c["charge_current_limit"]["sug_dsp_prc"], 1);
     }
 
     /// Reference for [`write_state`]: the state payload the reading's fields with arrays flattened into numbered items.

@@ -734,3 +734,34 @@ fn an_eflex_log_is_named_as_one() {
         .code(1)
         .stderr(predicates::str::contains("ids seen: 0x123, 0x456"));
 }
+
+/// The bank's capacity (0x35F, 0x379) becomes `capacity_ah`, so readings-bank gives the
+/// time estimates for a Pylon-protocol bank too.
+#[test]
+fn the_banks_capacity_gives_time_estimates() {
+    let sim = crate::common::cmd("bms-sim")
+        .args(["pylon", "--victron", "--cycles", "10"])
+        .assert()
+        .success();
+    let decoded = crate::common::cmd("pylon-candump-decode")
+        .write_stdin(sim.get_output().stdout.clone())
+        .assert()
+        .success();
+    let r = crate::common::readings(&decoded.get_output().stdout);
+    assert!(
+        r.iter().all(|r| r["fields"]["capacity_ah"] == 400),
+        "{:?}",
+        r[0]
+    );
+    let banked = crate::common::cmd("readings-bank")
+        .write_stdin(decoded.get_output().stdout.clone())
+        .assert()
+        .success();
+    let r = crate::common::readings(&banked.get_output().stdout);
+    assert!(
+        r.iter()
+            .any(|r| r["fields"]["time_to_empty"].is_number()
+                || r["fields"]["time_to_full"].is_number()),
+        "no time estimate"
+    );
+}

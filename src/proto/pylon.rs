@@ -961,6 +961,14 @@ pub fn write_json(
     for (k, v) in FLAGS.iter().zip(b.flags) {
         w.bool(k, v);
     }
+    // The capacity readings-bank's time estimates work from: the modules online, else the
+    // bank's installed or design capacity.
+    w.num(
+        "capacity_ah",
+        b.online_capacity_ah
+            .or(b.installed_capacity_ah)
+            .or(b.design_capacity_ah),
+    )?;
     w.num("online_capacity_ah", b.online_capacity_ah)?;
     w.num("installed_capacity_ah", b.installed_capacity_ah)?;
     w.num("design_capacity_ah", b.design_capacity_ah)?;
