@@ -170,6 +170,8 @@ struct PortWorker {
     ids: Ids,
     /// The wrong-protocol hint was given (once per port).
     hinted: bool,
+    /// Identities were just read before the first cycle: that cycle does not ask again.
+    identified: bool,
     /// Every worker has read its identities: no reading goes out before ids are settled.
     start: Arc<Barrier>,
 }
@@ -221,12 +223,14 @@ impl PortWorker {
             backoff: BACKOFF_MIN,
             ids,
             hinted: false,
+            identified: false,
             start,
         }
     }
 
     fn run(mut self) {
         let settled = self.identify_pending();
+        self.identified = true;
         self.start.wait();
         if settled.is_err() {
             return;
@@ -314,7 +318,13 @@ impl PortWorker {
         if self.link.is_none() && Instant::now() >= self.retry_at {
             self.reopen();
         }
-        let mut first = !self.identify_pending()?;
+        // The first cycle's identities were read before the start (see `run`).
+        let asked = if std::mem::take(&mut self.identified) {
+            false
+        } else {
+            self.identify_pending()?
+        };
+        let mut first = !asked;
         for i in 0..self.packs.len() {
             if self.link.is_none() {
                 let why = self.port_down();
