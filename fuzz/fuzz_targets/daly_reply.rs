@@ -20,9 +20,18 @@ fuzz_target!(|data: &[u8]| {
     let mut prior: Vec<Option<Vec<u8>>> = vec![None; requests.len()];
     prior[4] = Some(vec![counts[0], counts[1], 0, 0, 0, 0, 0, 0]);
     let chunk = usize::from(pick >> 4) + 1;
-    for end in (chunk..=rest.len()).step_by(chunk).chain(std::iter::once(rest.len())) {
+    for end in (chunk..=rest.len())
+        .step_by(chunk)
+        .chain(std::iter::once(rest.len()))
+    {
         let last = end == rest.len();
-        match codec.judge(1, &requests[i], &prior[..i.min(prior.len())], &rest[..end], last) {
+        match codec.judge(
+            1,
+            &requests[i],
+            &prior[..i.min(prior.len())],
+            &rest[..end],
+            last,
+        ) {
             Judge::Done(Ok(a)) => {
                 assert!(a.len() % 8 == 0);
                 prior[i] = Some(a);
