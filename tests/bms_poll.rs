@@ -2,7 +2,7 @@
 //! pseudo-terminals and a simulated gateway; detection; the read-only rule checked from the
 //! simulators' side; the whole pipeline into a real broker.
 
-use crate::common::{cmd, readings, records, std_cmd, Sim, TempDir};
+use crate::common::{cmd, readings, records, Sim, TempDir};
 use std::process::Stdio;
 
 fn sim(family: &str, extra: &[&str]) -> Sim {
@@ -379,28 +379,13 @@ fn detect_does_not_probe_a_bus_that_talks() {
         [0x01u8, 0x03, 0x00, 0x00, 0x00, 0x27, 0x05, 0xD0].repeat(50),
     )
     .unwrap();
-    let mut replay = std_cmd("bms-sim")
-        .args(["replay", "--now", "--wire-baud", "9600"])
-        .arg(&capture)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(replay.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
+    let (_replay, port) = crate::common::replay(&capture, 9600);
     let out = cmd("bms-poll")
-        .args(["--detect", "--listen", "2s", first.trim()])
+        .args(["--detect", "--listen", "2s", &port])
         .assert()
         .code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr);
     assert!(err.contains("another master"), "{err}");
-    let _ = replay.kill();
-    let _ = replay.wait();
 }
 
 #[test]
@@ -594,4 +579,26 @@ fn detect_and_poll_through_gateways() {
         .assert()
         .success();
     assert_eq!(readings(&out.get_output().stdout).len(), 2);
+}
+
+/// A reader that does not read for a while: the poller waits on the full pipe (backpressure)
+/// and, once read, every reading is there, in order.
+#[test]
+fn a_backlog_on_stdout_loses_nothing() {
+    let s = sim("daly", &[]);
+    let mut poller = crate::common::Guard::spawn(
+        crate::common::std_cmd("bms-poll")
+            .args(["-p", "daly", "--count", "40", "--interval", "0", &s.path])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    // 40 readings of ~2.5 KB are more than a pipe holds: the poller must wait for us.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut poller.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(poller.wait().unwrap().success());
+    let r = readings(&out);
+    assert_eq!(r.len(), 40);
+    let ts: Vec<&str> = r.iter().map(|r| r["ts"].as_str().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "in order");
 }

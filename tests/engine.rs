@@ -2,9 +2,7 @@
 //! packs share a serial, a flapping gateway is logged in a bounded number of lines, and bytes
 //! of another protocol get a hint rather than endless timeouts.
 
-use crate::common::{cmd, readings, std_cmd, Sim, TempDir};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use crate::common::{cmd, readings, Sim, TempDir};
 use std::time::Duration;
 
 #[test]
@@ -90,25 +88,12 @@ fn bytes_of_another_protocol_get_a_hint() {
     let frame =
         bmstap::proto::tianpower::encode_frame(0x7E, 1, 1, &[0x07, 0x01, 0x00, 0x01]).unwrap();
     std::fs::write(&capture, frame.repeat(400)).unwrap();
-    let mut replay = std_cmd("bms-sim")
-        .args(["replay", "--now", "--wire-baud", "9600"])
-        .arg(&capture)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(replay.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (_replay, port) = crate::common::replay(&capture, 9600);
     let out = cmd("lp4-poll")
-        .args(["--count", "3", "-i", "50ms", "-t", "300ms", first.trim()])
+        .args(["--count", "3", "-i", "50ms", "-t", "300ms", &port])
         .assert()
         .code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr);
     assert!(err.contains("eg4-7e frames, not lp4"), "{err}");
     assert_eq!(err.matches("frames, not").count(), 1, "once: {err}");
-    let _ = replay.kill();
-    let _ = replay.wait();
 }

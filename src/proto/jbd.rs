@@ -84,6 +84,9 @@ pub fn request(reg: Register) -> [u8; 7] {
     [START, OP_READ, reg.code(), 0, c[0], c[1], END]
 }
 
+/// [`Scan::Garbage`]'s reason for bytes ahead of a frame: line noise, not worth naming.
+pub const BEFORE_START: &str = "bytes before the start byte 0xDD";
+
 /// What [`scan`] found at the start of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scan {
@@ -106,7 +109,7 @@ pub fn scan(buf: &[u8]) -> Scan {
         let skip = buf.iter().position(|&b| b == START).unwrap_or(buf.len());
         return Scan::Garbage {
             skip: skip.max(1),
-            reason: "bytes before the start byte 0xDD",
+            reason: BEFORE_START,
         };
     }
     if buf.len() >= 2 && (buf[1] == OP_READ || buf[1] == 0x5A) {
@@ -532,7 +535,7 @@ impl codec::Codec for Codec {
                     pos += len;
                 }
                 Scan::Garbage { skip, reason } => {
-                    if reason != "bytes before the start byte 0xDD" {
+                    if reason != BEFORE_START {
                         why = Some(reason.to_string());
                     }
                     pos += skip;

@@ -481,11 +481,7 @@ fn run_family(fs: FamilySim) -> anyhow::Result<Exit> {
         .into_iter()
         .map(|(t, n)| (t, n.to_string()))
         .collect();
-    let (bus, packs) = open(a, None)?;
-    let tag = packs
-        .first()
-        .and_then(|p| p.serial.split('-').nth(1).map(str::to_string))
-        .unwrap_or_default();
+    let (bus, tag) = open_bus(a, None)?;
     let spec = crate::family::SimSpec {
         addresses: a.address.0.clone(),
         silent: silent(a),
@@ -673,7 +669,9 @@ fn open_gateway(addr: &str, mbap: bool) -> anyhow::Result<Bus> {
 }
 
 /// Opens the pseudo-terminal (or the gateway's listener) and returns it with the pack models.
-fn open(a: &SerialSim, modbus_tcp: Option<&str>) -> anyhow::Result<(Bus, Vec<PackModel>)> {
+/// Opens the simulated bus (a pseudo-terminal or a gateway) and says where it is; returns it
+/// with the tag of the simulated serial numbers.
+fn open_bus(a: &SerialSim, modbus_tcp: Option<&str>) -> anyhow::Result<(Bus, String)> {
     let bus = match (&a.tcp, modbus_tcp) {
         (_, Some(addr)) => open_gateway(addr, true)?,
         (Some(addr), None) => open_gateway(addr, false)?,
@@ -689,7 +687,12 @@ fn open(a: &SerialSim, modbus_tcp: Option<&str>) -> anyhow::Result<(Bus, Vec<Pac
         ),
         Bus::Gateway { addr, .. } => (addr.port().to_string(), addr.to_string()),
     };
-    let tag = a.serial_tag.clone().unwrap_or(default_tag);
+    log::info!("simulating pack(s) at address {:?} on {place}", a.address.0);
+    Ok((bus, a.serial_tag.clone().unwrap_or(default_tag)))
+}
+
+fn open(a: &SerialSim, modbus_tcp: Option<&str>) -> anyhow::Result<(Bus, Vec<PackModel>)> {
+    let (bus, tag) = open_bus(a, modbus_tcp)?;
     let start = Instant::now();
     let packs = a
         .address
@@ -703,7 +706,6 @@ fn open(a: &SerialSim, modbus_tcp: Option<&str>) -> anyhow::Result<(Bus, Vec<Pac
             PackModel::new(addr, serial, start)
         })
         .collect();
-    log::info!("simulating pack(s) at address {:?} on {place}", a.address.0);
     Ok((bus, packs))
 }
 

@@ -123,6 +123,24 @@ impl Drop for Guard {
     }
 }
 
+/// `bms-sim replay --now --wire-baud BAUD FILE`: a capture played into a pseudo-terminal as a
+/// talking bus; the simulator (killed when dropped) and the terminal's path.
+pub fn replay(file: &std::path::Path, baud: u32) -> (Guard, String) {
+    let mut g = Guard::spawn(
+        std_cmd("bms-sim")
+            .args(["replay", "--now", "--wire-baud", &baud.to_string()])
+            .arg(file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut path = String::new();
+    BufReader::new(g.stdout.take().unwrap())
+        .read_line(&mut path)
+        .unwrap();
+    (g, path.trim().to_string())
+}
+
 /// Lines of a child's stdout as they arrive.
 pub fn lines_of(stdout: ChildStdout) -> Receiver<String> {
     let (tx, rx) = channel();
