@@ -11,5 +11,6 @@ pub mod mbap;
 pub mod modbus;
 pub mod pylon;
 pub mod pylon_ascii;
+pub mod pylontech;
 pub mod rtu;
 pub mod tianpower;
