@@ -48,8 +48,11 @@ fuzz_target!(|data: &[u8]| {
             }
             Scan::Frame { len } => {
                 let f = ascii::parse(&buf[..len]).expect("scan said it parses");
-                let again = ascii::reply(f.ver, f.adr, f.cid2, &f.info);
-                assert_eq!(ascii::parse(&again).expect("re-encoded"), f);
+                // Our encoder writes CID1 0x46 (battery) only: round-trip those frames.
+                if f.cid1 == ascii::CID1_BATTERY {
+                    let again = ascii::reply(f.ver, f.adr, f.cid2, &f.info);
+                    assert_eq!(ascii::parse(&again).expect("re-encoded"), f);
+                }
                 let mut fields = Fields::new();
                 if let Ok(a) = pylontech::parse_analog(&f.info) {
                     pylontech::analog_fields(&a, &mut fields);
