@@ -37,7 +37,6 @@ const E7: &[&str] = &["eg4-7e"];
 const EF: &[&str] = &["eflex"];
 const PYLON: &[&str] = &["pylon"];
 const BANK: &[&str] = &["bank"];
-const PYLON_EF: &[&str] = &["pylon", "eflex"];
 const JBD: &[&str] = &["jbd"];
 const DALY: &[&str] = &["daly"];
 const JBD_DALY: &[&str] = &["jbd", "daly"];
@@ -101,7 +100,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
         "Pack (battery terminal) voltage."
     ),
     num!(
@@ -109,16 +108,16 @@ pub static CATALOG: &[FieldSpec] = &[
         A,
         Some("current"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
         "Pack current; positive = charging, negative = discharging."
     ),
-    num!("soc", PCT, Some("battery"), M, &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"], "State of charge."),
+    num!("soc", PCT, Some("battery"), M, &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"], "State of charge."),
     num!("soh", PCT, None, M, LP4_7E_PY, "State of health."),
     arr!(
         "cell_voltages",
         V,
         Some("voltage"),
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
         "Cell voltages; index 0 is cell 1. Exactly as many as the pack reports."
     ),
     num!(
@@ -126,7 +125,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
         "Lowest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -134,7 +133,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
         "Highest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -142,7 +141,7 @@ pub static CATALOG: &[FieldSpec] = &[
         Some("mV"),
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
         "Highest minus lowest cell voltage, in millivolts (derived)."
     ),
     num!(
@@ -150,7 +149,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
         "1-based index of the lowest cell (the first, where several are equal)."
     ),
     num!(
@@ -158,7 +157,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
         "1-based index of the highest cell (the first, where several are equal)."
     ),
     num!(
@@ -166,14 +165,14 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        &["lp4", "jbd", "daly"],
+        &["lp4", "jbd", "daly", "pylontech"],
         "Number of cells the pack reports."
     ),
     arr!(
         "temperatures",
         DEG,
         Some("temperature"),
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
         "Cell/probe temperature sensors; index 0 is sensor 1. eflex: *inferred* (°C = raw − 40): the board sensor temperature_bms, already in °C, sits 1–3 °C above the coolest probe on all 700 sets of a real 13-battery capture."
     ),
     num!(
@@ -184,8 +183,8 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "BMS board (MOSFET) temperature."
     ),
-    num!("remaining_ah", AH, None, M, &["lp4", "pylon", "jbd", "daly"], "Remaining capacity."),
-    num!("capacity_ah", AH, None, M, &["lp4", "eg4-7e", "jbd", "pylon"], "Full-charge capacity. pylon: the capacity of the modules online (0x35F), else the installed (0x379) or design (0x354) capacity, for time estimates."),
+    num!("remaining_ah", AH, None, M, &["lp4", "pylon", "jbd", "daly", "pylontech"], "Remaining capacity."),
+    num!("capacity_ah", AH, None, M, &["lp4", "eg4-7e", "jbd", "pylon", "pylontech"], "Full-charge capacity. pylon: the capacity of the modules online (0x35F), else the installed (0x379) or design (0x354) capacity, for time estimates."),
     num!(
         "design_capacity_ah",
         AH,
@@ -207,7 +206,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         Some("total_increasing"),
-        &["lp4", "eg4-7e", "jbd", "daly"],
+        &["lp4", "eg4-7e", "jbd", "daly", "pylontech"],
         "Charge cycles."
     ),
     // Derived and inverter-link fields of readings.md's vocabulary: readings-bank adds the
@@ -258,7 +257,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        PYLON,
+        &["pylon", "pylontech"],
         "Highest charge voltage the BMS allows the inverter."
     ),
     num!(
@@ -266,7 +265,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        PYLON,
+        &["pylon", "pylontech"],
         "Lowest discharge voltage the BMS allows the inverter."
     ),
     num!(
@@ -274,7 +273,7 @@ pub static CATALOG: &[FieldSpec] = &[
         A,
         Some("current"),
         M,
-        PYLON_EF,
+        &["pylon", "eflex", "pylontech"],
         "Highest charge current the BMS allows (≥ 0). eflex: *inferred* from 0x10n bytes 14–15 (× 0.1 A): 30 A on packs at 84–88 % SOC and 0 on every pack at ≥ 98 % in a real 13-battery capture."
     ),
     num!(
@@ -282,7 +281,7 @@ pub static CATALOG: &[FieldSpec] = &[
         A,
         Some("current"),
         M,
-        PYLON_EF,
+        &["pylon", "eflex", "pylontech"],
         "Highest discharge current the BMS allows (≥ 0). eflex: *inferred* from 0x10n bytes 16–17 (× 0.1 A): 60 A on every pack of two real captures, next to the charge limit."
     ),
     num!(
@@ -343,14 +342,14 @@ pub static CATALOG: &[FieldSpec] = &[
     num!("lifetime_discharge_energy", None, None, Some("total_increasing"), EF, "Lifetime discharge energy, raw counter (unit not known yet)."),
     // Gateways/real-capture block (issue 15): eFlex fields inferred from protocols.md §3.7,
     // and the 7E packs' tagged MOS and ambient sensors (§2.7).
-    num!("temperature_bms", DEG, Some("temperature"), M, EF, "*Inferred*: a BMS board (or ambient) sensor in plain °C (0x10n byte 41); 1–3 °C above the coolest probe on all 700 sets of a real 13-battery capture."),
+    num!("temperature_bms", DEG, Some("temperature"), M, &["eflex", "pylontech"], "*Inferred*: a BMS board (or ambient) sensor in plain °C (0x10n byte 41); 1–3 °C above the coolest probe on all 700 sets of a real 13-battery capture."),
     FieldSpec {
         name: "charge_enable",
         kind: Kind::Flag,
         unit: None,
         device_class: None,
         state_class: None,
-        sources: &["eflex", "pylon"],
+        sources: &["eflex", "pylon", "pylontech"],
         description: "The BMS allows charging; not a problem flag. pylon: 0x35C bit 7. eflex: *inferred* (0x10n byte 61): 1 on every pack with a charge limit above 0, 0 on every pack at 0, in a real 13-battery capture (the older 3-battery capture shows 0 beside a 50 A limit).",
     },
     num!("temperature_mos", DEG, Some("temperature"), M, E7, "MOSFET sensor (status group 0x05 word tagged 0x40/0x80 in its high byte)."),
@@ -363,14 +362,14 @@ pub static CATALOG: &[FieldSpec] = &[
         &["lp4", "jbd"],
         "Cells being balanced: bit n set = cell n+1."
     ),
-    flag!("warning_pack_ov", &["lp4", "pylon", "daly"], "Warning: pack over-voltage."),
-    flag!("warning_cell_ov", &["lp4", "daly"], "Warning: cell over-voltage."),
-    flag!("warning_pack_uv", &["lp4", "pylon", "daly"], "Warning: pack under-voltage."),
-    flag!("warning_cell_uv", &["lp4", "daly"], "Warning: cell under-voltage."),
-    flag!("warning_charge_oc", &["lp4", "pylon", "daly"], "Warning: charge over-current."),
+    flag!("warning_pack_ov", &["lp4", "pylon", "daly", "pylontech"], "Warning: pack over-voltage."),
+    flag!("warning_cell_ov", &["lp4", "daly", "pylontech"], "Warning: cell over-voltage."),
+    flag!("warning_pack_uv", &["lp4", "pylon", "daly", "pylontech"], "Warning: pack under-voltage."),
+    flag!("warning_cell_uv", &["lp4", "daly", "pylontech"], "Warning: cell under-voltage."),
+    flag!("warning_charge_oc", &["lp4", "pylon", "daly", "pylontech"], "Warning: charge over-current."),
     flag!(
         "warning_discharge_oc",
-        &["lp4", "pylon", "daly"],
+        &["lp4", "pylon", "daly", "pylontech"],
         "Warning: discharge over-current."
     ),
     flag!(
@@ -405,18 +404,18 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "Warning: float charge stopped."
     ),
-    flag!("protection_pack_ov", &["lp4", "pylon", "jbd", "daly"], "Protection: pack over-voltage."),
+    flag!("protection_pack_ov", &["lp4", "pylon", "jbd", "daly", "pylontech"], "Protection: pack over-voltage."),
     flag!("protection_cell_ov", &["lp4", "jbd", "daly"], "Protection: cell over-voltage."),
-    flag!("protection_pack_uv", &["lp4", "pylon", "jbd", "daly"], "Protection: pack under-voltage."),
-    flag!("protection_cell_uv", &["lp4", "jbd", "daly"], "Protection: cell under-voltage."),
+    flag!("protection_pack_uv", &["lp4", "pylon", "jbd", "daly", "pylontech"], "Protection: pack under-voltage."),
+    flag!("protection_cell_uv", &["lp4", "jbd", "daly", "pylontech"], "Protection: cell under-voltage."),
     flag!(
         "protection_charge_oc",
-        &["lp4", "pylon", "jbd", "daly"],
+        &["lp4", "pylon", "jbd", "daly", "pylontech"],
         "Protection: charge over-current."
     ),
     flag!(
         "protection_discharge_oc",
-        &["lp4", "pylon", "jbd", "daly"],
+        &["lp4", "pylon", "jbd", "daly", "pylontech"],
         "Protection: discharge over-current."
     ),
     flag!(
@@ -431,12 +430,12 @@ pub static CATALOG: &[FieldSpec] = &[
     ),
     flag!(
         "protection_charge_ot",
-        &["lp4", "pylon", "jbd", "daly"],
+        &["lp4", "pylon", "jbd", "daly", "pylontech"],
         "Protection: charge over-temperature."
     ),
     flag!(
         "protection_discharge_ot",
-        &["lp4", "jbd", "daly"],
+        &["lp4", "jbd", "daly", "pylontech"],
         "Protection: discharge over-temperature."
     ),
     flag!(
@@ -471,17 +470,17 @@ pub static CATALOG: &[FieldSpec] = &[
     num!("temperature_battery", DEG, Some("temperature"), M, PYLON, "Battery temperature the BMS reports to the inverter (0x356)."),
     num!("module_count", None, None, M, PYLON, "Modules (packs) in the bank, as the master battery reports it (0x359 byte 4)."),
     num!("dip_address", None, None, None, PYLON, "DIP-switch address of the master battery (0x359 byte 7, profile lux)."),
-    FieldSpec { name: "discharge_enable", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS allows discharging (0x35C bit 6); not a problem flag." },
-    FieldSpec { name: "request_force_charge_1", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS asks the inverter to charge: SOC low (0x35C bit 5, force charge I). A request, not a problem flag." },
-    FieldSpec { name: "request_force_charge_2", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS asks the inverter to charge before it shuts down (0x35C bit 4, force charge II). A request, not a problem flag." },
-    FieldSpec { name: "request_full_charge", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: PYLON, description: "The BMS asks for a full charge (0x35C bit 3). A request, not a problem flag." },
+    FieldSpec { name: "discharge_enable", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["pylon", "pylontech"], description: "The BMS allows discharging (0x35C bit 6); not a problem flag." },
+    FieldSpec { name: "request_force_charge_1", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["pylon", "pylontech"], description: "The BMS asks the inverter to charge: SOC low (0x35C bit 5, force charge I). A request, not a problem flag." },
+    FieldSpec { name: "request_force_charge_2", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["pylon", "pylontech"], description: "The BMS asks the inverter to charge before it shuts down (0x35C bit 4, force charge II). A request, not a problem flag." },
+    FieldSpec { name: "request_full_charge", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["pylon", "pylontech"], description: "The BMS asks for a full charge (0x35C bit 3). A request, not a problem flag." },
     flag!("protection_battery_ot", PYLON, "Protection: cell or module over-temperature."),
     flag!("protection_battery_ut", PYLON, "Protection: cell or module under-temperature."),
     flag!("protection_contactor", PYLON, "Protection: contactor fault (0x35A)."),
     flag!("protection_system_error", PYLON, "Protection: BMS system (internal) error."),
     flag!("protection_cell_imbalance", &["pylon", "daly"], "Protection: cell imbalance (0x35A)."),
-    flag!("warning_battery_ot", PYLON, "Warning: cell or module high temperature."),
-    flag!("warning_battery_ut", PYLON, "Warning: cell or module low temperature."),
+    flag!("warning_battery_ot", &["pylon", "pylontech"], "Warning: cell or module high temperature."),
+    flag!("warning_battery_ut", &["pylon", "pylontech"], "Warning: cell or module low temperature."),
     flag!("warning_contactor", PYLON, "Warning: contactor (0x35A)."),
     flag!("warning_short_circuit", PYLON, "Warning: short circuit (0x35A)."),
     flag!("warning_system_error", PYLON, "Warning: BMS internal (0x35A)."),
@@ -501,8 +500,8 @@ pub static CATALOG: &[FieldSpec] = &[
     FieldSpec { name: "cell_temperature_max_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the highest temperature (0x377)." },
     // bms-poll's families (jbd, daly): states and bits the other sources do not have.
     FieldSpec { name: "balancing", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: JBD_DALY, description: "A cell is being balanced (any balance bit set); not a problem flag." },
-    FieldSpec { name: "charge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: JBD_DALY, description: "The charge MOSFET is on (the BMS lets the pack charge); not a problem flag." },
-    FieldSpec { name: "discharge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: JBD_DALY, description: "The discharge MOSFET is on (the BMS lets the pack discharge); not a problem flag." },
+    FieldSpec { name: "charge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["jbd", "daly", "pylontech"], description: "The charge MOSFET is on (the BMS lets the pack charge); not a problem flag." },
+    FieldSpec { name: "discharge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["jbd", "daly", "pylontech"], description: "The discharge MOSFET is on (the BMS lets the pack discharge); not a problem flag." },
     flag!("protection_afe", JBD, "Protection: analog front-end IC error (0x03 protection bit 11)."),
     flag!("protection_fet_lock", JBD, "Protection: MOSFETs locked off by software (0x03 protection bit 12)."),
     flag!("warning_soc_high", DALY, "Warning: SOC too high (0x98, level 1)."),

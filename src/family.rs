@@ -5,7 +5,7 @@
 //! subcommands, the man page, the completions and the read-only tests all come from the table.
 
 use crate::proto::codec::Codec;
-use crate::proto::{daly, jbd, lp4, tianpower};
+use crate::proto::{daly, jbd, lp4, pylon_ascii, pylontech, tianpower};
 use crate::sim::{self, Responder};
 use std::time::Duration;
 
@@ -162,6 +162,10 @@ fn daly_codec(o: &Options) -> Box<dyn Codec> {
     })
 }
 
+fn pylontech_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(pylontech::Codec)
+}
+
 fn e7_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(tianpower::Codec)
 }
@@ -214,6 +218,31 @@ pub static FAMILIES: &[Family] = &[
         notes: "Board numbers are the addresses (1 for a single BMS). Requests come from host \
                 address 0x40 (RS-485 port); --daly-host 0x80 for the UART/Bluetooth port. A \
                 sleeping Daly echoes requests and answers nothing until current flows.",
+    },
+    Family {
+        name: "pylontech",
+        about:
+            "Pylontech US2000/US3000/US5000/UP2500 on the RS-485/console port (ASCII ~...CR frames)",
+        default_baud: 115200,
+        detect_bauds: &[115200, 9600],
+        addressing: Addressing::Bus {
+            default: 2,
+            min: 2,
+            max: 0x7F,
+            probe: &[2],
+        },
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(2),
+        codec: pylontech_codec,
+        variants: as_given,
+        simulator: Some(sim::pylontech::simulator),
+        notes: "Master pack at address 2, slaves 3-13 (group m adds 16 x m). DIP 1 on the master \
+                selects 9600 (up) or 115200 (down). Reads 0x42 analog values, 0x44 alarms and \
+                0x92 limits every cycle, 0x51/0x93/0x96 identity once per connection; never \
+                0x94/0x95.",
     },
     Family {
         name: "eg4-7e",
@@ -335,6 +364,9 @@ fn which_framing(bytes: &[u8]) -> Option<&'static str> {
         if let jbd::Scan::Frame { .. } = jbd::scan(b) {
             return Some("jbd");
         }
+        if let pylon_ascii::Scan::Frame { .. } = pylon_ascii::scan(b) {
+            return Some("pylontech");
+        }
         if daly::scan(b) == daly::Scan::Frame {
             return Some("daly");
         }
@@ -422,6 +454,16 @@ mod tests {
                     && req[0] != 0
                     && crate::proto::modbus::crc_ok(req);
                 ok.then_some(()).ok_or("not a Modbus FC03 read".into())
+            }
+            "pylontech" => {
+                // ~ VER 20, CID1 46, CID2 one of the reads (never 0x94/0x95), checksums valid.
+                let f = pylon_ascii::parse(req).map_err(|e| e.to_string())?;
+                let ok = f.ver == 0x20
+                    && f.cid1 == 0x46
+                    && [0x4F, 0x42, 0x44, 0x47, 0x51, 0x92, 0x93, 0x96].contains(&f.cid2)
+                    && f.info.len() <= 1;
+                ok.then_some(())
+                    .ok_or("not a Pylontech 0x42/0x44/0x47/0x4F/0x51/0x92/0x93/0x96 read".into())
             }
             other => Err(format!("no allow-list written for {other}")),
         }

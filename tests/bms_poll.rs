@@ -602,3 +602,77 @@ fn a_backlog_on_stdout_loses_nothing() {
     let ts: Vec<&str> = r.iter().map(|r| r["ts"].as_str().unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]), "in order");
 }
+
+#[test]
+fn pylontech_bank_reading_identity_limits_and_no_writes() {
+    let dir = TempDir::new("bms-poll-pylontech");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "pylontech",
+        &[
+            "--address",
+            "2,3",
+            "--cells",
+            "15",
+            "--fault",
+            "3:discharge_ot",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "pylontech", "-a", "2,3", "--once", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    // Device ids come from the packs' serials (0x93).
+    let devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    assert_eq!(devices.len(), 2);
+    assert!(
+        devices[0].ends_with("-02") && devices[1].ends_with("-03"),
+        "{devices:?}"
+    );
+    for reading in &r {
+        assert_eq!(reading["source"], "pylontech");
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 15);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.02, "cells {sum} vs pack {v}");
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
+        assert_eq!(f["capacity_ah"], 100.0);
+        assert_eq!(f["charge_voltage_limit"], 53.2);
+        assert_eq!(f["discharge_current_limit"], 37.0);
+        assert_eq!(reading["info"]["model"], "US3000C");
+        assert_eq!(reading["info"]["manufacturer"], "PYLON");
+        assert_eq!(reading["info"]["firmware"], "2.4.1");
+    }
+    assert_eq!(r[0]["fields"]["protection_discharge_ot"], false);
+    assert_eq!(r[0]["fields"]["charge_enable"], true);
+    assert_eq!(r[1]["fields"]["protection_discharge_ot"], true);
+    assert_eq!(r[1]["fields"]["charge_enable"], false);
+    assert_ne!(r[0]["info"]["serial"], r[1]["info"]["serial"]);
+    no_writes(&log);
+}
+
+#[test]
+fn detect_finds_a_pylontech_master() {
+    let dir = TempDir::new("bms-poll-detect-pylontech");
+    let log = dir.path("w.log");
+    let s = sim("pylontech", &["--write-log", log.to_str().unwrap()]);
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "pylontech", &s.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs[0]["protocol"], "pylontech");
+    assert_eq!(recs[0]["address"], 2);
+    no_writes(&log);
+}

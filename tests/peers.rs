@@ -8,20 +8,26 @@
 //! (CI=true) they fail instead.
 
 use bmstap::proto::codec::Codec as _;
-use bmstap::proto::{daly, jbd};
+use bmstap::proto::pylon_ascii as ascii;
+use bmstap::proto::{daly, jbd, pylontech};
 use bmstap::record::Value;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 fn python() -> Option<PathBuf> {
+    python_with("aiobmsble, dalybms", "aiobmsble/dalybms")
+}
+
+/// The peers' Python if it can import `modules`; else SKIPPED on stderr (a failure under CI).
+fn python_with(modules: &str, peer: &str) -> Option<PathBuf> {
     let p = std::env::var_os("BMSTAP_PEER_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers/bin/python")
         });
     let ok = Command::new(&p)
-        .args(["-c", "import aiobmsble, dalybms"])
+        .args(["-c", &format!("import {modules}")])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
@@ -32,7 +38,7 @@ fn python() -> Option<PathBuf> {
         panic!("the peer decoders are required under CI: run scripts/peers (.ci/run does)");
     }
     eprintln!(
-        "SKIPPED: differential test against aiobmsble/dalybms: {} cannot import them (run scripts/peers)",
+        "SKIPPED: differential test against {peer}: {} cannot import it (run scripts/peers)",
         p.display()
     );
     None
@@ -272,5 +278,159 @@ fn daly_agrees_with_dalybms() {
             Some(&Value::Text(p["state"].as_str().unwrap().to_string())),
             "{line}"
         );
+    }
+}
+
+fn same_module(ours: &pylontech::Analog, theirs: &serde_json::Value, line: &str) {
+    let cells = theirs["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), ours.cells_mv.len(), "{line}");
+    for (c, t) in ours.cells_mv.iter().zip(cells) {
+        // python-pylontech reads cells as s16: compare where the sign bit is clear.
+        if *c < 0x8000 {
+            close(f64::from(*c) / 1000.0, t, "cell", line);
+        }
+    }
+    let (bms, groups) = ours.temps.split_first().unwrap();
+    close(
+        pylontech::celsius(*bms),
+        &theirs["temperature_bms"],
+        "temperature_bms",
+        line,
+    );
+    let tt = theirs["temperatures"].as_array().unwrap();
+    assert_eq!(tt.len(), groups.len(), "{line}");
+    for (g, t) in groups.iter().zip(tt) {
+        close(pylontech::celsius(*g), t, "temperature", line);
+    }
+    close(ours.current_a(), &theirs["current"], "current", line);
+    close(
+        f64::from(ours.voltage_mv) / 1000.0,
+        &theirs["voltage"],
+        "voltage",
+        line,
+    );
+    close(
+        f64::from(ours.remaining_mah) / 1000.0,
+        &theirs["remaining_ah"],
+        "remaining",
+        line,
+    );
+    close(
+        f64::from(ours.total_mah) / 1000.0,
+        &theirs["capacity_ah"],
+        "capacity",
+        line,
+    );
+    close(f64::from(ours.cycles), &theirs["cycles"], "cycles", line);
+}
+
+#[test]
+fn pylontech_agrees_with_python_pylontech() {
+    let Some(py) = python_with("pylontech", "python-pylontech") else {
+        return;
+    };
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/pylon-ascii/section14.txt"),
+    )
+    .unwrap();
+    let real: Vec<&str> = text.lines().filter(|l| l.starts_with("~2002")).collect();
+    let mut lines = vec![
+        format!("pylontech single {}", real[0]),
+        format!("pylontech management {}", real[1]),
+        format!("pylontech group {}", real[2]),
+    ];
+    // Random modules through our encoder: one, or a group of up to 6, u16 or u24 capacities.
+    let mut rng = Rng(0x5eed_0022);
+    for i in 0..150 {
+        let k = if i % 2 == 0 {
+            1
+        } else {
+            1 + rng.below(6) as usize
+        };
+        let mut info = vec![
+            if k == 1 { 0x10 } else { 0x11 },
+            if k == 1 { 2 } else { k as u8 },
+        ];
+        for _ in 0..k {
+            let cells = 8 + rng.below(9) as usize;
+            let wide = rng.below(2) == 1;
+            let total = if wide {
+                65_536 + rng.below(200_000) as u32
+            } else {
+                1 + rng.below(65_535) as u32
+            };
+            let a = pylontech::Analog {
+                cells_mv: (0..cells).map(|_| 2500 + rng.below(1200) as u16).collect(),
+                temps: (0..1 + rng.below(6))
+                    .map(|_| 2331 + rng.below(800) as u16)
+                    .collect(),
+                current: (rng.below(4000) as i32 - 2000) as i16,
+                voltage_mv: 20_000 + rng.below(40_000) as u16,
+                remaining_mah: rng.below(u64::from(total) + 1) as u32,
+                total_mah: total,
+                cycles: rng.below(10_000) as u16,
+                user_count: if wide { 4 } else { 2 },
+            };
+            pylontech::encode_module(&a, &mut info);
+        }
+        let frame = String::from_utf8(ascii::reply(0x20, 2, 0, &info)).unwrap();
+        let kind = if k == 1 { "single" } else { "group" };
+        lines.push(format!("pylontech {kind} {}", frame.trim_end()));
+    }
+    let theirs = oracle(&py, &lines);
+    assert_eq!(theirs.len(), lines.len());
+    for (line, t) in lines.iter().zip(&theirs) {
+        let frame = format!("{}\r", line.split(' ').nth(2).unwrap());
+        let info = ascii::reply_info(
+            frame.as_bytes(),
+            ascii::Vendor::Pylontech,
+            2,
+            ascii::Command::Analog,
+        )
+        .unwrap();
+        if line.contains(" management ") {
+            let mut f = bmstap::record::Fields::new();
+            pylontech::parse_management(&info, &mut f).unwrap();
+            for name in [
+                "charge_voltage_limit",
+                "discharge_voltage_limit",
+                "charge_current_limit",
+                "charge_enable",
+                "discharge_enable",
+                "request_full_charge",
+            ] {
+                close(num(f.get(name).unwrap()), &t[name], name, line);
+            }
+            // Ours is the magnitude; python-pylontech keeps the sign.
+            close(
+                num(f.get("discharge_current_limit").unwrap()),
+                &serde_json::json!(t["discharge_current_limit"].as_f64().unwrap().abs()),
+                "discharge_current_limit",
+                line,
+            );
+            close(
+                num(f.get("request_force_charge_1").unwrap()),
+                &t["bit5"],
+                "bit5",
+                line,
+            );
+            close(
+                num(f.get("request_force_charge_2").unwrap()),
+                &t["bit4"],
+                "bit4",
+                line,
+            );
+            continue;
+        }
+        let ours = if line.contains(" single ") {
+            vec![pylontech::parse_analog(&info).unwrap()]
+        } else {
+            pylontech::parse_analog_group(&info).unwrap()
+        };
+        let mods = t["modules"].as_array().unwrap();
+        assert_eq!(mods.len(), ours.len(), "{line}");
+        for (o, m) in ours.iter().zip(mods) {
+            same_module(o, m, line);
+        }
     }
 }

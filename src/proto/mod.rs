@@ -10,5 +10,7 @@ pub mod lp4;
 pub mod mbap;
 pub mod modbus;
 pub mod pylon;
+pub mod pylon_ascii;
+pub mod pylontech;
 pub mod rtu;
 pub mod tianpower;

@@ -7,6 +7,7 @@ pub mod eg4_7e;
 pub mod jbd;
 pub mod lp4;
 pub mod pylon;
+pub mod pylontech;
 
 use std::time::Instant;
 

@@ -41,7 +41,7 @@ Examples:
   # Try it without hardware
   bms-sim jbd --link /tmp/jbd &  bms-poll --protocol jbd --once /tmp/jbd
 
-Protocols (--protocol): jbd, daly, eg4-7e, lp4, auto (detect, then poll). Every request is a
+Protocols (--protocol): jbd, daly, pylontech, eg4-7e, lp4, auto (detect, then poll). Every request is a
 read from the protocol's allow-list (protocols.md's never-send list is enforced by the code);
 --trace shows every byte sent and received.
 
@@ -64,7 +64,7 @@ pub struct Args {
     /// modbus-tcp://HOST:PORT for Modbus families)
     #[arg(value_name = "PORT")]
     pub ports: Vec<String>,
-    /// The BMS family: jbd, daly, eg4-7e, lp4, or auto (detect, then poll)
+    /// The BMS family: jbd, daly, pylontech, eg4-7e, lp4, or auto (detect, then poll)
     #[arg(long, short = 'p', value_name = "NAME", value_parser = protocol)]
     pub protocol: Option<String>,
     /// Find what is on each port and print a "detected" record per device, then exit

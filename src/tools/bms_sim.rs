@@ -408,7 +408,15 @@ impl clap::FromArgMatches for FamilySim {
 impl clap::Subcommand for FamilySim {
     fn augment_subcommands(cmd: clap::Command) -> clap::Command {
         family_sims().fold(cmd, |cmd, f| {
-            let sub = <FamilySimArgs as clap::Args>::augment_args(clap::Command::new(f.name))
+            let mut sub = <FamilySimArgs as clap::Args>::augment_args(clap::Command::new(f.name));
+            // A bus family's packs sit at the table's default address unless told otherwise
+            // (Pylontech's master is 2).
+            if let crate::family::Addressing::Bus { default, .. } = f.addressing {
+                // clap keeps &'static defaults; this string is made once per run.
+                let text: &'static str = Box::leak(default.to_string().into_boxed_str());
+                sub = sub.mut_arg("address", |a| a.default_value(text));
+            }
+            let sub = sub
                 .about(format!(
                     "{}, simulated on a pseudo-terminal or --tcp",
                     f.about

@@ -1,19 +1,21 @@
 """Differential oracle: decodes frames with published peers, one JSON line per input line.
 
-Input lines (stdin): `jbd BASIC_HEX CELLS_HEX` (whole reply frames) or
-`daly SOC8 MOS8 STATUS8` (the 8 data bytes of the 0x90, 0x93 and 0x94 answers, hex).
+Input lines (stdin): `jbd BASIC_HEX CELLS_HEX` (whole reply frames),
+`daly SOC8 MOS8 STATUS8` (the 8 data bytes of the 0x90, 0x93 and 0x94 answers, hex) or
+`pylontech single|group|management FRAME` (a whole Pylon-ASCII reply without its `\r`).
 Peers: aiobmsble (BMS.jbd_bms, the JBD decoder Home Assistant's BMS_BLE uses) and dalybms
 (python-daly-bms, its get_* decoders take the data bytes offline). Both decode offline: no
-Bluetooth or serial port is opened.
+Bluetooth or serial port is opened. python-pylontech (pylontech.Pylontech) decodes a frame with
+its own checksum check and construct formats, without opening its serial port. Each peer is
+imported only when a line asks for it.
 """
 import json
 import sys
 
-from aiobmsble.bms.jbd_bms import BMS as JBD
-from dalybms import DalyBMS
 
 
 def jbd(basic_hex, cells_hex):
+    from aiobmsble.bms.jbd_bms import BMS as JBD
     frame = bytes.fromhex(basic_hex)
     msg = frame[: 4 + frame[3]]  # header and data, as aiobmsble keeps it
     r = JBD._decode_data(JBD._FIELDS, msg)
@@ -40,6 +42,7 @@ def jbd(basic_hex, cells_hex):
 
 
 def daly(soc_hex, mos_hex, status_hex):
+    from dalybms import DalyBMS
     d = DalyBMS()
     soc = d.get_soc(response_data=bytes.fromhex(soc_hex))
     mos = d.get_mosfet_status(response_data=bytes.fromhex(mos_hex))
@@ -58,9 +61,49 @@ def daly(soc_hex, mos_hex, status_hex):
     }
 
 
+def module(m):
+    return {
+        "cells": [float(v) for v in m.CellVoltages],
+        "temperature_bms": float(m.AverageBMSTemperature),
+        "temperatures": [float(t) for t in m.GroupedCellsTemperatures],
+        "current": float(m.Current),
+        "voltage": float(m.Voltage),
+        "remaining_ah": float(m.RemainingCapacity),
+        "capacity_ah": float(m.TotalCapacity),
+        "cycles": int(m.CycleNumber),
+    }
+
+
+def pylontech(kind, frame):
+    from pylontech import Pylontech
+
+    p = Pylontech.__new__(Pylontech)  # no serial port
+    f = p._decode_frame(p._decode_hw_frame((frame + "\r").encode()))
+    if kind == "single":
+        return {"modules": [module(Pylontech.get_values_single_fmt.parse(f.info[1:]))]}
+    if kind == "group":
+        d = Pylontech.get_values_fmt.parse(f.info[1:])
+        return {"modules": [module(m) for m in d.Module], "soc": float(d.StateOfCharge)}
+    m = Pylontech.management_info_fmt.parse(f.info[1:])
+    return {
+        "charge_voltage_limit": float(m.ChargeVoltageLimit),
+        "discharge_voltage_limit": float(m.DischargeVoltageLimit),
+        "charge_current_limit": float(m.ChargeCurrentLimit),
+        "discharge_current_limit": float(m.DischargeCurrentLimit),
+        "charge_enable": bool(m.status.ChargeEnable),
+        "discharge_enable": bool(m.status.DischargeEnable),
+        "request_full_charge": bool(m.status.FullChargeRequest),
+        # python-pylontech names bits 5/4 the other way round (protocols.md §14.2).
+        "bit5": bool(m.status.ChargeImmediately2),
+        "bit4": bool(m.status.ChargeImmediately1),
+    }
+
+
+PEERS = {"jbd": jbd, "daly": daly, "pylontech": pylontech}
+
 for line in sys.stdin:
     parts = line.split()
     if not parts:
         continue
-    out = jbd(*parts[1:]) if parts[0] == "jbd" else daly(*parts[1:])
+    out = PEERS[parts[0]](*parts[1:])
     print(json.dumps(out), flush=True)

@@ -1,0 +1,647 @@
+//! Pylontech US2000/US3000/US5000/UP2500 over the RS-485/RS-232 console (protocols.md §14.2),
+//! on the shared Pylon-ASCII framer ([`crate::proto::pylon_ascii`]).
+//!
+//! Master pack at address 2, slaves 3–13; single-pack commands carry the pack address in ADR
+//! and as the one-byte INFO "command value". 0x42 analog values and 0x44 alarm states every
+//! cycle, 0x92 charge/discharge management when the pack has it; 0x51 manufacturer, 0x93
+//! serial and 0x96 firmware once per connection. Numbers are big-endian; temperatures u16 ×
+//! 0.1 K, °C = (raw − 2731)/10. Read-only: requests come from the Pylontech allow-list of
+//! [`pylon_ascii::Vendor::allowed`] (never 0x94 set-management, never 0x95 turn-off).
+
+use crate::proto::codec::{self, Decoded, Judge};
+use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Scan, Vendor};
+use crate::record::{Fields, Info, Value};
+use serde_json::{json, Map};
+
+/// The master pack's address.
+pub const MASTER: u8 = 2;
+
+fn round(v: f64, places: i32) -> f64 {
+    let k = 10f64.powi(places);
+    (v * k).round() / k
+}
+
+/// °C from u16 × 0.1 K (Pylontech subtracts 2731).
+pub fn celsius(raw: u16) -> f64 {
+    round((f64::from(raw) - 2731.0) / 10.0, 1)
+}
+
+/// A reader over INFO bytes that names what is missing.
+struct Rd<'a> {
+    d: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Rd<'a> {
+    fn new(d: &'a [u8], what: &'static str) -> Self {
+        Rd { d, pos: 0, what }
+    }
+    fn short(&self, need: usize) -> String {
+        format!(
+            "{}: {} INFO bytes, need at least {}",
+            self.what,
+            self.d.len(),
+            self.pos + need
+        )
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        let b = *self.d.get(self.pos).ok_or_else(|| self.short(1))?;
+        self.pos += 1;
+        Ok(b)
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        let s = self
+            .d
+            .get(self.pos..self.pos + 2)
+            .ok_or_else(|| self.short(2))?;
+        self.pos += 2;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+    fn u24(&mut self) -> Result<u32, String> {
+        let s = self
+            .d
+            .get(self.pos..self.pos + 3)
+            .ok_or_else(|| self.short(3))?;
+        self.pos += 3;
+        Ok(u32::from_be_bytes([0, s[0], s[1], s[2]]))
+    }
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self
+            .d
+            .get(self.pos..self.pos + n)
+            .ok_or_else(|| self.short(n))?;
+        self.pos += n;
+        Ok(s)
+    }
+}
+
+/// One module's analog values (0x42).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analog {
+    pub cells_mv: Vec<u16>,
+    /// Raw u16 × 0.1 K: BMS board first, then the cell-group averages (US3000B adds MOSFET).
+    pub temps: Vec<u16>,
+    /// s16 × 100 mA, + = charge.
+    pub current: i16,
+    pub voltage_mv: u16,
+    pub remaining_mah: u32,
+    pub total_mah: u32,
+    pub cycles: u16,
+    /// The user-defined count: 2, or 4 when capacities travel as u24.
+    pub user_count: u8,
+}
+
+impl Analog {
+    pub fn current_a(&self) -> f64 {
+        round(f64::from(self.current) / 10.0, 1)
+    }
+    pub fn soc(&self) -> Option<i64> {
+        (self.total_mah > 0).then(|| {
+            (f64::from(self.remaining_mah) * 100.0 / f64::from(self.total_mah)).round() as i64
+        })
+    }
+}
+
+/// One module block of a 0x42 reply, from M (cell count) on.
+fn module(r: &mut Rd<'_>) -> Result<Analog, String> {
+    let m = r.u8()?;
+    if !(1..=32).contains(&m) {
+        return Err(format!("{}: implausible cell count {m}", r.what));
+    }
+    let cells_mv = (0..m).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
+    let n = r.u8()?;
+    if n > 16 {
+        return Err(format!("{}: implausible temperature count {n}", r.what));
+    }
+    let temps = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
+    let current = r.u16()? as i16;
+    let voltage_mv = r.u16()?;
+    let remaining16 = r.u16()?;
+    let user_count = r.u8()?;
+    let total16 = r.u16()?;
+    let cycles = r.u16()?;
+    let (remaining_mah, total_mah) = if user_count >= 4 {
+        (r.u24()?, r.u24()?)
+    } else {
+        (u32::from(remaining16), u32::from(total16))
+    };
+    Ok(Analog {
+        cells_mv,
+        temps,
+        current,
+        voltage_mv,
+        remaining_mah,
+        total_mah,
+        cycles,
+        user_count,
+    })
+}
+
+/// A single-pack 0x42 reply's INFO: DATAFLAG, command value, then one module block.
+pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
+    let mut r = Rd::new(info, "analog values (0x42)");
+    let _flag = r.u8()?;
+    let _command = r.u8()?;
+    module(&mut r)
+}
+
+/// A whole-group 0x42 reply's INFO (request INFO `FF`): DATAFLAG, module count K, then K
+/// module blocks, each starting at M.
+pub fn parse_analog_group(info: &[u8]) -> Result<Vec<Analog>, String> {
+    let mut r = Rd::new(info, "analog values of the group (0x42 FF)");
+    let _flag = r.u8()?;
+    let k = r.u8()?;
+    if !(1..=16).contains(&k) {
+        return Err(format!(
+            "analog values of the group: implausible module count {k}"
+        ));
+    }
+    (0..k).map(|_| module(&mut r)).collect()
+}
+
+/// The fields of one module's analog values.
+pub fn analog_fields(a: &Analog, f: &mut Fields) {
+    f.float("pack_voltage", f64::from(a.voltage_mv) / 1000.0);
+    f.float("pack_current", a.current_a());
+    if let Some(soc) = a.soc() {
+        f.int("soc", soc);
+    }
+    let v: Vec<f64> = a
+        .cells_mv
+        .iter()
+        .map(|&mv| f64::from(mv) / 1000.0)
+        .collect();
+    f.add_cell_stats(&v);
+    f.set("cell_voltages", Value::Floats(v));
+    f.int("cell_count", a.cells_mv.len() as i64);
+    if let Some((&bms, groups)) = a.temps.split_first() {
+        f.float("temperature_bms", celsius(bms));
+        if !groups.is_empty() {
+            f.set(
+                "temperatures",
+                Value::Floats(groups.iter().map(|&t| celsius(t)).collect()),
+            );
+        }
+    }
+    f.float(
+        "remaining_ah",
+        round(f64::from(a.remaining_mah) / 1000.0, 3),
+    );
+    f.float("capacity_ah", round(f64::from(a.total_mah) / 1000.0, 3));
+    f.int("cycle_count", a.cycles);
+}
+
+/// The 0x44 alarm states of one pack, as fields: per-item states as warnings, status 1 as
+/// protections, status 2 as the MOSFETs.
+pub fn parse_alarms(info: &[u8], f: &mut Fields) -> Result<(), String> {
+    let mut r = Rd::new(info, "alarm states (0x44)");
+    let _flag = r.u8()?;
+    let _command = r.u8()?;
+    let m = usize::from(r.u8()?);
+    let cells = r.bytes(m)?;
+    let n = usize::from(r.u8()?);
+    let temps = r.bytes(n)?;
+    let charge_current = r.u8()?;
+    let module_voltage = r.u8()?;
+    let discharge_current = r.u8()?;
+    let s = r.bytes(5)?;
+    let any = |states: &[u8], v: u8| states.contains(&v);
+    f.bool("warning_cell_ov", any(cells, 2));
+    f.bool("warning_cell_uv", any(cells, 1));
+    f.bool("warning_battery_ot", any(temps, 2));
+    f.bool("warning_battery_ut", any(temps, 1));
+    f.bool("warning_charge_oc", charge_current == 2);
+    f.bool("warning_pack_ov", module_voltage == 2);
+    f.bool("warning_pack_uv", module_voltage == 1);
+    f.bool("warning_discharge_oc", discharge_current == 2);
+    for (bit, name) in [
+        (0, "protection_pack_ov"),
+        (1, "protection_cell_uv"),
+        (2, "protection_charge_oc"),
+        (4, "protection_discharge_oc"),
+        (5, "protection_discharge_ot"),
+        (6, "protection_charge_ot"),
+        (7, "protection_pack_uv"),
+    ] {
+        f.bool(name, s[0] & (1 << bit) != 0);
+    }
+    f.bool("charge_fet", s[1] & 0x02 != 0);
+    f.bool("discharge_fet", s[1] & 0x04 != 0);
+    Ok(())
+}
+
+/// 0x92 charge/discharge management (no DATAFLAG), in pylon-candump-decode's vocabulary.
+pub fn parse_management(info: &[u8], f: &mut Fields) -> Result<(), String> {
+    let mut r = Rd::new(info, "charge/discharge management (0x92)");
+    let _command = r.u8()?;
+    let cvl = r.u16()?;
+    let dvl = r.u16()?;
+    let ccl = r.u16()? as i16;
+    let dcl = r.u16()? as i16;
+    let flags = r.u8()?;
+    f.float("charge_voltage_limit", f64::from(cvl) / 1000.0);
+    f.float(
+        "charge_current_limit",
+        round(f64::from(ccl.max(0)) / 10.0, 1),
+    );
+    f.float(
+        "discharge_current_limit",
+        round(f64::from(dcl).abs() / 10.0, 1),
+    );
+    f.float("discharge_voltage_limit", f64::from(dvl) / 1000.0);
+    f.bool("charge_enable", flags & 0x80 != 0);
+    f.bool("discharge_enable", flags & 0x40 != 0);
+    f.bool("request_force_charge_1", flags & 0x20 != 0);
+    f.bool("request_force_charge_2", flags & 0x10 != 0);
+    f.bool("request_full_charge", flags & 0x08 != 0);
+    Ok(())
+}
+
+fn text(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// The pack's identity from the 0x51, 0x93 and 0x96 replies' INFO (each may be missing).
+pub fn identity(m51: Option<&[u8]>, m93: Option<&[u8]>, m96: Option<&[u8]>) -> Info {
+    let mut i = Info::default();
+    if let Some(d) = m51 {
+        if d.len() >= 32 {
+            i.model = Some(text(&d[..10])).filter(|s| !s.is_empty());
+            i.hardware = Some(format!("{}.{}", d[10], d[11]));
+            i.manufacturer = Some(text(&d[12..32])).filter(|s| !s.is_empty());
+        }
+    }
+    if let Some(d) = m93 {
+        if d.len() >= 2 {
+            i.serial = Some(text(&d[1..d.len().min(17)])).filter(|s| !s.is_empty());
+        }
+    }
+    if let Some(d) = m96 {
+        if d.len() >= 6 {
+            i.firmware = Some(format!("{}.{}.{}", d[3], d[4], d[5]));
+        }
+    }
+    if i.manufacturer.is_none() && !i.is_empty() {
+        i.manufacturer = Some("Pylontech".into());
+    }
+    i
+}
+
+/// One module block of a 0x42 reply, from M on (simulators, tests): u16 capacities with
+/// user-defined count 2 when they fit, else count 4 and u24 capacities.
+pub fn encode_module(a: &Analog, out: &mut Vec<u8>) {
+    out.push(a.cells_mv.len().min(255) as u8);
+    for c in &a.cells_mv {
+        out.extend_from_slice(&c.to_be_bytes());
+    }
+    out.push(a.temps.len().min(255) as u8);
+    for t in &a.temps {
+        out.extend_from_slice(&t.to_be_bytes());
+    }
+    out.extend_from_slice(&a.current.to_be_bytes());
+    out.extend_from_slice(&a.voltage_mv.to_be_bytes());
+    let wide = a.total_mah > 0xFFFF || a.remaining_mah > 0xFFFF;
+    let r16 = if wide { 0xFFFF } else { a.remaining_mah as u16 };
+    let t16 = if wide { 0xFFFF } else { a.total_mah as u16 };
+    out.extend_from_slice(&r16.to_be_bytes());
+    out.push(if wide { 4 } else { 2 });
+    out.extend_from_slice(&t16.to_be_bytes());
+    out.extend_from_slice(&a.cycles.to_be_bytes());
+    if wide {
+        out.extend_from_slice(&a.remaining_mah.to_be_bytes()[1..]);
+        out.extend_from_slice(&a.total_mah.to_be_bytes()[1..]);
+    }
+}
+
+/// The Pylontech codec for the poll engine: one pack per address.
+#[derive(Debug, Clone, Default)]
+pub struct Codec;
+
+fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
+    // The allow-list holds every command used here; a refusal would be a bug in this file.
+    let bytes = ascii::request(Vendor::Pylontech, address, cmd, info).unwrap_or_default();
+    codec::Request {
+        bytes,
+        what: cmd.cid2(),
+        required,
+    }
+}
+
+fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
+    let cmd = Command::from_cid2(what).ok_or("not a Pylontech read")?;
+    ascii::reply_info(frame, Vendor::Pylontech, address, cmd).map_err(|e| e.to_string())
+}
+
+impl codec::Codec for Codec {
+    fn identity(&self, address: u8) -> Vec<codec::Request> {
+        vec![
+            req(address, Command::Manufacturer, ReqInfo::None, false),
+            req(address, Command::Serial, ReqInfo::Byte(address), false),
+            req(address, Command::Firmware, ReqInfo::Byte(address), false),
+        ]
+    }
+
+    fn status(&self, address: u8) -> Vec<codec::Request> {
+        vec![
+            req(address, Command::Analog, ReqInfo::Byte(address), true),
+            req(address, Command::Alarms, ReqInfo::Byte(address), false),
+            req(address, Command::Management, ReqInfo::Byte(address), false),
+        ]
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &codec::Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge {
+        let mut pos = 0;
+        let mut why: Option<String> = None;
+        while pos < buf.len() {
+            match ascii::scan(&buf[pos..]) {
+                Scan::Frame { len } => {
+                    let frame = &buf[pos..pos + len];
+                    pos += len;
+                    if frame == req.bytes.as_slice() {
+                        continue; // the adapter's echo of our request
+                    }
+                    match info_of(frame, address, req.what) {
+                        Err(e) if e.starts_with("reply from address") => why = Some(e),
+                        Err(e) => return Judge::Done(Err(e)),
+                        Ok(_) => return Judge::Done(Ok(frame.to_vec())),
+                    }
+                }
+                Scan::Garbage { skip, reason } => {
+                    if !reason.starts_with("bytes before") {
+                        why = Some(reason.to_string());
+                    }
+                    pos += skip;
+                }
+                Scan::NeedMore => break,
+            }
+        }
+        match (last, why) {
+            (true, Some(why)) => Judge::Done(Err(why)),
+            (true, None) if pos >= buf.len() => {
+                Judge::Done(Err(format!("{} byte(s) of noise, no frame", buf.len())))
+            }
+            (true, None) => Judge::Done(Err(format!(
+                "short reply: {} byte(s) of a frame",
+                buf.len() - pos
+            ))),
+            (false, Some(_)) => Judge::Settle,
+            (false, None) => Judge::More,
+        }
+    }
+
+    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let analog = answers
+            .first()
+            .and_then(Option::as_deref)
+            .ok_or("no analog values")?;
+        let a = parse_analog(&info_of(analog, address, 0x42)?)?;
+        let mut fields = Fields::new();
+        analog_fields(&a, &mut fields);
+        if let Some(frame) = answers.get(1).and_then(Option::as_deref) {
+            parse_alarms(&info_of(frame, address, 0x44)?, &mut fields)?;
+        }
+        if let Some(frame) = answers.get(2).and_then(Option::as_deref) {
+            parse_management(&info_of(frame, address, 0x92)?, &mut fields)?;
+        }
+        let mut raw = Map::new();
+        raw.insert("user_defined_count".into(), json!(a.user_count));
+        Ok(Decoded { fields, raw })
+    }
+
+    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
+        let get = |i: usize, what: u8| {
+            answers
+                .get(i)
+                .and_then(Option::as_deref)
+                .and_then(|f| info_of(f, address, what).ok())
+        };
+        let i = identity(
+            get(0, 0x51).as_deref(),
+            get(1, 0x93).as_deref(),
+            get(2, 0x96).as_deref(),
+        );
+        (!i.is_empty()).then_some(i)
+    }
+
+    fn probe(&self, address: u8) -> codec::Request {
+        req(address, Command::Analog, ReqInfo::Byte(address), true)
+    }
+
+    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
+        let a = parse_analog(&info_of(answer, address, 0x42)?)?;
+        if !(8..=16).contains(&a.cells_mv.len()) {
+            return Err(format!("{} cells: not a Pylontech pack", a.cells_mv.len()));
+        }
+        Ok(Info {
+            manufacturer: Some("Pylontech".into()),
+            ..Info::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::codec::Codec as _;
+
+    // protocols.md §14.2: python-pylontech tests/test_basic.py, decodes published there.
+    const UP2500_42: &str = "~20024600D05E1002080D020D020D020D030D000D010D010D03050B7D0B690B690B690B73FFFA680EFFFF04FFFF00000174E401B198E906\r";
+    const UP2500_92: &str = "~20024600B014026EF05AA0022BFDD5C0F915\r";
+    const US2000_FF: &str = "~20024600914211030F0CE70CE80CE60CE70CE80CE80CE80CE60CE50CE60CE80CE70CEA0CE50CE6050B910B870B870B870B87FFE6C18982DC02C350001F0F0CE20CE60CE60CE10CE50CE70CE60CE30CE20CE50CE30CE90CE70CE90CE9050B910B870B870B870B87FFE7C17082DC02C350001F0F0CE20CE50CE50CE20CE30CE30CE40CE50CE60CE60CE30CE40CE40CE60CE6050B910B7D0B7D0B7D0B7DFFE5C16082DC02C350001FB476\r";
+
+    fn decoded(answers: &[Option<&str>]) -> Fields {
+        let a: Vec<Option<Vec<u8>>> = answers
+            .iter()
+            .map(|s| s.map(|s| s.as_bytes().to_vec()))
+            .collect();
+        Codec.decode(2, &a).unwrap().fields
+    }
+
+    #[test]
+    fn golden_up2500_single_and_management() {
+        let f = decoded(&[Some(UP2500_42), None, Some(UP2500_92)]);
+        let get = |n: &str| f.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(
+            get("cell_voltages"),
+            Value::Floats(vec![3.33, 3.33, 3.33, 3.331, 3.328, 3.329, 3.329, 3.331])
+        );
+        assert_eq!(get("temperature_bms"), Value::Float(21.0));
+        assert_eq!(
+            get("temperatures"),
+            Value::Floats(vec![19.0, 19.0, 19.0, 20.0])
+        );
+        assert_eq!(get("pack_current"), Value::Float(-0.6));
+        assert_eq!(get("pack_voltage"), Value::Float(26.638));
+        assert_eq!(get("cycle_count"), Value::Int(0));
+        assert_eq!(get("remaining_ah"), Value::Float(95.46));
+        assert_eq!(get("capacity_ah"), Value::Float(111.0));
+        assert_eq!(get("soc"), Value::Int(86));
+        assert_eq!(get("charge_voltage_limit"), Value::Float(28.4));
+        assert_eq!(get("discharge_voltage_limit"), Value::Float(23.2));
+        assert_eq!(get("charge_current_limit"), Value::Float(55.5));
+        assert_eq!(get("discharge_current_limit"), Value::Float(55.5));
+        assert_eq!(get("charge_enable"), Value::Bool(true));
+        assert_eq!(get("discharge_enable"), Value::Bool(true));
+        assert_eq!(get("request_force_charge_1"), Value::Bool(false));
+        assert_eq!(get("request_force_charge_2"), Value::Bool(false));
+        assert_eq!(get("request_full_charge"), Value::Bool(false));
+    }
+
+    #[test]
+    fn golden_us2000_group_of_three() {
+        let info =
+            ascii::reply_info(US2000_FF.as_bytes(), Vendor::Pylontech, 2, Command::Analog).unwrap();
+        let m = parse_analog_group(&info).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].cells_mv.len(), 15);
+        assert_eq!(m[0].cells_mv[0], 3303);
+        assert_eq!(m[0].cells_mv[14], 3302);
+        assert_eq!(celsius(m[0].temps[0]), 23.0);
+        assert_eq!(celsius(m[0].temps[1]), 22.0);
+        assert_eq!(m[0].current_a(), -2.6);
+        assert_eq!(m[0].voltage_mv, 49545);
+        assert_eq!((m[0].remaining_mah, m[0].total_mah), (33500, 50000));
+        assert_eq!(m[0].cycles, 31);
+        assert_eq!((m[1].current_a(), m[1].voltage_mv), (-2.5, 49520));
+        assert_eq!((m[2].current_a(), m[2].voltage_mv), (-2.7, 49504));
+        // The published totals: power −386.2778 W, SOC 0.67.
+        let power: f64 = m
+            .iter()
+            .map(|a| a.current_a() * f64::from(a.voltage_mv) / 1000.0)
+            .sum();
+        assert!((power - -386.2778).abs() < 1e-6, "{power}");
+        // The encoder writes the same bytes back.
+        let mut again = vec![info[0], 3];
+        for a in &m {
+            encode_module(a, &mut again);
+        }
+        assert_eq!(again, info);
+        let rem: u32 = m.iter().map(|a| a.remaining_mah).sum();
+        let tot: u32 = m.iter().map(|a| a.total_mah).sum();
+        assert_eq!((f64::from(rem) / f64::from(tot) * 100.0).round(), 67.0);
+    }
+
+    #[test]
+    fn alarms_map_to_warnings_and_protections() {
+        // DATAFLAG, pack 2, 15 cells (cell 3 above limit), 5 temps (one below), currents and
+        // voltage normal/above, S1 = module OV + discharge OT, S2 = both MOSFETs on.
+        let mut info = vec![0x00, 0x02, 15];
+        info.extend([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        info.extend([5, 0, 1, 0, 0, 0]);
+        info.extend([0, 2, 0]);
+        info.extend([0x21, 0x06, 0, 0, 0]);
+        let mut f = Fields::new();
+        parse_alarms(&info, &mut f).unwrap();
+        let b = |n: &str| f.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(b("warning_cell_ov"), Value::Bool(true));
+        assert_eq!(b("warning_cell_uv"), Value::Bool(false));
+        assert_eq!(b("warning_battery_ut"), Value::Bool(true));
+        assert_eq!(b("warning_pack_ov"), Value::Bool(true));
+        assert_eq!(b("protection_pack_ov"), Value::Bool(true));
+        assert_eq!(b("protection_discharge_ot"), Value::Bool(true));
+        assert_eq!(b("protection_cell_uv"), Value::Bool(false));
+        assert_eq!(b("charge_fet"), Value::Bool(true));
+        assert_eq!(b("discharge_fet"), Value::Bool(true));
+        info.truncate(info.len() - 1);
+        assert!(parse_alarms(&info, &mut Fields::new()).is_err());
+    }
+
+    #[test]
+    fn every_field_is_in_the_catalogue_for_pylontech() {
+        let mut f = decoded(&[Some(UP2500_42), None, Some(UP2500_92)]);
+        parse_alarms(&[0, 2, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], &mut f).unwrap();
+        for (name, _) in f.iter() {
+            let spec = crate::catalog::lookup(name).unwrap_or_else(|| panic!("{name}"));
+            assert!(
+                spec.sources.contains(&"pylontech"),
+                "{name} lacks source pylontech"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_are_reads_of_the_allow_list() {
+        let mut sent = Vec::new();
+        for a in 2..=13 {
+            for r in Codec.identity(a).into_iter().chain(Codec.status(a)) {
+                sent.push(r);
+            }
+            sent.push(Codec.probe(a));
+        }
+        for r in sent {
+            let f = ascii::parse(&r.bytes).unwrap();
+            assert!(
+                [0x42, 0x44, 0x51, 0x92, 0x93, 0x96].contains(&f.cid2),
+                "{r:?}"
+            );
+            assert_eq!(f.cid2, r.what);
+        }
+        assert_eq!(Codec.probe(2).bytes, b"~20024642E00202FD33\r".to_vec());
+    }
+
+    #[test]
+    fn judge_skips_echo_and_names_rtn() {
+        let r = Codec.status(2).remove(0);
+        let mut buf = r.bytes.clone();
+        buf.extend_from_slice(UP2500_42.as_bytes());
+        assert_eq!(
+            Codec.judge(2, &r, &[], &buf, false),
+            Judge::Done(Ok(UP2500_42.as_bytes().to_vec()))
+        );
+        assert_eq!(Codec.judge(2, &r, &[], &buf[..30], false), Judge::More);
+        let m = Codec.status(2).remove(2);
+        let refused = ascii::reply(0x20, 2, 0x04, &[]);
+        match Codec.judge(2, &m, &[], &refused, false) {
+            Judge::Done(Err(e)) => assert!(e.starts_with("CID2 invalid"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // Another pack's reply is not ours.
+        assert_eq!(
+            Codec.judge(3, &r, &[], UP2500_42.as_bytes(), false),
+            Judge::Settle
+        );
+    }
+
+    #[test]
+    fn no_panic_on_any_prefix_or_flip() {
+        for s in [UP2500_42, UP2500_92, US2000_FF] {
+            let info = ascii::parse(s.as_bytes()).unwrap().info;
+            for n in 0..=info.len() {
+                let _ = parse_analog(&info[..n]);
+                let _ = parse_analog_group(&info[..n]);
+                let _ = parse_alarms(&info[..n], &mut Fields::new());
+                let _ = parse_management(&info[..n], &mut Fields::new());
+                let _ = identity(Some(&info[..n]), Some(&info[..n]), Some(&info[..n]));
+            }
+            for i in 0..info.len() {
+                for bit in 0..8 {
+                    let mut d = info.clone();
+                    d[i] ^= 1 << bit;
+                    if let Ok(a) = parse_analog(&d) {
+                        analog_fields(&a, &mut Fields::new());
+                    }
+                    let _ = parse_analog_group(&d);
+                }
+            }
+        }
+    }
+}

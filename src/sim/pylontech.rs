@@ -1,0 +1,281 @@
+//! A simulated Pylontech bank on the console port (protocols.md §14.2): one or more packs at
+//! addresses 2, 3, ... answering 0x4F, 0x42 (the pack's own or, at the master, `INFO FF` for
+//! every module in one reply), 0x44, 0x92, 0x51, 0x93 and 0x96 from the drifting pack model.
+//! Anything else (0x94 set-management, 0x95 turn-off above all) gets no answer and is reported
+//! as refused, so tests can assert that no tool ever sends one.
+
+use super::lp4::PackModel;
+use super::Responder;
+use crate::family::SimSpec;
+use crate::proto::pylon_ascii::{self as ascii, Command, Scan, Vendor, ALL_MODULES};
+use crate::proto::pylontech::{self, Analog};
+use std::time::Instant;
+
+/// Device name answered to 0x51.
+pub const MODEL: &str = "US3000C";
+
+struct Pack {
+    address: u8,
+    model: PackModel,
+    silent: bool,
+    /// Status 1 protection bits raised by --fault.
+    status1: u8,
+}
+
+pub struct Bank {
+    packs: Vec<Pack>,
+    cells: usize,
+    bad_every: Option<u64>,
+    replies: u64,
+    buf: Vec<u8>,
+    last: Option<Instant>,
+    refused: Vec<Vec<u8>>,
+}
+
+/// The protection bits of 0x44 status 1 a --fault may raise.
+const FAULTS: [(&str, u8); 7] = [
+    ("protection_pack_ov", 0),
+    ("protection_cell_uv", 1),
+    ("protection_charge_oc", 2),
+    ("protection_discharge_oc", 4),
+    ("protection_discharge_ot", 5),
+    ("protection_charge_ot", 6),
+    ("protection_pack_uv", 7),
+];
+
+/// `bms-sim pylontech`: packs at the spec's addresses (default 2, the master).
+pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
+    let addresses = if spec.addresses.is_empty() {
+        vec![pylontech::MASTER]
+    } else {
+        spec.addresses.clone()
+    };
+    let start = Instant::now();
+    let mut packs: Vec<Pack> = addresses
+        .iter()
+        .map(|&a| Pack {
+            address: a,
+            model: PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start),
+            silent: spec.silent.contains(&a) || spec.asleep.contains(&a),
+            status1: 0,
+        })
+        .collect();
+    for (addr, name) in &spec.faults {
+        let full = if name.starts_with("protection_") {
+            name.clone()
+        } else {
+            format!("protection_{name}")
+        };
+        let (_, bit) = FAULTS.iter().find(|(n, _)| *n == full).ok_or_else(|| {
+            let names: Vec<&str> = FAULTS.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown fault '{name}' for pylontech: use one of {}",
+                names.join(", ")
+            )
+        })?;
+        for p in packs
+            .iter_mut()
+            .filter(|p| addr.is_none_or(|a| a == p.address))
+        {
+            p.status1 |= 1 << bit;
+        }
+    }
+    Ok(Box::new(Bank {
+        packs,
+        cells: spec.cells.clamp(8, 16),
+        bad_every: spec.bad_every,
+        replies: 0,
+        buf: Vec::new(),
+        last: None,
+        refused: Vec::new(),
+    }))
+}
+
+fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
+    let img = p.model.image(now);
+    let cells_mv: Vec<u16> = img.cells_mv[..cells.min(img.cells_mv.len())].to_vec();
+    let total_mv: u32 = cells_mv.iter().map(|&c| u32::from(c)).sum();
+    let kelvin = |c: i8| (f64::from(c) * 10.0 + 2731.0).round() as u16;
+    let mut temps = vec![kelvin(img.sensors[0])];
+    temps.extend(img.sensors[1..5].iter().map(|&t| kelvin(t)));
+    Analog {
+        cells_mv,
+        temps,
+        current: img.current_centi / 10,
+        voltage_mv: total_mv.min(0xFFFF) as u16,
+        remaining_mah: u32::from(img.remaining_ah) * 1000,
+        total_mah: 100_000,
+        cycles: img.cycles.min(0xFFFF) as u16,
+        user_count: 4,
+    }
+}
+
+impl Bank {
+    fn answer(&mut self, req: &ascii::Frame, now: Instant) -> Option<Vec<u8>> {
+        let cmd = Command::from_cid2(req.cid2)?;
+        let cells = self.cells;
+        let byte = req.info.first().copied();
+        let master = self.packs.first().map(|p| p.address);
+        let info: Vec<u8> = match cmd {
+            Command::Analog if byte == Some(ALL_MODULES) && Some(req.adr) == master => {
+                let live: Vec<usize> = (0..self.packs.len())
+                    .filter(|&i| !self.packs[i].silent)
+                    .collect();
+                if self.packs.first().is_none_or(|p| p.silent) {
+                    return None;
+                }
+                let mut d = vec![0x11, live.len() as u8];
+                for i in live {
+                    let a = analog(&mut self.packs[i], cells, now);
+                    pylontech::encode_module(&a, &mut d);
+                }
+                d
+            }
+            _ => {
+                let p = self
+                    .packs
+                    .iter_mut()
+                    .find(|p| p.address == req.adr && !p.silent)?;
+                let adr = p.address;
+                match cmd {
+                    Command::ProtocolVersion => Vec::new(),
+                    Command::Analog => {
+                        let mut d = vec![0x10, adr];
+                        pylontech::encode_module(&analog(p, cells, now), &mut d);
+                        d
+                    }
+                    Command::Alarms => {
+                        let mut d = vec![0x00, adr, cells as u8];
+                        d.extend(std::iter::repeat_n(0, cells));
+                        d.extend([5, 0, 0, 0, 0, 0]);
+                        d.extend([0, 0, 0]);
+                        let fets = if p.status1 != 0 { 0 } else { 0x06 };
+                        d.extend([p.status1, fets, 0, 0, 0]);
+                        d
+                    }
+                    Command::Management => {
+                        let mut d = vec![adr];
+                        d.extend(53_200u16.to_be_bytes());
+                        d.extend(45_000u16.to_be_bytes());
+                        d.extend(370i16.to_be_bytes());
+                        d.extend((-370i16).to_be_bytes());
+                        d.push(if p.status1 != 0 { 0 } else { 0xC0 });
+                        d
+                    }
+                    Command::Manufacturer => {
+                        let mut d = format!("{MODEL:<10}").into_bytes();
+                        d.extend([1, 2]);
+                        d.extend(format!("{:<20}", "PYLON").into_bytes());
+                        d
+                    }
+                    Command::Serial => {
+                        let serial = p.model.image(now).serial;
+                        let mut d = vec![adr];
+                        d.extend(format!("{serial:<16.16}").into_bytes());
+                        d
+                    }
+                    Command::Firmware => vec![adr, 1, 0, 2, 4, 1],
+                    _ => return None,
+                }
+            }
+        };
+        let mut reply = ascii::reply(ascii::VER_20, req.adr, 0, &info);
+        self.replies += 1;
+        if self
+            .bad_every
+            .is_some_and(|n| n > 0 && self.replies.is_multiple_of(n))
+        {
+            let k = reply.len() - 2;
+            reply[k] = if reply[k] == b'0' { b'1' } else { b'0' };
+        }
+        Some(reply)
+    }
+}
+
+impl Responder for Bank {
+    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) > std::time::Duration::from_millis(200))
+        {
+            self.buf.clear();
+        }
+        self.last = Some(now);
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() > 4 * ascii::MAX_FRAME {
+            self.buf.clear();
+        }
+        let mut out = Vec::new();
+        loop {
+            match ascii::scan(&self.buf) {
+                Scan::NeedMore => break,
+                Scan::Garbage { skip, .. } => {
+                    self.buf.drain(..skip.min(self.buf.len()));
+                }
+                Scan::Frame { len } => {
+                    let frame: Vec<u8> = self.buf.drain(..len).collect();
+                    let Ok(req) = ascii::parse(&frame) else {
+                        continue;
+                    };
+                    let allowed = Command::from_cid2(req.cid2)
+                        .is_some_and(|c| Vendor::Pylontech.allows(c))
+                        && req.ver == ascii::VER_20;
+                    if allowed {
+                        out.extend(self.answer(&req, now));
+                    } else {
+                        self.refused.push(frame);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
+        let f = ascii::parse(reply).ok()?;
+        Some(ascii::reply(
+            f.ver,
+            super::next_address(f.adr),
+            f.cid2,
+            &f.info,
+        ))
+    }
+
+    fn refused(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.refused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::pylon_ascii::Info;
+
+    #[test]
+    fn answers_reads_group_and_refuses_writes() {
+        let spec = SimSpec {
+            addresses: vec![2, 3, 4],
+            cells: 15,
+            ..SimSpec::default()
+        };
+        let mut s = simulator(&spec).unwrap();
+        let now = Instant::now();
+        let q = ascii::request(Vendor::Pylontech, 3, Command::Analog, Info::Byte(3)).unwrap();
+        let r = s.feed(&q, now);
+        assert_eq!(r.len(), 1);
+        let info = ascii::reply_info(&r[0], Vendor::Pylontech, 3, Command::Analog).unwrap();
+        let a = pylontech::parse_analog(&info).unwrap();
+        assert_eq!(a.cells_mv.len(), 15);
+        // The whole group at the master, split across reads.
+        let q = ascii::request(Vendor::Pylontech, 2, Command::Analog, Info::Byte(0xFF)).unwrap();
+        let mut r = s.feed(&q[..7], now);
+        r.extend(s.feed(&q[7..], now));
+        let info = ascii::reply_info(&r[0], Vendor::Pylontech, 2, Command::Analog).unwrap();
+        assert_eq!(pylontech::parse_analog_group(&info).unwrap().len(), 3);
+        // 0x95 (turn off), built by hand: no answer, refused.
+        let off = ascii::reply(0x20, 2, 0x95, &[2]);
+        assert!(s.feed(&off, now).is_empty());
+        assert_eq!(s.refused(), vec![off]);
+        assert!(s.refused().is_empty());
+    }
+}
