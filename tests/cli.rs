@@ -7,6 +7,8 @@ mod eflex_candump_decode;
 mod eg4_7e_query;
 mod faults;
 mod gateway;
+mod hostile_exporter;
+mod hostile_influx;
 mod generated;
 mod lp4_poll;
 mod mqtt_delivery;

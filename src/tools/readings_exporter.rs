@@ -240,12 +240,16 @@ impl Conn {
                 Err(_) => return false,
             }
         }
-        // the start line, as soon as it is there: not HTTP gets 400 at once
-        if let Some(nl) = memchr::memchr(b'\n', &self.buf) {
-            if request_line(&self.buf[..nl]).is_err() {
-                self.out = Some(with_offset(plain("400 Bad Request", "bad request\n", false)));
-                return true;
-            }
+        // not HTTP gets 400 at once: at its first byte that cannot begin a method (a TLS
+        // handshake, binary), or at its first line
+        let method_so_far = self.buf.iter().take_while(|b| **b != b' ').take(32);
+        let bad_method = method_so_far.clone().any(|b| !b.is_ascii_uppercase())
+            || method_so_far.count() >= 32;
+        let bad_line = memchr::memchr(b'\n', &self.buf)
+            .is_some_and(|nl| request_line(&self.buf[..nl]).is_err());
+        if bad_method || bad_line {
+            self.out = Some(with_offset(plain("400 Bad Request", "bad request\n", false)));
+            return true;
         }
         match find_head_end(&self.buf, self.scanned) {
             Some(_) => {

@@ -360,7 +360,39 @@ fn read_token(args: &Args) -> anyhow::Result<Option<String>> {
 
 /// Reads and encodes stdin; counts the lines it skips in `bad` (read at exit, also after a
 /// signal, when this thread may still be blocked on stdin).
-fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>, bad: Arc<AtomicU64>) {
+/// Bytes of lines on their way from the reader to the outbox at most (besides one line):
+/// the channel is bounded in lines, and lines can be large.
+const CHANNEL_BYTES: usize = 4 << 20;
+
+/// Counts the bytes in the channel; the reader waits while there are too many.
+#[derive(Default)]
+struct Gate {
+    bytes: std::sync::Mutex<usize>,
+    room: std::sync::Condvar,
+}
+
+impl Gate {
+    fn enter(&self, n: usize) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        while *b > 0 && *b + n > CHANNEL_BYTES {
+            b = self.room.wait(b).unwrap_or_else(|e| e.into_inner());
+        }
+        *b += n;
+    }
+
+    fn leave(&self, n: usize) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        *b = b.saturating_sub(n);
+        self.room.notify_one();
+    }
+}
+
+fn spawn_reader(
+    enc: Encoder,
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    bad: Arc<AtomicU64>,
+    gate: Arc<Gate>,
+) {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut scratch = Vec::with_capacity(4096);
@@ -381,6 +413,7 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>, bad: Arc<Ato
             };
             match r {
                 Ok(true) => {
+                    gate.enter(out.len());
                     if tx.send(Msg::Line(out)).is_err() {
                         return;
                     }
@@ -438,7 +471,8 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
     });
     let (tx, rx) = sync_channel::<Msg>(1024);
     let bad_lines = Arc::new(AtomicU64::new(0));
-    spawn_reader(enc, tx, bad_lines.clone());
+    let gate = Arc::new(Gate::default());
+    spawn_reader(enc, tx, bad_lines.clone(), gate.clone());
     let mut client = if url.https {
         let tls = tls_config(args.ca_file.as_deref()).map_err(usage)?;
         Client::with_tls(url, args.timeout, tls)
@@ -452,6 +486,21 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         outbox.len() + waiting
     };
     let started = Instant::now();
+    // When writing must end after a signal: --drain-timeout after the signal was first seen
+    // (also by a request under way, which checks it every 100 ms).
+    let stop_by: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+    let stopping = || {
+        if SIGNALS.load(Ordering::SeqCst) >= 2 {
+            return true;
+        }
+        if SIGNALS.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let by = stop_by.get().unwrap_or(now + args.drain_timeout);
+        stop_by.set(Some(by));
+        now >= by
+    };
     let mut eof = false;
     let mut drain_until: Option<Instant> = None;
     let mut failing_since: Option<Instant> = None;
@@ -468,6 +517,7 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         loop {
             match msg {
                 Ok(Msg::Line(l)) => {
+                    gate.leave(l.len());
                     let before = outbox.stats().dropped;
                     if outbox.push(l, Instant::now()) && before == 0 {
                         log::warn!(
@@ -512,6 +562,7 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
             while let Ok(msg) = rx.try_recv() {
                 match msg {
                     Msg::Line(l) => {
+                        gate.leave(l.len());
                         outbox.push(l, now);
                     }
                     Msg::Eof => break,
@@ -521,7 +572,8 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         }
         if eof && drain_until.is_none() {
             outbox.close();
-            drain_until = Some(now + args.drain_timeout);
+            stopping();
+            drain_until = Some(stop_by.get().unwrap_or(now + args.drain_timeout));
         }
         if outbox.done() {
             break;
@@ -541,10 +593,18 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
                 let body = if args.no_gzip { body } else { gzip(&body)? };
                 let limit = Limit {
                     deadline: drain_until.unwrap_or(now + args.timeout),
-                    cancel: &|| SIGNALS.load(Ordering::SeqCst) >= 2,
+                    cancel: &stopping,
                 };
                 let result = client.send_within("POST", &api.target, &headers, &body, &limit);
                 let now = Instant::now();
+                if result
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::Interrupted)
+                {
+                    // stopped by a signal or the drain deadline: the loop's top ends it, the
+                    // lines counted there
+                    continue;
+                }
                 let o = match result {
                     Ok(r) => outcome(&r, SystemTime::now()),
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Outcome::Retry(

@@ -1,0 +1,1 @@
+//! The standing hostile-peer suite for readings-exporter (issue 19).
