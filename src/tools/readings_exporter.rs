@@ -592,3 +592,53 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     Ok(if partial { Exit::Partial } else { Exit::Ok })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(request_line(b"GET /metrics HTTP/1.1\r"), Ok(("GET", "/metrics")));
+        assert_eq!(request_line(b"HEAD / HTTP/1.0"), Ok(("HEAD", "/")));
+        for bad in [
+            &b"SSH-2.0-OpenSSH_9.6\r"[..],
+            b"GET /metrics",
+            b"get / HTTP/1.1",
+            b"GET / HTTP/2",
+            b"GET  / HTTP/1.1",
+            b"GET / HTTP/1.1 x",
+            b"\xff\xfe",
+        ] {
+            assert!(request_line(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn concurrent_scrapes_share_one_exposition() {
+        let reg = Mutex::new(Registry::new());
+        let now = Instant::now();
+        let reading = |v: f64| {
+            json!({"type":"reading","ts":"2024-05-17T23:05:39.069Z","source":"s","device":"d",
+                   "fields":{"soc":v}})
+        };
+        reg.lock().unwrap().update(&reading(1.0), now).unwrap();
+        let stale = Duration::from_secs(300);
+        let mut cache = None;
+        let a = exposition(&reg, stale, &mut cache);
+        let b = exposition(&reg, stale, &mut cache);
+        assert!(Arc::ptr_eq(&a, &b), "nothing changed: the same copy");
+        // a change within the second: still the same copy (one build per second at most)
+        reg.lock().unwrap().update(&reading(2.0), now).unwrap();
+        let c = exposition(&reg, stale, &mut cache);
+        assert!(Arc::ptr_eq(&a, &c));
+        // a second later, the change shows
+        if let Some(s) = cache.as_mut() {
+            s.built -= EXPOSITION_MAX_AGE;
+        }
+        let d = exposition(&reg, stale, &mut cache);
+        assert!(!Arc::ptr_eq(&a, &d));
+        assert!(String::from_utf8_lossy(&d).contains("bmstap_soc_percent{device=\"d\",source=\"s\"} 2\n"));
+    }
+}
