@@ -38,7 +38,10 @@ impl Exporter {
         let stdin = child.stdin.take();
         let t = Instant::now();
         while get(port, "/").is_none() {
-            assert!(t.elapsed() < Duration::from_secs(20), "exporter did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "exporter did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Exporter { port, stdin, child }
@@ -59,7 +62,10 @@ impl Exporter {
                     return m;
                 }
             }
-            assert!(t.elapsed() < Duration::from_secs(30), "waited 30 s for {what}");
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "waited 30 s for {what}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -113,7 +119,10 @@ fn raw(port: u16, req: &[u8]) -> String {
 #[test]
 fn five_hundred_slow_clients_do_not_stop_a_scrape_and_threads_stay_few() {
     let mut e = Exporter::start(&[]);
-    e.feed(&reading("pack-1", serde_json::json!({"pack_voltage": 53.2})));
+    e.feed(&reading(
+        "pack-1",
+        serde_json::json!({"pack_voltage": 53.2}),
+    ));
     e.until("the reading", |m| m.contains("device=\"pack-1\""));
     // 500 connections that start a request and never finish it
     let mut slow = Vec::new();
@@ -131,7 +140,10 @@ fn five_hundred_slow_clients_do_not_stop_a_scrape_and_threads_stay_few() {
     drop(slow);
     let (code, err) = e.finish();
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("connections at once: closing the oldest"), "{err}");
+    assert!(
+        err.contains("connections at once: closing the oldest"),
+        "{err}"
+    );
     assert!(err.lines().count() < 20, "log bounded: {err}");
 }
 
@@ -139,9 +151,12 @@ fn five_hundred_slow_clients_do_not_stop_a_scrape_and_threads_stay_few() {
 fn a_request_trickled_a_byte_at_a_time_is_cut_off() {
     let e = Exporter::start(&[]);
     let mut s = TcpStream::connect(("127.0.0.1", e.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let t = Instant::now();
-    let req = b"GET /metrics HTTP/1.1\r\nX-Pad: ".iter().chain(std::iter::repeat(&b'a'));
+    let req = b"GET /metrics HTTP/1.1\r\nX-Pad: "
+        .iter()
+        .chain(std::iter::repeat(&b'a'));
     let mut closed = false;
     for b in req {
         if s.write_all(&[*b]).is_err() {
@@ -155,7 +170,11 @@ fn a_request_trickled_a_byte_at_a_time_is_cut_off() {
                 break;
             }
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => {
                 closed = true;
                 break;
@@ -191,7 +210,10 @@ fn not_http_gets_400_and_bare_lf_requests_an_answer() {
     }
     let answer = raw(e.port, b"GET /metrics HTTP/1.0\nHost: x\n\n");
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-    assert!(answer.contains("bmstap_soc_percent{device=\"pack-1\",source=\"lp4\"} 80\n"), "{answer}");
+    assert!(
+        answer.contains("bmstap_soc_percent{device=\"pack-1\",source=\"lp4\"} 80\n"),
+        "{answer}"
+    );
     let (code, err) = e.finish();
     assert_eq!(code, Some(0), "{err}");
 }
@@ -211,27 +233,48 @@ fn clashing_fields_and_values_beyond_f64_keep_the_exposition_valid() {
     for l in m.lines().filter(|l| !l.starts_with('#')) {
         let (series, value) = l.rsplit_once(' ').unwrap();
         assert!(seen.insert(series.to_string()), "{series} twice:\n{m}");
-        assert!(value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value), "{l}");
+        assert!(
+            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
+            "{l}"
+        );
         if series.contains("_total{") {
             assert!(!value.contains("Inf") && !value.starts_with('-'), "{l}");
         }
     }
-    assert!(m.contains("bmstap_capacity_coulombs{device=\"pack-1\",source=\"lp4\"} +Inf\n"), "{m}");
-    assert!(m.contains("bmstap_pack_voltage_volts{device=\"pack-1\",source=\"lp4\"} 53\n"), "{m}");
+    assert!(
+        m.contains("bmstap_capacity_coulombs{device=\"pack-1\",source=\"lp4\"} +Inf\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("bmstap_pack_voltage_volts{device=\"pack-1\",source=\"lp4\"} 53\n"),
+        "{m}"
+    );
     if have("promtool") {
         let dir = TempDir::new("hostile-exporter-promtool");
         std::fs::write(dir.path("m.prom"), &m).unwrap();
         let out = Command::new("sh")
             .arg("-c")
-            .arg(format!("promtool check metrics < {}", dir.path("m.prom").display()))
+            .arg(format!(
+                "promtool check metrics < {}",
+                dir.path("m.prom").display()
+            ))
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(!text.contains("error") && !text.contains("duplicate"), "{text}");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !text.contains("error") && !text.contains("duplicate"),
+            "{text}"
+        );
     }
     let (code, err) = e.finish();
     assert_eq!(code, Some(0), "{err}");
-    for f in ["a_b", "pack_voltage_volts", "device_up", "reading_timestamp_seconds"] {
+    for f in [
+        "a_b",
+        "pack_voltage_volts",
+        "device_up",
+        "reading_timestamp_seconds",
+    ] {
         assert!(err.contains(&format!("field {f} would be")), "{f}: {err}");
     }
 }
@@ -240,15 +283,23 @@ fn clashing_fields_and_values_beyond_f64_keep_the_exposition_valid() {
 fn more_devices_than_max_devices_are_refused_with_a_warning_and_exit_1() {
     let mut e = Exporter::start(&["--max-devices", "3"]);
     for i in 0..50 {
-        e.feed(&reading(&format!("pack-{i}"), serde_json::json!({"soc": i})));
+        e.feed(&reading(
+            &format!("pack-{i}"),
+            serde_json::json!({"soc": i}),
+        ));
     }
     e.feed(&reading("pack-0", serde_json::json!({"soc": 99})));
-    let m = e.until("the known device updated", |m| m.contains("bmstap_soc_percent{device=\"pack-0\",source=\"lp4\"} 99\n"));
+    let m = e.until("the known device updated", |m| {
+        m.contains("bmstap_soc_percent{device=\"pack-0\",source=\"lp4\"} 99\n")
+    });
     assert_eq!(m.matches("bmstap_device_up{").count(), 3, "{m}");
     let (code, err) = e.finish();
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("more than 3 devices (--max-devices)"), "{err}");
-    assert!(err.contains("47 reading(s) of devices beyond --max-devices 3 ignored"), "{err}");
+    assert!(
+        err.contains("47 reading(s) of devices beyond --max-devices 3 ignored"),
+        "{err}"
+    );
     assert!(err.lines().count() < 10, "log bounded: {err}");
 }
 
@@ -258,17 +309,25 @@ fn a_hundred_thousand_devices_stay_within_the_cap_in_memory() {
     let mut e = Exporter::start(&[]);
     let mut text = String::new();
     for i in 0..100_000 {
-        text.push_str(&reading(&format!("d{i}"), serde_json::json!({"soc": 1, "pack_voltage": 50.5})));
+        text.push_str(&reading(
+            &format!("d{i}"),
+            serde_json::json!({"soc": 1, "pack_voltage": 50.5}),
+        ));
     }
     e.feed(&text);
     e.feed(&reading("d5", serde_json::json!({"soc": 2})));
-    let m = e.until("the last reading", |m| m.contains("bmstap_soc_percent{device=\"d5\",source=\"lp4\"} 2\n"));
+    let m = e.until("the last reading", |m| {
+        m.contains("bmstap_soc_percent{device=\"d5\",source=\"lp4\"} 2\n")
+    });
     assert_eq!(m.matches("bmstap_device_up{").count(), 1000);
     let rss = peak_rss_kib(e.child.id()).unwrap();
     assert!(rss < 64 * 1024, "peak RSS {rss} KiB");
     let (code, err) = e.finish();
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("99000 reading(s) of devices beyond --max-devices 1000 ignored"), "{err}");
+    assert!(
+        err.contains("99000 reading(s) of devices beyond --max-devices 1000 ignored"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -289,11 +348,19 @@ fn a_textfile_that_cannot_be_written_is_retried_not_the_end() {
         .write_all(reading("pack-1", serde_json::json!({"soc": 42})).as_bytes())
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(child.try_wait().unwrap().is_none(), "a failed write ended the exporter");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a failed write ended the exporter"
+    );
     std::fs::create_dir(dir.path("missing")).unwrap();
     let t = Instant::now();
-    while !std::fs::read_to_string(&file).is_ok_and(|m| m.contains("bmstap_soc_percent{device=\"pack-1\",source=\"lp4\"} 42\n")) {
-        assert!(t.elapsed() < Duration::from_secs(30), "never written after the directory came");
+    while !std::fs::read_to_string(&file)
+        .is_ok_and(|m| m.contains("bmstap_soc_percent{device=\"pack-1\",source=\"lp4\"} 42\n"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "never written after the directory came"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(stdin);

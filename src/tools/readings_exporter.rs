@@ -138,17 +138,31 @@ pub fn request_line(line: &[u8]) -> Result<(&str, &str), &'static str> {
 }
 
 /// An answer: its head, and a body that may be shared with other connections.
-fn answer(status: &str, ctype: &str, body: Arc<Vec<u8>>, head_only: bool) -> (Vec<u8>, Arc<Vec<u8>>) {
+fn answer(
+    status: &str,
+    ctype: &str,
+    body: Arc<Vec<u8>>,
+    head_only: bool,
+) -> (Vec<u8>, Arc<Vec<u8>>) {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    let body = if head_only { Arc::new(Vec::new()) } else { body };
+    let body = if head_only {
+        Arc::new(Vec::new())
+    } else {
+        body
+    };
     (head.into_bytes(), body)
 }
 
 fn plain(status: &str, text: &str, head_only: bool) -> (Vec<u8>, Arc<Vec<u8>>) {
-    answer(status, "text/plain", Arc::new(text.as_bytes().to_vec()), head_only)
+    answer(
+        status,
+        "text/plain",
+        Arc::new(text.as_bytes().to_vec()),
+        head_only,
+    )
 }
 
 /// The exposition shared by the scrapes: built again only when the registry changed and
@@ -164,7 +178,10 @@ fn exposition(reg: &Mutex<Registry>, stale: Duration, cache: &mut Option<Shared>
     let now = Instant::now();
     let mut r = reg.lock().unwrap_or_else(|e| e.into_inner());
     for gone in r.expire(now, stale) {
-        log::info!("{gone}: no reading for {} s; its series are gone", stale.as_secs());
+        log::info!(
+            "{gone}: no reading for {} s; its series are gone",
+            stale.as_secs()
+        );
     }
     if let Some(c) = cache {
         if c.generation == r.generation() || now.duration_since(c.built) < EXPOSITION_MAX_AGE {
@@ -223,7 +240,12 @@ struct Conn {
 
 impl Conn {
     /// Reads what is there; `false`: done with this connection.
-    fn readable(&mut self, reg: &Mutex<Registry>, stale: Duration, cache: &mut Option<Shared>) -> bool {
+    fn readable(
+        &mut self,
+        reg: &Mutex<Registry>,
+        stale: Duration,
+        cache: &mut Option<Shared>,
+    ) -> bool {
         let mut chunk = [0u8; 4096];
         loop {
             match self.s.read(&mut chunk) {
@@ -243,12 +265,16 @@ impl Conn {
         // not HTTP gets 400 at once: at its first byte that cannot begin a method (a TLS
         // handshake, binary), or at its first line
         let method_so_far = self.buf.iter().take_while(|b| **b != b' ').take(32);
-        let bad_method = method_so_far.clone().any(|b| !b.is_ascii_uppercase())
-            || method_so_far.count() >= 32;
+        let bad_method =
+            method_so_far.clone().any(|b| !b.is_ascii_uppercase()) || method_so_far.count() >= 32;
         let bad_line = memchr::memchr(b'\n', &self.buf)
             .is_some_and(|nl| request_line(&self.buf[..nl]).is_err());
         if bad_method || bad_line {
-            self.out = Some(with_offset(plain("400 Bad Request", "bad request\n", false)));
+            self.out = Some(with_offset(plain(
+                "400 Bad Request",
+                "bad request\n",
+                false,
+            )));
             return true;
         }
         match find_head_end(&self.buf, self.scanned) {
@@ -261,7 +287,11 @@ impl Conn {
                 self.out = Some(with_offset(answer));
             }
             None if self.buf.len() > MAX_REQUEST_HEAD => {
-                self.out = Some(with_offset(plain("400 Bad Request", "request too long\n", false)));
+                self.out = Some(with_offset(plain(
+                    "400 Bad Request",
+                    "request too long\n",
+                    false,
+                )));
             }
             None => self.scanned = self.buf.len(),
         }
@@ -339,7 +369,11 @@ fn serve(listener: TcpListener, reg: Arc<Mutex<Registry>>, stale: Duration) {
         for c in &conns {
             fds.push(libc::pollfd {
                 fd: c.s.as_raw_fd(),
-                events: if c.out.is_some() { libc::POLLOUT } else { libc::POLLIN },
+                events: if c.out.is_some() {
+                    libc::POLLOUT
+                } else {
+                    libc::POLLIN
+                },
                 revents: 0,
             });
         }
@@ -390,10 +424,7 @@ fn serve(listener: TcpListener, reg: Arc<Mutex<Registry>>, stale: Duration) {
                         let _ = s.set_nodelay(true);
                         if conns.len() >= MAX_CONNECTIONS {
                             // the oldest still sending its request, else the oldest
-                            let i = conns
-                                .iter()
-                                .position(|c| c.out.is_none())
-                                .unwrap_or(0);
+                            let i = conns.iter().position(|c| c.out.is_none()).unwrap_or(0);
                             conns.remove(i);
                             evicted += 1;
                             if evicted == 1 || evicted.is_power_of_two() {
@@ -600,7 +631,10 @@ mod tests {
 
     #[test]
     fn request_lines() {
-        assert_eq!(request_line(b"GET /metrics HTTP/1.1\r"), Ok(("GET", "/metrics")));
+        assert_eq!(
+            request_line(b"GET /metrics HTTP/1.1\r"),
+            Ok(("GET", "/metrics"))
+        );
         assert_eq!(request_line(b"HEAD / HTTP/1.0"), Ok(("HEAD", "/")));
         for bad in [
             &b"SSH-2.0-OpenSSH_9.6\r"[..],
@@ -611,7 +645,11 @@ mod tests {
             b"GET / HTTP/1.1 x",
             b"\xff\xfe",
         ] {
-            assert!(request_line(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                request_line(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -639,6 +677,7 @@ mod tests {
         }
         let d = exposition(&reg, stale, &mut cache);
         assert!(!Arc::ptr_eq(&a, &d));
-        assert!(String::from_utf8_lossy(&d).contains("bmstap_soc_percent{device=\"d\",source=\"s\"} 2\n"));
+        assert!(String::from_utf8_lossy(&d)
+            .contains("bmstap_soc_percent{device=\"d\",source=\"s\"} 2\n"));
     }
 }

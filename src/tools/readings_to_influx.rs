@@ -607,9 +607,10 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
                 }
                 let o = match result {
                     Ok(r) => outcome(&r, SystemTime::now()),
-                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Outcome::Retry(
-                        format!("no complete answer within {}", crate::time::human(args.timeout)),
-                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Outcome::Retry(format!(
+                        "no complete answer within {}",
+                        crate::time::human(args.timeout)
+                    )),
                     Err(e) => Outcome::Retry(e.to_string()),
                 };
                 match outbox.on_result(o, now) {
@@ -793,8 +794,13 @@ mod tests {
                     .into()
             )
         );
-        assert!(matches!(outcome_now(&r(307, &[])), Outcome::Fatal(m) if m.contains("without a Location")));
-        assert_eq!(outcome_now(&r(408, &[])), Outcome::Retry("408 R: (no message)".into()));
+        assert!(
+            matches!(outcome_now(&r(307, &[])), Outcome::Fatal(m) if m.contains("without a Location"))
+        );
+        assert_eq!(
+            outcome_now(&r(408, &[])),
+            Outcome::Retry("408 R: (no message)".into())
+        );
         assert_eq!(
             outcome_now(&r(503, &[("Retry-After", "120")])),
             Outcome::RetryAfter("503 R: (no message)".into(), Duration::from_secs(120))
@@ -806,10 +812,19 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(
-            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now + Duration::from_secs(100)),
+            retry_after(
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                now + Duration::from_secs(100)
+            ),
             Some(Duration::ZERO)
         );
-        for bad in ["soon", "-5", "Sun, 06 Nov 1994 08:49:37 CET", "Sun, 32 Nov 1994 08:49:37 GMT", ""] {
+        for bad in [
+            "soon",
+            "-5",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "",
+        ] {
             assert_eq!(retry_after(bad, now), None, "{bad}");
         }
         assert_eq!(

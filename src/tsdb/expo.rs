@@ -220,6 +220,9 @@ pub const OWN_FAMILIES: [&str; 3] = [
     "bmstap_device_info",
 ];
 
+/// A field left out of a reading: (field, its metric name, what has that name already).
+pub type Clash = (String, String, String);
+
 /// What [`Registry::update`] did with a record.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Intake {
@@ -227,7 +230,7 @@ pub struct Intake {
     pub refused: bool,
     /// Fields left out because another field of the reading (or one of the exporter's own
     /// series) already has their metric name: `(field, metric, taken by)`.
-    pub clashes: Vec<(String, String, String)>,
+    pub clashes: Vec<Clash>,
 }
 
 /// The newest reading of every device.
@@ -365,7 +368,9 @@ impl Registry {
     /// The metric family a field's value is written under (none for nulls and objects).
     fn family(&self, k: &str, v: &Value) -> Option<String> {
         match v {
-            Value::Number(_) | Value::Bool(_) | Value::Array(_) => Some(self.metric(k).name.clone()),
+            Value::Number(_) | Value::Bool(_) | Value::Array(_) => {
+                Some(self.metric(k).name.clone())
+            }
             Value::String(_) => Some(string_family(k).0),
             Value::Null | Value::Object(_) => None,
         }
@@ -375,10 +380,7 @@ impl Registry {
     /// exporter's own series) has: catalogue fields first, then the rest by name, so the
     /// choice is the same for every reading. Two series of one name and labels would make
     /// Prometheus refuse the whole scrape.
-    fn without_clashes(
-        &self,
-        fields: &Map<String, Value>,
-    ) -> (Map<String, Value>, Vec<(String, String, String)>) {
+    fn without_clashes(&self, fields: &Map<String, Value>) -> (Map<String, Value>, Vec<Clash>) {
         let mut taken: HashMap<String, String> = OWN_FAMILIES
             .iter()
             .map(|f| (f.to_string(), "the exporter itself".to_string()))
@@ -719,13 +721,27 @@ mod tests {
             let series = l.rsplit_once(' ').unwrap().0;
             assert!(seen.insert(series.to_string()), "{series} twice in\n{text}");
         }
-        assert!(text.contains("bmstap_pack_voltage_volts{device=\"d\",source=\"x\"} 50\n"), "{text}");
-        assert!(text.contains("bmstap_a_b{device=\"d\",source=\"x\"} 1\n"), "{text}");
-        assert!(text.contains("bmstap_reading_timestamp_seconds{device=\"d\",source=\"x\"} 1715987139.069\n"));
+        assert!(
+            text.contains("bmstap_pack_voltage_volts{device=\"d\",source=\"x\"} 50\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bmstap_a_b{device=\"d\",source=\"x\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "bmstap_reading_timestamp_seconds{device=\"d\",source=\"x\"} 1715987139.069\n"
+        ));
         let dropped: Vec<&str> = intake.clashes.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(
             dropped,
-            ["a_b", "device_up", "pack_voltage_volts", "reading_timestamp_seconds", "state_info"]
+            [
+                "a_b",
+                "device_up",
+                "pack_voltage_volts",
+                "reading_timestamp_seconds",
+                "state_info"
+            ]
         );
         assert_eq!(intake.clashes[0].2, "field a-b");
         assert_eq!(intake.clashes[1].2, "the exporter itself");
@@ -743,7 +759,10 @@ mod tests {
         )
         .unwrap();
         let text = r.render();
-        assert!(text.contains("bmstap_capacity_coulombs{device=\"d\",source=\"x\"} +Inf\n"), "{text}");
+        assert!(
+            text.contains("bmstap_capacity_coulombs{device=\"d\",source=\"x\"} +Inf\n"),
+            "{text}"
+        );
         assert!(text.contains(" -Inf\n"), "{text}");
         assert!(!text.contains("inf\n"), "{text}");
         for l in text.lines().filter(|l| l.contains("_total{")) {
@@ -764,13 +783,20 @@ mod tests {
         assert!(!r.update(&reading("a"), t0).unwrap().refused);
         assert!(!r.update(&reading("b"), t0).unwrap().refused);
         assert!(r.update(&reading("c"), t0).unwrap().refused);
-        assert!(!r.update(&reading("a"), t0 + Duration::from_secs(5)).unwrap().refused);
+        assert!(
+            !r.update(&reading("a"), t0 + Duration::from_secs(5))
+                .unwrap()
+                .refused
+        );
         assert_eq!(r.len(), 2);
         let g1 = r.generation();
         assert!(g1 > g0);
         r.update(&json!({"type":"frame"}), t0).unwrap();
         assert_eq!(r.generation(), g1, "nothing changed");
-        assert_eq!(r.expire(t0 + Duration::from_secs(3), Duration::from_secs(3)), ["b"]);
+        assert_eq!(
+            r.expire(t0 + Duration::from_secs(3), Duration::from_secs(3)),
+            ["b"]
+        );
         assert!(r.generation() > g1);
         assert!(!r.update(&reading("c"), t0).unwrap().refused, "room again");
     }

@@ -211,9 +211,12 @@ fn head_of(buf: &[u8]) -> Result<(String, Vec<(String, String)>), String> {
     let start = lines.next().unwrap_or_default().to_string();
     let mut headers = Vec::new();
     for l in lines {
-        let (k, v) = l
-            .split_once(':')
-            .ok_or_else(|| format!("bad header line '{}'", l.chars().take(200).collect::<String>()))?;
+        let (k, v) = l.split_once(':').ok_or_else(|| {
+            format!(
+                "bad header line '{}'",
+                l.chars().take(200).collect::<String>()
+            )
+        })?;
         headers.push((k.trim().to_string(), v.trim().to_string()));
     }
     Ok((start, headers))
@@ -304,10 +307,7 @@ impl ResponseReader {
     fn body(&mut self, n: usize) -> Result<(), String> {
         let r = self.resp.as_mut().ok_or("no response")?;
         if n > self.max_body.saturating_sub(r.body.len()) {
-            return Err(format!(
-                "response body larger than {} bytes",
-                self.max_body
-            ));
+            return Err(format!("response body larger than {} bytes", self.max_body));
         }
         r.body.extend_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
@@ -403,15 +403,16 @@ impl ResponseReader {
                         return Ok(None);
                     };
                     let size_text = l.split(';').next().unwrap_or_default().trim();
-                    let size = usize::from_str_radix(size_text, 16)
-                        .map_err(|_| format!("bad chunk size '{}'", size_text.chars().take(40).collect::<String>()))?;
+                    let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+                        format!(
+                            "bad chunk size '{}'",
+                            size_text.chars().take(40).collect::<String>()
+                        )
+                    })?;
                     let have = self.resp.as_ref().map_or(0, |r| r.body.len());
                     // compared without adding: a chunk size near usize::MAX must not wrap
                     if size > self.max_body.saturating_sub(have) {
-                        return Err(format!(
-                            "response body larger than {} bytes",
-                            self.max_body
-                        ));
+                        return Err(format!("response body larger than {} bytes", self.max_body));
                     }
                     self.part = if size == 0 {
                         Part::Trailers
@@ -665,9 +666,7 @@ impl Client {
                 self.exchange(&req, head, &limit).map_err(|(e, _)| e)
             }
             Ok(r) => Ok(r),
-            Err((e, nothing_read))
-                if reused && nothing_read && !gave_up(&e) =>
-            {
+            Err((e, nothing_read)) if reused && nothing_read && !gave_up(&e) => {
                 log::debug!("kept-alive connection gone ({e}); reconnecting");
                 self.exchange(&req, head, &limit).map_err(|(e, _)| e)
             }
@@ -849,9 +848,17 @@ mod tests {
     fn bare_lf_heads() {
         let r = b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok";
         let (resp, used) = parse_response(r, false, false).unwrap().unwrap();
-        assert_eq!((resp.status, resp.body.as_slice(), used), (200, &b"ok"[..], r.len()));
-        let (start, headers, used) = parse_head(b"GET /metrics HTTP/1.0\nHost: x\n\n").unwrap().unwrap();
-        assert_eq!((start.as_str(), headers.len(), used), ("GET /metrics HTTP/1.0", 1, 31));
+        assert_eq!(
+            (resp.status, resp.body.as_slice(), used),
+            (200, &b"ok"[..], r.len())
+        );
+        let (start, headers, used) = parse_head(b"GET /metrics HTTP/1.0\nHost: x\n\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (start.as_str(), headers.len(), used),
+            ("GET /metrics HTTP/1.0", 1, 31)
+        );
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 0), Some(18));
         // resumed searches find an end split across reads
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 17), Some(18));
@@ -882,7 +889,8 @@ mod tests {
         assert!(err.unwrap().contains("larger than"));
         // a chunk-size line that never ends
         let mut rr = ResponseReader::new(false, 1 << 20);
-        rr.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        rr.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
         assert!(rr.feed(&[b'0'; 5000]).is_err());
         // a head that never ends
         let mut rr = ResponseReader::new(false, 1 << 20);

@@ -285,9 +285,7 @@ impl Outbox {
                 std::mem::take(&mut self.failing).then_some(Report::Recovered)
             }
             Outcome::Retry(why) => self.failed(why, Duration::ZERO, now),
-            Outcome::RetryAfter(why, after) => {
-                self.failed(why, after.min(MAX_RETRY_AFTER), now)
-            }
+            Outcome::RetryAfter(why, after) => self.failed(why, after.min(MAX_RETRY_AFTER), now),
             Outcome::Rejected(message) if n == 1 => {
                 let line = self.queue.pop_front().unwrap_or_default();
                 self.bytes -= line.len();
@@ -512,7 +510,10 @@ mod tests {
         for i in 0..10 {
             assert!(!o.push(big(i), t0));
         }
-        assert!(!o.wants_input(), "server up: 1000 bytes is full, the input waits");
+        assert!(
+            !o.wants_input(),
+            "server up: 1000 bytes is full, the input waits"
+        );
         let Action::Send(_) = o.poll(t0) else {
             panic!()
         };
