@@ -341,7 +341,7 @@ fn with_offset((head, body): (Vec<u8>, Arc<Vec<u8>>)) -> (Vec<u8>, Arc<Vec<u8>>,
 /// closes the oldest still sending its request, so slow or idle clients cannot keep a
 /// scrape out. Nothing here ends the loop: an accept that fails is logged (rate-limited)
 /// and retried.
-fn serve(listener: TcpListener, reg: Arc<Mutex<Registry>>, stale: Duration) {
+fn serve(listener: &TcpListener, reg: &Mutex<Registry>, stale: Duration) {
     use std::os::fd::AsRawFd;
     if let Err(e) = listener.set_nonblocking(true) {
         log::error!("listener: {e}");
@@ -404,7 +404,7 @@ fn serve(listener: TcpListener, reg: Arc<Mutex<Registry>>, stale: Duration) {
             }
             keep[i] = if c.out.is_none() {
                 if re & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                    c.readable(&reg, stale, &mut cache) && (c.out.is_none() || c.writable())
+                    c.readable(reg, stale, &mut cache) && (c.out.is_none() || c.writable())
                 } else {
                     true
                 }
@@ -474,7 +474,17 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let stale = args.stale;
         std::thread::Builder::new()
             .name("http".into())
-            .spawn(move || serve(listener, reg, stale))
+            .spawn(move || loop {
+                // the server never ends while the process lives: a panic (a bug) is logged
+                // and the loop starts again on the same listener
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    serve(&listener, &reg, stale)
+                }));
+                if r.is_err() {
+                    log::error!("the HTTP server failed (a bug); starting it again");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
             .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e}"))?;
     }
     let (tx, rx) = sync_channel::<Msg>(256);

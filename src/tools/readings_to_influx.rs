@@ -9,7 +9,12 @@
 //! sends its batches with the small HTTP client ([`crate::tsdb::http`]), one request at a
 //! time. While a request is under way the channel fills and the reader waits
 //! (backpressure); while the server is away the reader goes on and the outbox keeps at most
-//! `--buffer` lines, dropping the oldest (counted, exit 1).
+//! `--buffer` lines and 64 MiB, dropping the oldest (counted, exit 1); the channel holds at
+//! most 4 MiB besides.
+//!
+//! Every request has one deadline (`--timeout`, or the drain deadline if sooner) and is
+//! cancelled by a second signal; the client checks both every 100 ms whatever the server
+//! does (trickles, sends an endless body, never answers).
 
 use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
