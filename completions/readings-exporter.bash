@@ -23,7 +23,7 @@ _readings__exporter() {
 
     case "${cmd}" in
         readings__exporter)
-            opts="-l -v -q -h -V --listen --textfile --stale --verbose --quiet --trace --help --version"
+            opts="-l -v -q -h -V --listen --textfile --stale --max-devices --verbose --quiet --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _readings__exporter() {
                     return 0
                     ;;
                 --stale)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-devices)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -12,10 +12,10 @@ complete -c readings-to-influx -l org -d 'InfluxDB 2.x organisation (with --buck
 complete -c readings-to-influx -l token-file -d 'Read the API token from FILE (first line) [default: $INFLUX_TOKEN]' -r -F
 complete -c readings-to-influx -l batch-size -d 'Lines per request at most' -r
 complete -c readings-to-influx -l flush-interval -d 'Send a batch at the latest this long after its first line' -r
-complete -c readings-to-influx -l buffer -d 'Lines kept while the server is away; beyond, the oldest are dropped' -r
-complete -c readings-to-influx -l timeout -d 'Connect and answer timeout of a request' -r
+complete -c readings-to-influx -l buffer -d 'Lines kept while the server is away (and at most 64 MiB); beyond, the oldest are dropped' -r
+complete -c readings-to-influx -l timeout -d 'Deadline of a request: connecting, sending it and the whole answer' -r
 complete -c readings-to-influx -l connect-timeout -d 'Give up (exit 75) if nothing could be written for this long at the start' -r
-complete -c readings-to-influx -l drain-timeout -d 'At end of input, keep retrying for this long, then drop what is left (exit 1)' -r
+complete -c readings-to-influx -l drain-timeout -d 'At end of input or on SIGTERM, keep writing for this long, then drop what is left (exit 1)' -r
 complete -c readings-to-influx -l no-gzip -d 'Send the request bodies uncompressed'
 complete -c readings-to-influx -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c readings-to-influx -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'

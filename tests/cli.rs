@@ -11,6 +11,8 @@ mod engine;
 mod faults;
 mod gateway;
 mod generated;
+mod hostile_exporter;
+mod hostile_influx;
 mod lp4_poll;
 mod mqtt_delivery;
 mod peers;

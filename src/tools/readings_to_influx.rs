@@ -9,22 +9,27 @@
 //! sends its batches with the small HTTP client ([`crate::tsdb::http`]), one request at a
 //! time. While a request is under way the channel fills and the reader waits
 //! (backpressure); while the server is away the reader goes on and the outbox keeps at most
-//! `--buffer` lines, dropping the oldest (counted, exit 1).
+//! `--buffer` lines and 64 MiB, dropping the oldest (counted, exit 1); the channel holds at
+//! most 4 MiB besides.
+//!
+//! Every request has one deadline (`--timeout`, or the drain deadline if sooner) and is
+//! cancelled by a second signal; the client checks both every 100 ms whatever the server
+//! does (trickles, sends an endless body, never answers).
 
 use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
 use crate::io::lines::LineReader;
 use crate::ndjson::RecordWriter;
-use crate::tsdb::http::{base64, tls_config, urlencode, Client, Response, Url};
+use crate::tsdb::http::{base64, tls_config, urlencode, Client, Limit, Response, Url};
 use crate::tsdb::line::{Encoder, Precision, Record};
 use crate::tsdb::outbox::{self, Action, Outbox, Outcome, Report};
 use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -54,14 +59,18 @@ number (as a float), boolean and string of the reading, arrays flattened like th
 (cell_01_voltage, temperature_01, ...); timestamp from ts.
 
 With --url: batches of --batch-size lines or --flush-interval, gzip, retried with backoff on
-connection errors, 429 and 5xx; a line the server refuses (400) is reported with the server's
-message and skipped. At end of input and on SIGTERM everything read is written before exit.
-While the server is away at most --buffer lines are kept; beyond, the oldest are dropped.
-A token with a colon (user:password) is sent to /write as Basic authentication.
+connection errors, timeouts, 408, 429 and 5xx (not before the server's Retry-After, at most
+10 min); a line the server refuses (400) is reported with the server's message and skipped.
+Each request has one deadline, --timeout, for connecting, sending and the whole answer. A
+redirect (3xx) is an error naming its Location: give that as --url.
+At end of input and on SIGTERM everything read is written before exit, for at most
+--drain-timeout; a second SIGTERM (or Ctrl-C) ends at once. Lines not written are counted.
+While the server is away at most --buffer lines (and 64 MiB) are kept; beyond, the oldest
+are dropped. A token with a colon (user:password) is sent to /write as Basic authentication.
 
 Exit status: 0 all written, 1 some input lines were skipped or some lines dropped or refused,
-2 usage error (or the server refused the token, the database or bucket), 75 the server could
-not be reached within --connect-timeout.";
+2 usage error (or the server refused the token, the database or bucket, or redirects), 75
+the server could not be reached within --connect-timeout.";
 
 /// Write bmstap readings (NDJSON on stdin) as InfluxDB line protocol.
 #[derive(Debug, clap::Parser)]
@@ -100,19 +109,21 @@ pub struct Args {
     /// Send a batch at the latest this long after its first line
     #[arg(long, value_name = "DUR", value_parser = duration, default_value = "1s")]
     pub flush_interval: Duration,
-    /// Lines kept while the server is away; beyond, the oldest are dropped
+    /// Lines kept while the server is away (and at most 64 MiB); beyond, the oldest are
+    /// dropped
     #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub buffer: u64,
     /// Send the request bodies uncompressed
     #[arg(long)]
     pub no_gzip: bool,
-    /// Connect and answer timeout of a request
+    /// Deadline of a request: connecting, sending it and the whole answer
     #[arg(long, value_name = "DUR", value_parser = duration, default_value = "10s")]
     pub timeout: Duration,
     /// Give up (exit 75) if nothing could be written for this long at the start
     #[arg(long, value_name = "DUR", value_parser = duration, default_value = "30s")]
     pub connect_timeout: Duration,
-    /// At end of input, keep retrying for this long, then drop what is left (exit 1)
+    /// At end of input or on SIGTERM, keep writing for this long, then drop what is left
+    /// (exit 1)
     #[arg(long, value_name = "DUR", value_parser = duration, default_value = "60s")]
     pub drain_timeout: Duration,
     #[command(flatten)]
@@ -255,15 +266,57 @@ impl WriteApi {
     }
 }
 
-/// What the server's answer means for the delivery.
-pub fn outcome(r: &Response) -> Outcome {
+/// What the server's answer means for the delivery. `now` is the wall clock (for a
+/// `Retry-After` given as a date).
+pub fn outcome(r: &Response, now: SystemTime) -> Outcome {
     let what = format!("{} {}: {}", r.status, r.reason, server_message(&r.body));
     match r.status {
         200..=299 => Outcome::Written,
         400 | 413 | 422 => Outcome::Rejected(what),
-        429 | 500..=599 => Outcome::Retry(what),
+        408 | 429 | 500..=599 => match r.header("retry-after").and_then(|v| retry_after(v, now)) {
+            Some(after) => Outcome::RetryAfter(what, after),
+            None => Outcome::Retry(what),
+        },
+        300..=399 => Outcome::Fatal(match r.header("location") {
+            Some(to) => format!(
+                "{} {}: the server redirects to {}; give that as --url",
+                r.status,
+                r.reason,
+                to.chars().take(500).collect::<String>()
+            ),
+            None => format!("{} {}: a redirect without a Location", r.status, r.reason),
+        }),
         _ => Outcome::Fatal(what),
     }
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`), as
+/// the wait from `now`. `None` for anything else.
+pub fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    // IMF-fixdate: day-name, DD Mon YYYY HH:MM:SS GMT
+    let (_, rest) = v.split_once(", ")?;
+    let mut it = rest.split(' ');
+    let day: u32 = it.next()?.parse().ok()?;
+    let month = it.next()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == month)? as u32
+        + 1;
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let at = crate::time::days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
 /// The `error` (1.x) or `message` (2.x, 3.x) of a JSON error body, else the body's text.
@@ -283,14 +336,18 @@ pub fn server_message(body: &[u8]) -> String {
     msg
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Signals received: the first asks to write what was read and exit, the second to exit now.
+static SIGNALS: AtomicU32 = AtomicU32::new(0);
 
 /// Refused lines logged in full; the rest are only counted.
 const SHOWN_REFUSALS: u64 = 10;
 
 extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
 }
+
+/// Response bodies larger than this are an error: a write API answers in a few bytes.
+const MAX_RESPONSE_BODY: usize = 1 << 20;
 
 enum Msg {
     Line(Vec<u8>),
@@ -308,7 +365,39 @@ fn read_token(args: &Args) -> anyhow::Result<Option<String>> {
 
 /// Reads and encodes stdin; counts the lines it skips in `bad` (read at exit, also after a
 /// signal, when this thread may still be blocked on stdin).
-fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>, bad: Arc<AtomicU64>) {
+/// Bytes of lines on their way from the reader to the outbox at most (besides one line):
+/// the channel is bounded in lines, and lines can be large.
+const CHANNEL_BYTES: usize = 4 << 20;
+
+/// Counts the bytes in the channel; the reader waits while there are too many.
+#[derive(Default)]
+struct Gate {
+    bytes: std::sync::Mutex<usize>,
+    room: std::sync::Condvar,
+}
+
+impl Gate {
+    fn enter(&self, n: usize) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        while *b > 0 && *b + n > CHANNEL_BYTES {
+            b = self.room.wait(b).unwrap_or_else(|e| e.into_inner());
+        }
+        *b += n;
+    }
+
+    fn leave(&self, n: usize) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        *b = b.saturating_sub(n);
+        self.room.notify_one();
+    }
+}
+
+fn spawn_reader(
+    enc: Encoder,
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    bad: Arc<AtomicU64>,
+    gate: Arc<Gate>,
+) {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut scratch = Vec::with_capacity(4096);
@@ -329,6 +418,7 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>, bad: Arc<Ato
             };
             match r {
                 Ok(true) => {
+                    gate.enter(out.len());
                     if tx.send(Msg::Line(out)).is_err() {
                         return;
                     }
@@ -381,18 +471,41 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         batch_lines: args.batch_size as usize,
         flush_after: args.flush_interval,
         capacity: args.buffer as usize,
+        capacity_bytes: outbox::CAPACITY_BYTES,
         ..outbox::Config::default()
     });
     let (tx, rx) = sync_channel::<Msg>(1024);
     let bad_lines = Arc::new(AtomicU64::new(0));
-    spawn_reader(enc, tx, bad_lines.clone());
+    let gate = Arc::new(Gate::default());
+    spawn_reader(enc, tx, bad_lines.clone(), gate.clone());
     let mut client = if url.https {
         let tls = tls_config(args.ca_file.as_deref()).map_err(usage)?;
         Client::with_tls(url, args.timeout, tls)
     } else {
         Client::new(url, args.timeout)
+    }
+    .max_body(MAX_RESPONSE_BODY);
+    let not_written = |outbox: &Outbox, rx: &Receiver<Msg>| {
+        // what the reader has handed over counts as read, so as not written
+        let waiting = rx.try_iter().filter(|m| matches!(m, Msg::Line(_))).count();
+        outbox.len() + waiting
     };
     let started = Instant::now();
+    // When writing must end after a signal: --drain-timeout after the signal was first seen
+    // (also by a request under way, which checks it every 100 ms).
+    let stop_by: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+    let stopping = || {
+        if SIGNALS.load(Ordering::SeqCst) >= 2 {
+            return true;
+        }
+        if SIGNALS.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let by = stop_by.get().unwrap_or(now + args.drain_timeout);
+        stop_by.set(Some(by));
+        now >= by
+    };
     let mut eof = false;
     let mut drain_until: Option<Instant> = None;
     let mut failing_since: Option<Instant> = None;
@@ -409,9 +522,11 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         loop {
             match msg {
                 Ok(Msg::Line(l)) => {
-                    if outbox.push(l, Instant::now()) && outbox.stats().dropped == 1 {
+                    gate.leave(l.len());
+                    let before = outbox.stats().dropped;
+                    if outbox.push(l, Instant::now()) && before == 0 {
                         log::warn!(
-                            "buffer full ({} lines) while the server is away: dropping the oldest",
+                            "buffer full ({} lines or 64 MiB) while the server is away: dropping the oldest",
                             args.buffer
                         );
                     }
@@ -437,13 +552,22 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
     };
     loop {
         let now = Instant::now();
-        if !eof && STOP.load(Ordering::SeqCst) {
+        if SIGNALS.load(Ordering::SeqCst) >= 2 {
+            log::error!(
+                "second signal: exiting now; {} line(s) not written",
+                outbox.len()
+            );
+            outbox.abandon();
+            break;
+        }
+        if !eof && SIGNALS.load(Ordering::SeqCst) >= 1 {
             log::info!("signal: writing what was read, then exiting");
             // What the reader has already handed over counts as read: all of it goes into the
             // outbox (which, if full, drops the oldest and counts them).
             while let Ok(msg) = rx.try_recv() {
                 match msg {
                     Msg::Line(l) => {
+                        gate.leave(l.len());
                         outbox.push(l, now);
                     }
                     Msg::Eof => break,
@@ -453,7 +577,8 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         }
         if eof && drain_until.is_none() {
             outbox.close();
-            drain_until = Some(now + args.drain_timeout);
+            stopping();
+            drain_until = Some(stop_by.get().unwrap_or(now + args.drain_timeout));
         }
         if outbox.done() {
             break;
@@ -471,10 +596,26 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
         let wait = match outbox.poll(now) {
             Action::Send(body) => {
                 let body = if args.no_gzip { body } else { gzip(&body)? };
-                let result = client.send("POST", &api.target, &headers, &body);
+                let limit = Limit {
+                    deadline: drain_until.unwrap_or(now + args.timeout),
+                    cancel: &stopping,
+                };
+                let result = client.send_within("POST", &api.target, &headers, &body, &limit);
                 let now = Instant::now();
+                if result
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::Interrupted)
+                {
+                    // stopped by a signal or the drain deadline: the loop's top ends it, the
+                    // lines counted there
+                    continue;
+                }
                 let o = match result {
-                    Ok(r) => outcome(&r),
+                    Ok(r) => outcome(&r, SystemTime::now()),
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Outcome::Retry(format!(
+                        "no complete answer within {}",
+                        crate::time::human(args.timeout)
+                    )),
                     Err(e) => Outcome::Retry(e.to_string()),
                 };
                 match outbox.on_result(o, now) {
@@ -500,9 +641,15 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
                         }
                     }
                     Some(Report::Fatal(why)) => {
+                        let hint = if why.contains("redirects") {
+                            ""
+                        } else {
+                            " (check --db/--bucket/--org and the token)"
+                        };
                         return Err(usage(format!(
-                            "{url_text}{}: {why} (check --db/--bucket/--org and the token)",
-                            api.target.split('?').next().unwrap_or_default()
+                            "{url_text}{}: {why}{hint}; {} line(s) not written",
+                            api.target.split('?').next().unwrap_or_default(),
+                            not_written(&outbox, &rx)
                         )));
                     }
                     None => {}
@@ -514,7 +661,7 @@ fn write_to_server(args: &Args, enc: Encoder) -> anyhow::Result<Exit> {
                     return Err(unavailable(format!(
                         "{url_text}: nothing written for {} s (is InfluxDB running? check --url); {} line(s) not written",
                         args.connect_timeout.as_secs(),
-                        outbox.len()
+                        not_written(&outbox, &rx)
                     )));
                 }
                 Duration::ZERO
@@ -630,6 +777,67 @@ mod tests {
         assert!(text.ends_with("\r\nContent-Length: 8\r\n\r\nm v=1 1\n"));
     }
 
+    fn outcome_now(r: &Response) -> Outcome {
+        outcome(r, SystemTime::now())
+    }
+
+    #[test]
+    fn redirects_408_and_retry_after() {
+        let r = |status: u16, headers: &[(&str, &str)]| Response {
+            status,
+            reason: "R".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: vec![],
+        };
+        assert_eq!(
+            outcome_now(&r(301, &[("Location", "https://influx.lan:8086/write")])),
+            Outcome::Fatal(
+                "301 R: the server redirects to https://influx.lan:8086/write; give that as --url"
+                    .into()
+            )
+        );
+        assert!(
+            matches!(outcome_now(&r(307, &[])), Outcome::Fatal(m) if m.contains("without a Location"))
+        );
+        assert_eq!(
+            outcome_now(&r(408, &[])),
+            Outcome::Retry("408 R: (no message)".into())
+        );
+        assert_eq!(
+            outcome_now(&r(503, &[("Retry-After", "120")])),
+            Outcome::RetryAfter("503 R: (no message)".into(), Duration::from_secs(120))
+        );
+        // 1994-11-06T08:49:37Z is 784111777
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 30);
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                now + Duration::from_secs(100)
+            ),
+            Some(Duration::ZERO)
+        );
+        for bad in [
+            "soon",
+            "-5",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "",
+        ] {
+            assert_eq!(retry_after(bad, now), None, "{bad}");
+        }
+        assert_eq!(
+            outcome_now(&r(429, &[("Retry-After", "later")])),
+            Outcome::Retry("429 R: (no message)".into())
+        );
+    }
+
     #[test]
     fn answers_to_outcomes() {
         let r = |status: u16, body: &str| Response {
@@ -638,35 +846,35 @@ mod tests {
             headers: vec![],
             body: body.as_bytes().to_vec(),
         };
-        assert_eq!(outcome(&r(204, "")), Outcome::Written);
+        assert_eq!(outcome_now(&r(204, "")), Outcome::Written);
         assert_eq!(
-            outcome(&r(
+            outcome_now(&r(
                 400,
                 r#"{"error":"partial write: unable to parse 'x': missing fields"}"#
             )),
             Outcome::Rejected("400 R: partial write: unable to parse 'x': missing fields".into())
         );
         assert_eq!(
-            outcome(&r(
+            outcome_now(&r(
                 401,
                 r#"{"code":"unauthorized","message":"unauthorized access"}"#
             )),
             Outcome::Fatal("401 R: unauthorized access".into())
         );
         assert_eq!(
-            outcome(&r(404, "not found\n")),
+            outcome_now(&r(404, "not found\n")),
             Outcome::Fatal("404 R: not found".into())
         );
         assert_eq!(
-            outcome(&r(503, "")),
+            outcome_now(&r(503, "")),
             Outcome::Retry("503 R: (no message)".into())
         );
         assert_eq!(
-            outcome(&r(429, "slow down")),
+            outcome_now(&r(429, "slow down")),
             Outcome::Retry("429 R: slow down".into())
         );
         assert_eq!(
-            outcome(&r(413, "")),
+            outcome_now(&r(413, "")),
             Outcome::Rejected("413 R: (no message)".into())
         );
     }

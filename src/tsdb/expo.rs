@@ -164,10 +164,37 @@ fn escape_help(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
+/// A sample value as the text format writes it: `+Inf`, `-Inf` and `NaN` as Prometheus
+/// spells them (ryu would write `inf`, which no parser takes).
 fn value(out: &mut String, f: f64) {
+    if f.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if f.is_infinite() {
+        out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
+        return;
+    }
     let mut b = ryu::Buffer::new();
     let s = b.format(f);
     out.push_str(s.strip_suffix(".0").unwrap_or(s));
+}
+
+/// A counter's value as Prometheus takes it: finite and not negative (a cumulative field
+/// beyond f64, or below zero, is left out rather than written as `-Inf` or `+Inf`).
+fn counter_value(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
+
+/// The family and label of a text field: `bmstap_<name>_info{<name>="..."}`, or
+/// `bmstap_field_<name>_info{value="..."}` where the name would be a reserved label.
+fn string_family(k: &str) -> (String, String) {
+    let label = sanitize(k);
+    if label == "device" || label == "source" || label.starts_with("__") {
+        (format!("bmstap_field_{label}_info"), "value".to_string())
+    } else {
+        (format!("bmstap_{label}_info"), label)
+    }
 }
 
 struct Family {
@@ -186,17 +213,63 @@ struct Device {
     seen: Instant,
 }
 
+/// The series the exporter writes for every device itself: no field may take their names.
+pub const OWN_FAMILIES: [&str; 3] = [
+    "bmstap_reading_timestamp_seconds",
+    "bmstap_device_up",
+    "bmstap_device_info",
+];
+
+/// A field left out of a reading: (field, its metric name, what has that name already).
+pub type Clash = (String, String, String);
+
+/// What [`Registry::update`] did with a record.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Intake {
+    /// A reading of a new device, refused: the registry holds its maximum of devices.
+    pub refused: bool,
+    /// Fields left out because another field of the reading (or one of the exporter's own
+    /// series) already has their metric name: `(field, metric, taken by)`.
+    pub clashes: Vec<Clash>,
+}
+
 /// The newest reading of every device.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     devices: BTreeMap<String, Device>,
     /// [`metric_for`] of every field name seen, so a scrape does not search the catalogue.
     metrics: HashMap<String, Metric>,
+    /// Devices held at most.
+    max_devices: usize,
+    /// Bumped on every change, so an unchanged registry's exposition can be reused.
+    generation: u64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
 }
 
 impl Registry {
     pub fn new() -> Registry {
-        Registry::default()
+        Registry::with_max_devices(usize::MAX)
+    }
+
+    /// A registry that holds at most `max` devices: a reading of one more is refused (until
+    /// some go stale).
+    pub fn with_max_devices(max: usize) -> Registry {
+        Registry {
+            devices: BTreeMap::new(),
+            metrics: HashMap::new(),
+            max_devices: max,
+            generation: 0,
+        }
+    }
+
+    /// Changes with every change of what [`Registry::render`] would give.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn len(&self) -> usize {
@@ -208,8 +281,10 @@ impl Registry {
     }
 
     /// Takes one record (a JSON object): a reading replaces its device's newest, a status
-    /// with an error marks the device down, frames are ignored.
-    pub fn update(&mut self, v: &Value, now: Instant) -> Result<(), String> {
+    /// with an error marks the device down, frames are ignored. Each record costs time in
+    /// proportion to its own size (and the log of the device count), never to the number
+    /// of devices.
+    pub fn update(&mut self, v: &Value, now: Instant) -> Result<Intake, String> {
         let ty = v.get("type").and_then(Value::as_str).ok_or("no \"type\"")?;
         match ty {
             "reading" => {}
@@ -221,11 +296,12 @@ impl Registry {
                 if v.get("error").is_some_and(|e| !e.is_null()) {
                     if let Some(d) = self.devices.get_mut(id) {
                         d.up = false;
+                        self.generation += 1;
                     }
                 }
-                return Ok(());
+                return Ok(Intake::default());
             }
-            "frame" => return Ok(()),
+            "frame" => return Ok(Intake::default()),
             other => return Err(format!("unknown record type \"{other}\"")),
         }
         let id = v
@@ -242,6 +318,12 @@ impl Registry {
             .and_then(Value::as_str)
             .and_then(crate::time::parse_rfc3339_ms)
             .ok_or("\"ts\" missing or not an RFC 3339 time")?;
+        if self.devices.len() >= self.max_devices && !self.devices.contains_key(id) {
+            return Ok(Intake {
+                refused: true,
+                ..Intake::default()
+            });
+        }
         for k in fields.keys() {
             if !self.metrics.contains_key(k) {
                 if self.metrics.len() >= 4096 {
@@ -264,18 +346,63 @@ impl Registry {
                 }
             }
         }
+        let (fields, clashes) = self.without_clashes(fields);
+        self.generation += 1;
         self.devices.insert(
             id.to_string(),
             Device {
                 source,
                 info,
-                fields: fields.clone(),
+                fields,
                 ts_ms,
                 up: true,
                 seen: now,
             },
         );
-        Ok(())
+        Ok(Intake {
+            refused: false,
+            clashes,
+        })
+    }
+
+    /// The metric family a field's value is written under (none for nulls and objects).
+    fn family(&self, k: &str, v: &Value) -> Option<String> {
+        match v {
+            Value::Number(_) | Value::Bool(_) | Value::Array(_) => {
+                Some(self.metric(k).name.clone())
+            }
+            Value::String(_) => Some(string_family(k).0),
+            Value::Null | Value::Object(_) => None,
+        }
+    }
+
+    /// The fields of a reading, less those whose metric name another field (or one of the
+    /// exporter's own series) has: catalogue fields first, then the rest by name, so the
+    /// choice is the same for every reading. Two series of one name and labels would make
+    /// Prometheus refuse the whole scrape.
+    fn without_clashes(&self, fields: &Map<String, Value>) -> (Map<String, Value>, Vec<Clash>) {
+        let mut taken: HashMap<String, String> = OWN_FAMILIES
+            .iter()
+            .map(|f| (f.to_string(), "the exporter itself".to_string()))
+            .collect();
+        let mut clashes = Vec::new();
+        let mut keep = Map::new();
+        let in_catalogue = |k: &str| catalog::lookup(k).is_some();
+        let order = fields
+            .iter()
+            .filter(|(k, _)| in_catalogue(k))
+            .chain(fields.iter().filter(|(k, _)| !in_catalogue(k)));
+        for (k, v) in order {
+            if let Some(fam) = self.family(k, v) {
+                if let Some(first) = taken.get(&fam) {
+                    clashes.push((k.clone(), fam, first.clone()));
+                    continue;
+                }
+                taken.insert(fam, format!("field {k}"));
+            }
+            keep.insert(k.clone(), v.clone());
+        }
+        (keep, clashes)
     }
 
     /// Forgets the devices without a reading for `stale`; returns their ids.
@@ -288,6 +415,9 @@ impl Registry {
             .collect();
         for k in &gone {
             self.devices.remove(k);
+        }
+        if !gone.is_empty() {
+            self.generation += 1;
         }
         gone
     }
@@ -376,6 +506,9 @@ impl Registry {
                     Value::Number(n) => {
                         let Some(x) = n.as_f64() else { continue };
                         let m = &self.metric(k);
+                        if m.counter && !counter_value(x * m.scale) {
+                            continue;
+                        }
                         sample(
                             &m.name,
                             &|| m.help.clone(),
@@ -395,6 +528,9 @@ impl Registry {
                         let label = m.item_label.unwrap_or("index");
                         for (i, item) in items.iter().enumerate() {
                             let Some(x) = item.as_f64() else { continue };
+                            if m.counter && !counter_value(x * m.scale) {
+                                continue;
+                            }
                             let n = (i + 1).to_string();
                             sample(
                                 &m.name,
@@ -407,16 +543,11 @@ impl Registry {
                         }
                     }
                     Value::String(s) => {
-                        let mut label = sanitize(k);
-                        let mut name = format!("bmstap_{label}_info");
+                        let (name, label) = string_family(k);
                         let help = || match catalog::lookup(k) {
                             Some(spec) => format!("{} (the value is the label)", spec.description),
                             None => format!("Field {k} (the value is the label)."),
                         };
-                        if label == "device" || label == "source" || label.starts_with("__") {
-                            name = format!("bmstap_field_{label}_info");
-                            label = "value".to_string();
-                        }
                         sample(&name, &help, false, &labels, Some((&label, s)), 1.0);
                     }
                     Value::Null | Value::Object(_) => {}
@@ -570,6 +701,104 @@ mod tests {
         ] {
             assert!(r.update(&bad, t0).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn two_fields_never_make_one_series() {
+        let mut r = Registry::new();
+        let intake = r
+            .update(
+                &json!({"type":"reading","ts":"2024-05-17T23:05:39.069Z","source":"x","device":"d",
+                    "fields":{"a-b":1,"a_b":2,"reading_timestamp_seconds":5,"device_up":0,
+                              "device_info":"x","state":"idle","state_info":3,"pack_voltage":50,
+                              "pack_voltage_volts":51}}),
+                Instant::now(),
+            )
+            .unwrap();
+        let text = r.render();
+        let mut seen = std::collections::HashSet::new();
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let series = l.rsplit_once(' ').unwrap().0;
+            assert!(seen.insert(series.to_string()), "{series} twice in\n{text}");
+        }
+        assert!(
+            text.contains("bmstap_pack_voltage_volts{device=\"d\",source=\"x\"} 50\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bmstap_a_b{device=\"d\",source=\"x\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "bmstap_reading_timestamp_seconds{device=\"d\",source=\"x\"} 1715987139.069\n"
+        ));
+        let dropped: Vec<&str> = intake.clashes.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(
+            dropped,
+            [
+                "a_b",
+                "device_up",
+                "pack_voltage_volts",
+                "reading_timestamp_seconds",
+                "state_info"
+            ]
+        );
+        assert_eq!(intake.clashes[0].2, "field a-b");
+        assert_eq!(intake.clashes[1].2, "the exporter itself");
+        assert_eq!(intake.clashes[2].2, "field pack_voltage");
+    }
+
+    #[test]
+    fn infinities_only_where_prometheus_takes_them() {
+        let mut r = Registry::new();
+        r.update(
+            &json!({"type":"reading","ts":"2024-05-17T23:05:39.069Z","source":"x","device":"d",
+                "fields":{"capacity_ah":1e308,"remaining_ah":-1e308,
+                          "energy_charged_kwh":1e308,"energy_discharged_kwh":-5.0,"cycle_count":3}}),
+            Instant::now(),
+        )
+        .unwrap();
+        let text = r.render();
+        assert!(
+            text.contains("bmstap_capacity_coulombs{device=\"d\",source=\"x\"} +Inf\n"),
+            "{text}"
+        );
+        assert!(text.contains(" -Inf\n"), "{text}");
+        assert!(!text.contains("inf\n"), "{text}");
+        for l in text.lines().filter(|l| l.contains("_total{")) {
+            assert!(!l.ends_with("Inf") && !l.contains("} -"), "{l}");
+        }
+        assert!(text.contains("bmstap_cycles_total{device=\"d\",source=\"x\"} 3\n"));
+    }
+
+    #[test]
+    fn at_most_max_devices_and_a_generation_per_change() {
+        let t0 = Instant::now();
+        let mut r = Registry::with_max_devices(2);
+        let reading = |d: &str| {
+            json!({"type":"reading","ts":"2024-05-17T23:05:39.069Z","source":"s","device":d,
+                   "fields":{"soc":1}})
+        };
+        let g0 = r.generation();
+        assert!(!r.update(&reading("a"), t0).unwrap().refused);
+        assert!(!r.update(&reading("b"), t0).unwrap().refused);
+        assert!(r.update(&reading("c"), t0).unwrap().refused);
+        assert!(
+            !r.update(&reading("a"), t0 + Duration::from_secs(5))
+                .unwrap()
+                .refused
+        );
+        assert_eq!(r.len(), 2);
+        let g1 = r.generation();
+        assert!(g1 > g0);
+        r.update(&json!({"type":"frame"}), t0).unwrap();
+        assert_eq!(r.generation(), g1, "nothing changed");
+        assert_eq!(
+            r.expire(t0 + Duration::from_secs(3), Duration::from_secs(3)),
+            ["b"]
+        );
+        assert!(r.generation() > g1);
+        assert!(!r.update(&reading("c"), t0).unwrap().refused, "room again");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Debian's (and Ubuntu's) bundle of the system's trusted CAs.
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -162,136 +162,337 @@ impl Response {
 
 /// Heads larger than this are refused (a server gone mad, or not HTTP).
 const MAX_HEAD: usize = 64 * 1024;
-/// Bodies larger than this are refused (write APIs answer with a short JSON message).
-const MAX_BODY: usize = 16 << 20;
+/// Bodies larger than this are refused by default (write APIs answer with a short JSON message).
+pub const MAX_BODY: usize = 16 << 20;
+/// A chunk-size line (size and extensions) longer than this is refused.
+const MAX_CHUNK_LINE: usize = 4096;
 
-/// Parses a start line and headers ending in an empty line. `Ok(None)`: not complete yet.
-/// Returns the start line, the headers and the bytes taken.
+/// Where the head (start line and headers) ends in `buf`: just past the empty line that ends
+/// it, `\r\n\r\n` or, from a sloppy peer, bare `\n\n` (or a mix). `from` is how much of `buf`
+/// was searched before (the search resumes there, so a head trickled in byte by byte is
+/// scanned once, not once per byte).
+pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3).max(1);
+    for i in start..buf.len() {
+        if buf[i] != b'\n' {
+            continue;
+        }
+        if buf[i - 1] == b'\n' || (buf[i - 1] == b'\r' && i >= 2 && buf[i - 2] == b'\n') {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Parses a start line and headers ending in an empty line (CRLF or bare LF line ends).
+/// `Ok(None)`: not complete yet. Returns the start line, the headers and the bytes taken.
 #[allow(clippy::type_complexity)]
 pub fn parse_head(buf: &[u8]) -> Result<Option<(String, Vec<(String, String)>, usize)>, String> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+    let Some(end) = find_head_end(buf, 0) else {
         if buf.len() > MAX_HEAD {
             return Err(format!("header larger than {MAX_HEAD} bytes"));
         }
         return Ok(None);
     };
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| "header is not UTF-8".to_string())?;
-    let mut lines = head.split("\r\n");
+    head_of(&buf[..end]).map(|(s, h)| Some((s, h, end)))
+}
+
+/// The start line and headers of a complete head (its empty line included).
+#[allow(clippy::type_complexity)]
+fn head_of(buf: &[u8]) -> Result<(String, Vec<(String, String)>), String> {
+    if buf.len() > MAX_HEAD {
+        return Err(format!("header larger than {MAX_HEAD} bytes"));
+    }
+    let head = std::str::from_utf8(buf).map_err(|_| "header is not UTF-8".to_string())?;
+    let mut lines = head
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.is_empty());
     let start = lines.next().unwrap_or_default().to_string();
     let mut headers = Vec::new();
     for l in lines {
-        let (k, v) = l
-            .split_once(':')
-            .ok_or_else(|| format!("bad header line '{l}'"))?;
+        let (k, v) = l.split_once(':').ok_or_else(|| {
+            format!(
+                "bad header line '{}'",
+                l.chars().take(200).collect::<String>()
+            )
+        })?;
         headers.push((k.trim().to_string(), v.trim().to_string()));
     }
-    Ok(Some((start, headers, end + 4)))
+    Ok((start, headers))
 }
 
-/// Parses a complete response from `buf`. `Ok(None)`: more bytes needed; `eof` says the
-/// peer closed the connection (a body without a length ends there).
-pub fn parse_response(
-    buf: &[u8],
-    eof: bool,
+/// Where the reader is in a response.
+#[derive(Debug)]
+enum Part {
+    Head,
+    /// `Content-Length`: this many bytes still to come.
+    Length(usize),
+    ChunkSize,
+    /// In a chunk's data: this many bytes still to come, then its CRLF.
+    ChunkData(usize),
+    ChunkEnd,
+    Trailers,
+    /// No length: the body runs until the peer closes.
+    UntilClose,
+}
+
+/// An HTTP/1.1 response read incrementally: bytes in as they arrive, each byte looked at
+/// once (an endless or trickled reply costs time linear in its length), and memory bounded:
+/// the head by 64 KiB, the body kept by `max_body` (more is an error). Interim answers
+/// (`1xx`: `100 Continue`, `102`, `103`) are passed over.
+#[derive(Debug)]
+pub struct ResponseReader {
     head_request: bool,
-) -> Result<Option<(Response, usize)>, String> {
-    let Some((start, headers, at)) = parse_head(buf)? else {
-        return if eof {
-            Err("connection closed before a complete response".into())
-        } else {
-            Ok(None)
+    max_body: usize,
+    /// Bytes received; those before `pos` are consumed (dropped at the next feed, so each
+    /// byte is moved at most once).
+    buf: Vec<u8>,
+    pos: usize,
+    /// How much of `buf` was searched for the end of the head.
+    scanned: usize,
+    part: Part,
+    resp: Option<Response>,
+    /// Interim (1xx) answers passed over.
+    pub interim: u32,
+}
+
+impl ResponseReader {
+    pub fn new(head_request: bool, max_body: usize) -> ResponseReader {
+        ResponseReader {
+            head_request,
+            max_body,
+            buf: Vec::new(),
+            pos: 0,
+            scanned: 0,
+            part: Part::Head,
+            resp: None,
+            interim: 0,
+        }
+    }
+
+    /// Has any byte of a response arrived?
+    pub fn started(&self) -> bool {
+        self.resp.is_some() || !self.buf.is_empty() || self.interim > 0
+    }
+
+    /// Takes `data`; `Ok(Some(response))` once it is complete (bytes after it are ignored:
+    /// one request at a time).
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<Response>, String> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+        self.advance()
+    }
+
+    /// The peer closed the connection: the response, if what came is one.
+    pub fn finish(&mut self) -> Result<Response, String> {
+        if let Some(r) = self.advance()? {
+            return Ok(r);
+        }
+        match self.part {
+            Part::UntilClose => {
+                let mut r = self.resp.take().ok_or("no response")?;
+                r.headers.push(("Connection".into(), "close".into()));
+                Ok(r)
+            }
+            Part::Head => Err("connection closed before a complete response".into()),
+            Part::Length(_) => Err("truncated body".into()),
+            _ => Err("truncated chunked body".into()),
+        }
+    }
+
+    fn body(&mut self, n: usize) -> Result<(), String> {
+        let r = self.resp.as_mut().ok_or("no response")?;
+        if n > self.max_body.saturating_sub(r.body.len()) {
+            return Err(format!("response body larger than {} bytes", self.max_body));
+        }
+        r.body.extend_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(())
+    }
+
+    /// The next line of `buf` (without its line end), consumed; `None` if incomplete.
+    fn line(&mut self, max: usize, what: &str) -> Result<Option<String>, String> {
+        let rest = &self.buf[self.pos..];
+        let Some(nl) = memchr::memchr(b'\n', rest) else {
+            if rest.len() > max {
+                return Err(format!("{what} longer than {max} bytes"));
+            }
+            return Ok(None);
         };
-    };
+        let l = &rest[..nl];
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        let text = std::str::from_utf8(l)
+            .map_err(|_| format!("bad {what}"))?
+            .to_string();
+        self.pos += nl + 1;
+        Ok(Some(text))
+    }
+
+    fn advance(&mut self) -> Result<Option<Response>, String> {
+        loop {
+            match self.part {
+                Part::Head => {
+                    let rest = &self.buf[self.pos..];
+                    let Some(end) = find_head_end(rest, self.scanned) else {
+                        self.scanned = rest.len();
+                        if rest.len() > MAX_HEAD {
+                            return Err(format!("header larger than {MAX_HEAD} bytes"));
+                        }
+                        return Ok(None);
+                    };
+                    let (start, headers) = head_of(&rest[..end])?;
+                    self.pos += end;
+                    self.scanned = 0;
+                    let r = response_of(&start, headers)?;
+                    if r.status == 101 {
+                        return Err(format!("unexpected '{start}'"));
+                    }
+                    if r.status < 200 {
+                        // an interim answer (100 Continue, 102, 103): the real one follows
+                        self.interim += 1;
+                        continue;
+                    }
+                    let chunked = r
+                        .header("transfer-encoding")
+                        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+                    let length = r.header("content-length").map(str::to_string);
+                    self.resp = Some(r);
+                    let status = self.resp.as_ref().map_or(0, |r| r.status);
+                    if self.head_request || status == 204 || status == 304 {
+                        return Ok(self.resp.take());
+                    }
+                    self.part = if chunked {
+                        Part::ChunkSize
+                    } else if let Some(len) = length {
+                        let len: usize = len
+                            .parse()
+                            .map_err(|_| format!("bad Content-Length '{len}'"))?;
+                        if len > self.max_body {
+                            return Err(format!(
+                                "response body larger than {} bytes",
+                                self.max_body
+                            ));
+                        }
+                        Part::Length(len)
+                    } else {
+                        Part::UntilClose
+                    };
+                }
+                Part::Length(0) => return Ok(self.resp.take()),
+                Part::Length(left) => {
+                    let n = left.min(self.buf.len() - self.pos);
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    self.body(n)?;
+                    self.part = Part::Length(left - n);
+                }
+                Part::UntilClose => {
+                    let n = self.buf.len() - self.pos;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    self.body(n)?;
+                }
+                Part::ChunkSize => {
+                    let Some(l) = self.line(MAX_CHUNK_LINE, "chunk size line")? else {
+                        return Ok(None);
+                    };
+                    let size_text = l.split(';').next().unwrap_or_default().trim();
+                    let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+                        format!(
+                            "bad chunk size '{}'",
+                            size_text.chars().take(40).collect::<String>()
+                        )
+                    })?;
+                    let have = self.resp.as_ref().map_or(0, |r| r.body.len());
+                    // compared without adding: a chunk size near usize::MAX must not wrap
+                    if size > self.max_body.saturating_sub(have) {
+                        return Err(format!("response body larger than {} bytes", self.max_body));
+                    }
+                    self.part = if size == 0 {
+                        Part::Trailers
+                    } else {
+                        Part::ChunkData(size)
+                    };
+                }
+                Part::ChunkData(left) => {
+                    let n = left.min(self.buf.len() - self.pos);
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    self.body(n)?;
+                    self.part = if left == n {
+                        Part::ChunkEnd
+                    } else {
+                        Part::ChunkData(left - n)
+                    };
+                }
+                Part::ChunkEnd => {
+                    let Some(l) = self.line(2, "chunk end")? else {
+                        return Ok(None);
+                    };
+                    if !l.is_empty() {
+                        return Err("chunk longer than its size".into());
+                    }
+                    self.part = Part::ChunkSize;
+                }
+                Part::Trailers => {
+                    let Some(l) = self.line(MAX_HEAD, "trailer")? else {
+                        return Ok(None);
+                    };
+                    if l.is_empty() {
+                        self.part = Part::Head;
+                        return Ok(self.resp.take());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The response of a status line and headers (no body yet).
+fn response_of(start: &str, headers: Vec<(String, String)>) -> Result<Response, String> {
+    let shown = || start.chars().take(200).collect::<String>();
     let mut parts = start.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
     if !version.starts_with("HTTP/1.") {
-        return Err(format!("not an HTTP/1 response: '{start}'"));
+        return Err(format!("not an HTTP/1 response: '{}'", shown()));
     }
     let status: u16 = parts
         .next()
         .and_then(|s| s.parse().ok())
         .filter(|s| (100..1000).contains(s))
-        .ok_or_else(|| format!("bad status line '{start}'"))?;
+        .ok_or_else(|| format!("bad status line '{}'", shown()))?;
     let reason = parts.next().unwrap_or_default().to_string();
-    let mut r = Response {
+    Ok(Response {
         status,
         reason,
         headers,
         body: Vec::new(),
-    };
-    if head_request || status == 204 || status == 304 || status < 200 {
-        return Ok(Some((r, at)));
+    })
+}
+
+/// Parses a complete response from `buf`. `Ok(None)`: more bytes needed; `eof` says the
+/// peer closed the connection (a body without a length ends there). Returns the response
+/// and the bytes it took (for a response ending at the close: all of them).
+pub fn parse_response(
+    buf: &[u8],
+    eof: bool,
+    head_request: bool,
+) -> Result<Option<(Response, usize)>, String> {
+    let mut r = ResponseReader::new(head_request, MAX_BODY);
+    let got = r.feed(buf)?;
+    let left = r.buf.len() - r.pos;
+    match got {
+        Some(resp) => Ok(Some((resp, buf.len() - left))),
+        None if eof => r.finish().map(|resp| Some((resp, buf.len()))),
+        None => Ok(None),
     }
-    let rest = &buf[at..];
-    if r.header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
-        let mut i = 0;
-        loop {
-            let Some(nl) = rest[i..].windows(2).position(|w| w == b"\r\n") else {
-                return if eof {
-                    Err("truncated chunked body".into())
-                } else {
-                    Ok(None)
-                };
-            };
-            let size_text = std::str::from_utf8(&rest[i..i + nl]).map_err(|_| "bad chunk size")?;
-            let size_text = size_text.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| format!("bad chunk size '{size_text}'"))?;
-            // Compared without adding: a chunk size near usize::MAX must not wrap.
-            if size > MAX_BODY.saturating_sub(r.body.len()) {
-                return Err("response body too large".into());
-            }
-            i += nl + 2;
-            if size == 0 {
-                // trailers (none expected) end with an empty line
-                let Some(end) = rest[i..].windows(2).position(|w| w == b"\r\n") else {
-                    return if eof {
-                        Err("truncated chunked body".into())
-                    } else {
-                        Ok(None)
-                    };
-                };
-                return Ok(Some((r, at + i + end + 2)));
-            }
-            if rest.len() < i + size + 2 {
-                return if eof {
-                    Err("truncated chunked body".into())
-                } else {
-                    Ok(None)
-                };
-            }
-            r.body.extend_from_slice(&rest[i..i + size]);
-            i += size + 2;
-        }
-    }
-    if let Some(len) = r.header("content-length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| format!("bad Content-Length '{len}'"))?;
-        if len > MAX_BODY {
-            return Err("response body too large".into());
-        }
-        if rest.len() < len {
-            return if eof {
-                Err("truncated body".into())
-            } else {
-                Ok(None)
-            };
-        }
-        r.body = rest[..len].to_vec();
-        return Ok(Some((r, at + len)));
-    }
-    if rest.len() > MAX_BODY {
-        return Err("response body too large".into());
-    }
-    if !eof {
-        return Ok(None);
-    }
-    r.body = rest.to_vec();
-    r.headers.push(("Connection".into(), "close".into()));
-    Ok(Some((r, buf.len())))
 }
 
 /// The TLS client configuration: the CAs of `ca_file` (PEM), or of the system bundle.
@@ -321,12 +522,30 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, S
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
 
+/// An open connection: the stream (plain or TLS) and its socket, for the timeouts.
+struct Conn {
+    stream: Box<dyn Stream>,
+    tcp: TcpStream,
+}
+
+/// How long a blocking read or write may wait before the client looks at the clock and at
+/// its cancel flag again.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// When a request must give up: `deadline` (whatever the server does: one deadline for the
+/// whole exchange, not one per read), or as soon as `cancel` says so.
+pub struct Limit<'a> {
+    pub deadline: Instant,
+    pub cancel: &'a dyn Fn() -> bool,
+}
+
 /// A blocking keep-alive connection to one server.
 pub struct Client {
     url: Url,
     timeout: Duration,
     tls: Option<Arc<rustls::ClientConfig>>,
-    conn: Option<Box<dyn Stream>>,
+    conn: Option<Conn>,
+    max_body: usize,
 }
 
 impl Client {
@@ -337,33 +556,44 @@ impl Client {
             timeout,
             tls: None,
             conn: None,
+            max_body: MAX_BODY,
         }
     }
 
     /// A client for an `http://` or `https://` URL; `tls` is used for the latter.
     pub fn with_tls(url: Url, timeout: Duration, tls: Arc<rustls::ClientConfig>) -> Client {
         Client {
-            url,
-            timeout,
             tls: Some(tls),
-            conn: None,
+            ..Client::new(url, timeout)
         }
+    }
+
+    /// Response bodies larger than `n` bytes are an error (default 16 MiB).
+    pub fn max_body(mut self, n: usize) -> Client {
+        self.max_body = n;
+        self
     }
 
     pub fn url(&self) -> &Url {
         &self.url
     }
 
-    fn connect(&self) -> io::Result<Box<dyn Stream>> {
+    fn connect(&self, limit: &Limit) -> io::Result<Conn> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "host name not found");
         for a in (self.url.host.as_str(), self.url.port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&a, self.timeout) {
+            let left = limit.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || (limit.cancel)() {
+                break;
+            }
+            match connect_within(&a, limit) {
                 Ok(s) => {
-                    s.set_read_timeout(Some(self.timeout))?;
-                    s.set_write_timeout(Some(self.timeout))?;
                     s.set_nodelay(true)?;
+                    let tcp = s.try_clone()?;
                     if !self.url.https {
-                        return Ok(Box::new(s));
+                        return Ok(Conn {
+                            stream: Box::new(s),
+                            tcp,
+                        });
                     }
                     let cfg = self.tls.clone().ok_or_else(|| {
                         io::Error::new(
@@ -375,7 +605,10 @@ impl Client {
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                     let conn =
                         rustls::ClientConnection::new(cfg, name).map_err(io::Error::other)?;
-                    return Ok(Box::new(rustls::StreamOwned::new(conn, s)));
+                    return Ok(Conn {
+                        stream: Box::new(rustls::StreamOwned::new(conn, s)),
+                        tcp,
+                    });
                 }
                 Err(e) => last = e,
             }
@@ -383,8 +616,8 @@ impl Client {
         Err(last)
     }
 
-    /// Sends one request (`target` is appended to the URL's path) and reads the response.
-    /// A kept-alive connection the server has closed meanwhile is retried once on a new one.
+    /// Sends one request (`target` is appended to the URL's path) and reads the response,
+    /// within `--timeout` of now.
     pub fn send(
         &mut self,
         method: &str,
@@ -392,6 +625,31 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> io::Result<Response> {
+        let limit = Limit {
+            deadline: Instant::now() + self.timeout,
+            cancel: &|| false,
+        };
+        self.send_within(method, target, headers, body, &limit)
+    }
+
+    /// [`Client::send`] that gives up at the earlier of the client's timeout and `limit`'s
+    /// deadline, or when `limit` cancels (the error's kind is then `Interrupted`).
+    ///
+    /// A kept-alive connection the server closed meanwhile (nothing came back), or a
+    /// `408 Request Timeout` (the server gave up on an idle connection; RFC 9110 §15.5.9
+    /// lets the client repeat the request), is retried once on a new connection.
+    pub fn send_within(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        limit: &Limit,
+    ) -> io::Result<Response> {
+        let limit = Limit {
+            deadline: limit.deadline.min(Instant::now() + self.timeout),
+            cancel: limit.cancel,
+        };
         let req = request(
             method,
             &self.url.host_header(),
@@ -399,50 +657,175 @@ impl Client {
             headers,
             body,
         );
+        let head = method == "HEAD";
         let reused = self.conn.is_some();
-        match self.exchange(&req, method == "HEAD") {
+        match self.exchange(&req, head, &limit) {
+            Ok(r) if r.status == 408 => {
+                log::debug!("408 Request Timeout; repeating the request on a new connection");
+                self.conn = None;
+                self.exchange(&req, head, &limit).map_err(|(e, _)| e)
+            }
             Ok(r) => Ok(r),
-            Err((e, nothing_read)) if reused && nothing_read => {
+            Err((e, nothing_read)) if reused && nothing_read && !gave_up(&e) => {
                 log::debug!("kept-alive connection gone ({e}); reconnecting");
-                self.exchange(&req, method == "HEAD").map_err(|(e, _)| e)
+                self.exchange(&req, head, &limit).map_err(|(e, _)| e)
             }
             Err((e, _)) => Err(e),
         }
     }
 
-    /// One exchange; on error, whether no byte of a response had arrived.
-    fn exchange(&mut self, req: &[u8], head: bool) -> Result<Response, (io::Error, bool)> {
-        let mut s = match self.conn.take() {
-            Some(s) => s,
-            None => self.connect().map_err(|e| (e, false))?,
+    /// One exchange; on error, whether no byte of a response had arrived. The connection is
+    /// kept only after a complete response that does not close it.
+    fn exchange(
+        &mut self,
+        req: &[u8],
+        head: bool,
+        limit: &Limit,
+    ) -> Result<Response, (io::Error, bool)> {
+        let mut c = match self.conn.take() {
+            Some(c) => c,
+            None => self.connect(limit).map_err(|e| (e, true))?,
         };
-        s.write_all(req).map_err(|e| (e, true))?;
-        let mut buf = Vec::with_capacity(1024);
+        let mut off = 0;
+        while off < req.len() {
+            wait_slice(&c.tcp, limit).map_err(|e| (e, true))?;
+            match c.stream.write(&req[off..]) {
+                Ok(0) => return Err((io::ErrorKind::WriteZero.into(), true)),
+                Ok(n) => off += n,
+                Err(e) if retryable(&e) => {}
+                Err(e) => return Err((e, true)),
+            }
+        }
+        loop {
+            wait_slice(&c.tcp, limit).map_err(|e| (e, true))?;
+            match c.stream.flush() {
+                Ok(()) => break,
+                Err(e) if retryable(&e) => {}
+                Err(e) => return Err((e, true)),
+            }
+        }
+        let mut rr = ResponseReader::new(head, self.max_body);
         let mut chunk = [0u8; 8192];
         loop {
-            let n = match s.read(&mut chunk) {
+            wait_slice(&c.tcp, limit).map_err(|e| (e, !rr.started()))?;
+            let n = match c.stream.read(&mut chunk) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err((e, buf.is_empty())),
+                Err(e) if retryable(&e) => continue,
+                Err(e) => return Err((e, !rr.started())),
             };
-            buf.extend_from_slice(&chunk[..n]);
-            let parsed = parse_response(&buf, n == 0, head).map_err(|e| {
-                (
-                    io::Error::new(io::ErrorKind::InvalidData, e),
-                    buf.is_empty(),
-                )
-            })?;
-            if let Some((r, _)) = parsed {
-                if !r.closes() {
-                    self.conn = Some(s);
+            let got = if n == 0 {
+                rr.finish().map(Some)
+            } else {
+                rr.feed(&chunk[..n])
+            };
+            let nothing = !rr.started();
+            match got {
+                Ok(Some(r)) => {
+                    if n > 0 && !r.closes() {
+                        self.conn = Some(c);
+                    }
+                    return Ok(r);
                 }
-                return Ok(r);
-            }
-            if n == 0 {
-                return Err((io::ErrorKind::UnexpectedEof.into(), buf.is_empty()));
+                Ok(None) => {}
+                Err(e) => {
+                    let kind = if n == 0 && nothing {
+                        io::ErrorKind::UnexpectedEof
+                    } else {
+                        io::ErrorKind::InvalidData
+                    };
+                    return Err((io::Error::new(kind, e), nothing));
+                }
             }
         }
     }
+}
+
+/// Connects to `addr` by `limit`'s deadline, looking at its cancel every 100 ms (a
+/// connection to a host that drops packets can otherwise block for the whole timeout).
+fn connect_within(addr: &std::net::SocketAddr, limit: &Limit) -> io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(*addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&(*addr).into()) {
+        Ok(()) => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS)
+                || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    loop {
+        if (limit.cancel)() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+        }
+        let left = limit.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no connection within the timeout",
+            ));
+        }
+        let mut fd = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = left.min(SLICE).as_millis().max(1) as libc::c_int;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut fd, 1, ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n > 0 {
+            if let Some(e) = sock.take_error()? {
+                return Err(e);
+            }
+            sock.set_nonblocking(false)?;
+            return Ok(sock.into());
+        }
+    }
+}
+
+/// A timeout or a cancel from the caller's [`Limit`] (not worth repeating at once).
+fn gave_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// A read or write that only ran out of its slice of time.
+fn retryable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Before each read or write: stop if the deadline passed or the caller cancels, else let
+/// the socket block for at most the next slice.
+fn wait_slice(tcp: &TcpStream, limit: &Limit) -> io::Result<()> {
+    if (limit.cancel)() {
+        return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+    }
+    let left = limit.deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no complete answer within the timeout",
+        ));
+    }
+    // both directions: a TLS handshake reads while the request is being written
+    let t = Some(left.min(SLICE));
+    tcp.set_read_timeout(t)?;
+    tcp.set_write_timeout(t)
 }
 
 #[cfg(test)]
@@ -497,6 +880,82 @@ mod tests {
         let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\nfffffffffffffffe\r\nxx\r\n0\r\n\r\n";
         assert!(parse_response(r, true, false).is_err());
         assert!(parse_response(r, false, false).is_err());
+    }
+
+    #[test]
+    fn interim_answers_are_passed_over() {
+        let r = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        let mut rr = ResponseReader::new(false, MAX_BODY);
+        let mut got = None;
+        for b in r {
+            if let Some(resp) = rr.feed(&[*b]).unwrap() {
+                got = Some(resp);
+            }
+        }
+        assert_eq!(got.unwrap().status, 204);
+        assert_eq!(rr.interim, 2);
+        assert!(parse_response(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", false, false).is_err());
+    }
+
+    #[test]
+    fn bare_lf_heads() {
+        let r = b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok";
+        let (resp, used) = parse_response(r, false, false).unwrap().unwrap();
+        assert_eq!(
+            (resp.status, resp.body.as_slice(), used),
+            (200, &b"ok"[..], r.len())
+        );
+        let (start, headers, used) = parse_head(b"GET /metrics HTTP/1.0\nHost: x\n\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (start.as_str(), headers.len(), used),
+            ("GET /metrics HTTP/1.0", 1, 31)
+        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 0), Some(18));
+        // resumed searches find an end split across reads
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 17), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nX: y\r\n", 0), None);
+    }
+
+    #[test]
+    fn an_endless_chunked_body_is_bounded_and_linear() {
+        // 1 MiB cap; 8 MiB of one-byte chunks fed in small pieces: an error once the cap is
+        // passed, memory never above the cap plus one piece, every byte looked at once.
+        let mut rr = ResponseReader::new(false, 1 << 20);
+        assert_eq!(
+            rr.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Ok(None)
+        );
+        let piece = b"1\r\nx\r\n".repeat(1000);
+        let mut err = None;
+        for _ in 0..2000 {
+            match rr.feed(&piece) {
+                Ok(None) => assert!(rr.buf.len() - rr.pos < piece.len()),
+                Ok(Some(_)) => panic!("an endless body ended"),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(err.unwrap().contains("larger than"));
+        // a chunk-size line that never ends
+        let mut rr = ResponseReader::new(false, 1 << 20);
+        rr.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        assert!(rr.feed(&[b'0'; 5000]).is_err());
+        // a head that never ends
+        let mut rr = ResponseReader::new(false, 1 << 20);
+        rr.feed(b"HTTP/1.1 204 No Content\r\n").unwrap();
+        let mut r = Ok(None);
+        for _ in 0..10_000 {
+            r = rr.feed(b"X-Pad: 1234567\r\n");
+            if r.is_err() {
+                break;
+            }
+        }
+        assert!(r.is_err());
     }
 
     #[test]

@@ -14,8 +14,11 @@
 //!   points of a partial write; writing them again is idempotent (same series, same time).
 //! - Bounded buffer (readings.md's delivery rule): while the server answers, a full queue
 //!   stops the input ([`Outbox::wants_input`] is false: backpressure). While it is away the
-//!   input goes on and the oldest waiting lines are dropped beyond `capacity` (counted),
-//!   so the producer upstream never blocks on a dead server.
+//!   input goes on and the oldest waiting lines are dropped beyond `capacity` lines or
+//!   `capacity_bytes` bytes (counted), so the producer upstream never blocks on a dead server
+//!   and memory stays bounded whatever the size of the lines.
+//! - A server's `Retry-After` ([`Outcome::RetryAfter`]) sets the next attempt, if later than
+//!   the backoff (at most [`MAX_RETRY_AFTER`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,6 +31,9 @@ pub struct Config {
     pub flush_after: Duration,
     /// Lines held at most (in flight included); at least `batch_lines + 1`.
     pub capacity: usize,
+    /// Bytes of lines held at most (in flight included; a request under way and one line
+    /// can go beyond it, as they cannot be dropped).
+    pub capacity_bytes: usize,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
 }
@@ -39,11 +45,18 @@ impl Default for Config {
             batch_bytes: 1 << 20,
             flush_after: Duration::from_secs(1),
             capacity: 100_000,
+            capacity_bytes: CAPACITY_BYTES,
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
         }
     }
 }
+
+/// The default bound of the bytes held (as readings-to-mqtt's queue).
+pub const CAPACITY_BYTES: usize = 64 << 20;
+
+/// The longest wait a server's `Retry-After` can ask for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// What the server (or the connection) said about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +65,8 @@ pub enum Outcome {
     Written,
     /// Connection error, timeout, 429, 5xx: try again later.
     Retry(String),
+    /// The same, with the server's `Retry-After`: not before this long.
+    RetryAfter(String, Duration),
     /// 400, 413: something in the batch is refused; the server's message.
     Rejected(String),
     /// 401, 403, 404 and other answers retrying cannot fix (wrong token, no such database).
@@ -100,6 +115,8 @@ pub struct Stats {
 pub struct Outbox {
     cfg: Config,
     queue: VecDeque<Vec<u8>>,
+    /// Bytes of the lines in `queue`.
+    bytes: usize,
     /// Lines at the front of `queue` in the request under way (0: none).
     in_flight: usize,
     /// When the oldest line not yet in a request arrived.
@@ -123,6 +140,7 @@ impl Outbox {
             backoff: cfg.backoff_min,
             cfg,
             queue: VecDeque::new(),
+            bytes: 0,
             in_flight: 0,
             oldest: None,
             retry_at: None,
@@ -147,6 +165,11 @@ impl Outbox {
         self.queue.is_empty()
     }
 
+    /// Bytes of the lines held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Is the server failing (retrying after a backoff)?
     pub fn failing(&self) -> bool {
         self.failing
@@ -155,7 +178,11 @@ impl Outbox {
     /// Should the driver read more input now? False while the queue is full and the server
     /// answers (backpressure); true while the server is away (the oldest are dropped).
     pub fn wants_input(&self) -> bool {
-        !self.closing && (self.queue.len() < self.cfg.capacity || self.failing)
+        !self.closing && (!self.full() || self.failing)
+    }
+
+    fn full(&self) -> bool {
+        self.queue.len() >= self.cfg.capacity || self.bytes >= self.cfg.capacity_bytes
     }
 
     /// One line (ending in `\n`) read at `now`. Returns true if an older line had to be
@@ -163,20 +190,25 @@ impl Outbox {
     pub fn push(&mut self, line: Vec<u8>, now: Instant) -> bool {
         self.stats.pushed += 1;
         let mut dropped = false;
-        if self.queue.len() >= self.cfg.capacity {
+        while self.queue.len() >= self.cfg.capacity
+            || self.bytes + line.len() > self.cfg.capacity_bytes
+        {
             // The oldest line not in the request under way (capacity > batch_lines, so
-            // there is one).
-            if self.queue.remove(self.in_flight).is_some() {
-                self.stats.dropped += 1;
-                dropped = true;
-                if self.splitting > 0 {
-                    self.splitting -= 1;
-                    if self.splitting == 0 {
-                        self.limit = usize::MAX;
-                    }
+            // there is one when the count is the limit; for the bytes there may be none).
+            let Some(old) = self.queue.remove(self.in_flight) else {
+                break;
+            };
+            self.bytes -= old.len();
+            self.stats.dropped += 1;
+            dropped = true;
+            if self.splitting > 0 {
+                self.splitting -= 1;
+                if self.splitting == 0 {
+                    self.limit = usize::MAX;
                 }
             }
         }
+        self.bytes += line.len();
         self.queue.push_back(line);
         if self.oldest.is_none() {
             self.oldest = Some(now);
@@ -198,6 +230,7 @@ impl Outbox {
     pub fn abandon(&mut self) {
         self.stats.dropped += self.queue.len() as u64;
         self.queue.clear();
+        self.bytes = 0;
         self.in_flight = 0;
         self.oldest = None;
     }
@@ -245,22 +278,17 @@ impl Outbox {
         }
         match outcome {
             Outcome::Written => {
-                self.queue.drain(..n);
+                self.bytes -= self.queue.drain(..n).map(|l| l.len()).sum::<usize>();
                 self.stats.delivered += n as u64;
                 self.resolved(n, now);
                 self.backoff = self.cfg.backoff_min;
                 std::mem::take(&mut self.failing).then_some(Report::Recovered)
             }
-            Outcome::Retry(why) => {
-                self.stats.failures += 1;
-                self.retry_at = Some(now + self.backoff);
-                self.backoff = (self.backoff * 2).min(self.cfg.backoff_max);
-                let first = !self.failing;
-                self.failing = true;
-                first.then_some(Report::Failing(why))
-            }
+            Outcome::Retry(why) => self.failed(why, Duration::ZERO, now),
+            Outcome::RetryAfter(why, after) => self.failed(why, after.min(MAX_RETRY_AFTER), now),
             Outcome::Rejected(message) if n == 1 => {
                 let line = self.queue.pop_front().unwrap_or_default();
+                self.bytes -= line.len();
                 self.stats.rejected += 1;
                 self.resolved(1, now);
                 Some(Report::RejectedLine { line, message })
@@ -274,6 +302,16 @@ impl Outbox {
             }
             Outcome::Fatal(message) => Some(Report::Fatal(message)),
         }
+    }
+
+    /// A failed request: the next attempt after the backoff (or `after`, if later).
+    fn failed(&mut self, why: String, after: Duration, now: Instant) -> Option<Report> {
+        self.stats.failures += 1;
+        self.retry_at = Some(now + self.backoff.max(after));
+        self.backoff = (self.backoff * 2).min(self.cfg.backoff_max);
+        let first = !self.failing;
+        self.failing = true;
+        first.then_some(Report::Failing(why))
     }
 
     /// `n` lines left the queue: bookkeeping of the split and of the oldest waiting line.
@@ -301,6 +339,7 @@ mod tests {
             batch_bytes: 1 << 20,
             flush_after: Duration::from_secs(1),
             capacity: cap,
+            capacity_bytes: 1 << 20,
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(4),
         }
@@ -459,6 +498,70 @@ mod tests {
         assert_eq!(o.limit, usize::MAX, "whole batches again after the split");
     }
 
+    #[test]
+    fn the_buffer_is_bounded_in_bytes_too() {
+        let t0 = Instant::now();
+        // 100 000 lines allowed, but only 1000 bytes
+        let mut o = Outbox::new(Config {
+            capacity_bytes: 1000,
+            ..cfg(2, 100_000)
+        });
+        let big = |i: u32| format!("m v={i:0>95}\n").into_bytes(); // 100 bytes
+        for i in 0..10 {
+            assert!(!o.push(big(i), t0));
+        }
+        assert!(
+            !o.wants_input(),
+            "server up: 1000 bytes is full, the input waits"
+        );
+        let Action::Send(_) = o.poll(t0) else {
+            panic!()
+        };
+        o.on_result(Outcome::Retry("down".into()), t0);
+        assert!(o.wants_input());
+        for i in 10..1000 {
+            o.push(big(i), t0);
+            assert!(o.bytes() <= 1000, "{}", o.bytes());
+        }
+        assert_eq!(o.len(), 10);
+        assert_eq!(o.stats().dropped, 990);
+        let s = o.stats();
+        assert_eq!(s.pushed, s.dropped + o.len() as u64);
+        // a line larger than the whole bound still goes through, alone, and the bytes are
+        // counted back down as lines leave
+        let t1 = t0 + Duration::from_secs(1);
+        o.push(vec![b'x'; 5000], t1);
+        assert_eq!((o.len(), o.stats().dropped), (1, 1000));
+        while let Action::Send(_) = o.poll(t1 + Duration::from_secs(60)) {
+            o.on_result(Outcome::Written, t1);
+        }
+        assert_eq!((o.len(), o.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn retry_after_sets_the_next_attempt() {
+        let t0 = Instant::now();
+        let mut o = Outbox::new(cfg(2, 100));
+        o.push(line(1), t0);
+        let Action::Send(_) = o.poll(t0 + Duration::from_secs(1)) else {
+            panic!()
+        };
+        o.on_result(
+            Outcome::RetryAfter("503".into(), Duration::from_secs(7)),
+            t0,
+        );
+        assert_eq!(o.poll(t0), Action::Wait(t0 + Duration::from_secs(7)));
+        let Action::Send(_) = o.poll(t0 + Duration::from_secs(7)) else {
+            panic!()
+        };
+        // a huge one is capped
+        o.on_result(
+            Outcome::RetryAfter("429".into(), Duration::from_secs(1 << 30)),
+            t0,
+        );
+        assert_eq!(o.poll(t0), Action::Wait(t0 + MAX_RETRY_AFTER));
+    }
+
     #[derive(Debug, Clone)]
     enum Ev {
         Push(u8),
@@ -526,6 +629,7 @@ mod tests {
                     }
                 }
                 prop_assert!(o.len() <= 12);
+                prop_assert_eq!(o.bytes(), o.queue.iter().map(Vec::len).sum::<usize>());
                 let s = o.stats();
                 prop_assert_eq!(s.pushed, s.delivered + s.dropped + s.rejected + o.len() as u64);
             }
