@@ -8,6 +8,7 @@ mod eg4_7e_query;
 mod faults;
 mod gateway;
 mod generated;
+mod hostile_consumers;
 mod hostile_mqtt;
 mod lp4_poll;
 mod mqtt_delivery;

@@ -74,23 +74,10 @@ enum Msg {
     Eof(u64),
 }
 
-/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
+/// Writes `text` to `path` atomically: a unique temporary file beside it (created
+/// exclusively, never through a symlink), then a rename.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics.prom".into());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let r = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    crate::io::safefile::write_atomically(path, text.as_bytes(), false)
 }
 
 fn respond(s: &mut TcpStream, status: &str, ctype: &str, body: &[u8], head_only: bool) {
