@@ -55,3 +55,77 @@ fn no_tool_writes_through_a_planted_symlink() {
         .stderr(predicates::str::contains("symbolic link"));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
+
+/// One reading at the wall clock's `now + ms`, 10 A at 50 V.
+fn live_reading(ms: i64, dev: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let ts = bmstap::time::Timestamp {
+        unix_ms: now - 3_600_000 + ms,
+    };
+    format!(
+        "{{\"type\":\"reading\",\"ts\":\"{ts}\",\"source\":\"lp4\",\"device\":\"{dev}\",\
+         \"fields\":{{\"pack_voltage\":50.0,\"pack_current\":10.0}}}}\n"
+    )
+}
+
+fn charged_uj(state: &std::path::Path, dev: &str) -> (u64, Option<i64>) {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    let d = &v["devices"][dev];
+    (d["charged_uj"].as_u64().unwrap(), d["last"][0].as_i64())
+}
+
+/// Issue 19 item 5: a reading stamped 2099 freezes nothing and is not saved; a state file
+/// poisoned by an older version recovers on the next start.
+#[test]
+fn a_reading_from_the_future_freezes_nothing_and_a_poisoned_state_recovers() {
+    let dir = TempDir::new("hostile-future");
+    let state = dir.path("bank.json");
+    let future = "{\"type\":\"reading\",\"ts\":\"2099-01-01T00:00:00Z\",\"source\":\"lp4\",\
+                  \"device\":\"a\",\"fields\":{\"pack_voltage\":50.0,\"pack_current\":10.0}}\n";
+    let input = format!(
+        "{}{future}{}{}",
+        live_reading(0, "a"),
+        live_reading(10_000, "a"),
+        live_reading(20_000, "a")
+    );
+    let out = cmd("readings-bank")
+        .arg("--state")
+        .arg(&state)
+        .write_stdin(input)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("ahead of this machine's clock"))
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("2099-01-01"), "passed through: {text}");
+    let (uj, last) = charged_uj(&state, "a");
+    assert_eq!(uj, 10_000_000_000, "20 s at 500 W");
+    assert!(last.unwrap() < 4_000_000_000_000, "2099 not saved");
+
+    // A state file as an older readings-bank left it: `last` in 2099.
+    let poisoned = std::fs::read_to_string(&state)
+        .unwrap()
+        .replace(&format!("[{},", last.unwrap()), "[4070908800000,");
+    assert!(poisoned.contains("4070908800000"));
+    std::fs::write(&state, poisoned).unwrap();
+    cmd("readings-bank")
+        .arg("--state")
+        .arg(&state)
+        .write_stdin(format!(
+            "{}{}",
+            live_reading(60_000, "a"),
+            live_reading(70_000, "a")
+        ))
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("stamped in the future"));
+    let (uj2, last2) = charged_uj(&state, "a");
+    assert_eq!(uj2, uj + 5_000_000_000, "integrating again");
+    assert!(last2.unwrap() < 4_000_000_000_000);
+}

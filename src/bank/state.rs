@@ -9,8 +9,13 @@
 //! created exclusively, never through a symlink, removed if the write fails), fsync, rename
 //! over `FILE`, fsync of the directory, so a crash leaves either the old or the new state,
 //! never a torn one. `FILE.lock` is held (flock) for as long as the tool runs: a second
-//! instance on the same file is refused at once; a symlink there is refused. A file that cannot be parsed is renamed aside
-//! (`FILE.corrupt-<unix seconds>`) with a warning and the counters start again at zero.
+//! instance on the same file is refused at once; a symlink there is refused. A file that
+//! cannot be parsed is renamed aside (`FILE.corrupt-<unix seconds>`) with a warning and the
+//! counters start again at zero.
+//!
+//! What it keeps: the devices readings-bank keeps (at most 1024, none silent for 30 days in
+//! the readings' time: forgotten devices leave the file at the next save), and no time ahead
+//! of the machine's clock (a saved one is dropped on start, the counters stay).
 
 use super::energy::Counters;
 use anyhow::Context;
