@@ -129,3 +129,52 @@ fn a_reading_from_the_future_freezes_nothing_and_a_poisoned_state_recovers() {
     assert_eq!(uj2, uj + 5_000_000_000, "integrating again");
     assert!(last2.unwrap() < 4_000_000_000_000);
 }
+
+/// Issue 19 item 12: a file of garbage into any NDJSON consumer gives a few warnings and a
+/// count, not one warning per line; the exit status says lines were skipped.
+#[test]
+fn garbage_into_any_consumer_logs_a_few_lines_then_a_count() {
+    let dir = TempDir::new("hostile-garbage");
+    let mut junk = Vec::new();
+    for k in 0..500u32 {
+        junk.extend_from_slice(&[0x7f, b'E', b'L', b'F', 0x02, 0xff, 0xfe]);
+        junk.extend_from_slice(format!("{{not json {k}").as_bytes());
+        junk.push(b'\n');
+    }
+    let prom = dir.path("x.prom");
+    let consumers: [(&str, Vec<std::ffi::OsString>); 4] = [
+        ("readings-bank", vec![]),
+        ("readings-to-influx", vec![]),
+        (
+            "readings-exporter",
+            vec!["--textfile".into(), prom.clone().into()],
+        ),
+        ("readings-to-mqtt", vec!["--print-discovery".into()]),
+    ];
+    for (tool, args) in consumers {
+        let mut c = match tool {
+            "readings-to-influx" => {
+                assert_cmd::Command::new(env!("CARGO_BIN_EXE_readings-to-influx"))
+            }
+            "readings-exporter" => {
+                assert_cmd::Command::new(env!("CARGO_BIN_EXE_readings-exporter"))
+            }
+            _ => cmd(tool),
+        };
+        let out = c
+            .env_remove("RUST_LOG")
+            .args(args)
+            .write_stdin(junk.clone())
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.lines().count() <= 8, "{tool}: {err}");
+        assert!(
+            err.contains("stdin:1: "),
+            "{tool}: the first is named: {err}"
+        );
+        assert!(err.contains("500 input line(s) skipped"), "{tool}: {err}");
+    }
+}

@@ -653,7 +653,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 Ok(l) => l,
                 Err(len) => {
                     bad += 1;
-                    log::warn!("stdin:{n}: line too long ({len} bytes); skipped");
+                    crate::io::lines::skipped(
+                        "stdin",
+                        n,
+                        &format_args!("line too long ({len} bytes)"),
+                    );
                     continue;
                 }
             };
@@ -669,7 +673,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 }
                 Err(why) => {
                     bad += 1;
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                 }
             }
         }

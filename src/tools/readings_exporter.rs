@@ -215,7 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 Ok(None) => {}
                 Err(why) => {
                     bad += 1;
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                 }
             }
         }
@@ -233,7 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 let mut r = reg.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(why) = r.update(&v, now) {
                     bad += 1;
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                 }
                 dirty = true;
             }

@@ -174,7 +174,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             Ok(false) => {}
             Err(why) => {
                 bad += 1;
-                log::warn!("stdin:{n}: {why}; skipped");
+                crate::io::lines::skipped("stdin", n, &why);
             }
         }
         if lines.drained() {
@@ -336,7 +336,7 @@ fn spawn_reader(enc: Encoder, tx: std::sync::mpsc::SyncSender<Msg>, bad: Arc<Ato
                 Ok(false) => {}
                 Err(why) => {
                     bad.fetch_add(1, Ordering::SeqCst);
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                 }
             }
         }

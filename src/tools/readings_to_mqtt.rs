@@ -393,7 +393,7 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
                     }
                 }
                 Err(why) => {
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                     if tx.send(Msg::Skipped).is_err() {
                         return;
                     }
@@ -454,7 +454,7 @@ fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
         match msg {
             Msg::Record(v, raw, at) => {
                 if let Err(why) = bridge.record(&v, &raw, Instant::now()) {
-                    log::warn!("stdin:{at}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", at, &why);
                 }
                 bridge.end_of_input();
             }
@@ -757,7 +757,7 @@ impl Driver<'_> {
             Msg::Record(v, raw, at) => {
                 if !self.eof {
                     if let Err(why) = self.bridge.record(&v, &raw, now) {
-                        log::warn!("stdin:{at}: {why}; skipped");
+                        crate::io::lines::skipped("stdin", at, &why);
                     }
                 } else {
                     // Read after a signal, when delivery had already been wrapped up.
