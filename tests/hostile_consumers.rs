@@ -178,3 +178,26 @@ fn garbage_into_any_consumer_logs_a_few_lines_then_a_count() {
         assert!(err.contains("500 input line(s) skipped"), "{tool}: {err}");
     }
 }
+
+/// Issue 19: an 8-digit id with bit 29 set (`20000351#..`, CAN_ERR_FLAG) is an error frame,
+/// reported with its line and counted, never decoded as 0x351.
+#[test]
+fn an_id_with_bit_29_set_is_reported_not_decoded() {
+    let dir = TempDir::new("hostile-canerr");
+    let log = dir.path("e.log");
+    std::fs::write(
+        &log,
+        "(1700000000.000000) can0 20000351#0102030405060708\n\
+         (1700000000.100000) can0 20000351#00\n",
+    )
+    .unwrap();
+    for tool in ["pylon-candump-decode", "eflex-candump-decode"] {
+        cmd(tool)
+            .arg(&log)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicates::str::contains("e.log:1: 20000351: bit 29"))
+            .stderr(predicates::str::contains("2 line(s) skipped"));
+    }
+}
