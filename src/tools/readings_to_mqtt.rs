@@ -61,8 +61,11 @@ a slow broker slows the reader. While the broker is away, up to --queue readings
 64 MiB) wait; past that the oldest are dropped, counted and reported. State topics keep only
 each device's newest state (older ones not yet sent are superseded, and counted).
 
-Exit status: 0 all delivered, 1 some input lines were skipped or readings dropped, 2 usage
-error, 75 the broker could not be reached within --connect-timeout.";
+A message larger than the 1 MiB packet limit is refused, named and counted; the rest flows.
+On SIGTERM what was read is delivered for at most 1.5 s; what is left counts as dropped.
+
+Exit status: 0 all delivered, 1 some input lines were skipped, readings dropped or messages
+refused, 2 usage error, 75 the broker could not be reached within --connect-timeout.";
 
 /// Publish bmstap readings (NDJSON on stdin) to MQTT, with Home Assistant discovery.
 #[derive(Debug, clap::Parser)]
@@ -127,7 +130,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub queue: u64,
     /// At exit, one line on stderr: records read, readings published on the JSON topic, states
-    /// published and superseded, readings dropped, bad lines (-v says it in words)
+    /// published and superseded, readings dropped, bad lines, messages refused (-v says it in
+    /// words)
     #[arg(long)]
     pub stats: bool,
     /// Clear every retained topic of DEVICE (discovery, state, availability) and exit; stdin is
