@@ -595,7 +595,6 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         disconnect_at: None,
         dropped_seen: 0,
         stop_at: None,
-        notes_seen: 0,
         losses: 0,
         loss_logged: true,
         loss_logged_at: None,
@@ -735,7 +734,6 @@ struct Driver<'a> {
     dropped_seen: u64,
     /// When the signal was seen.
     stop_at: Option<Instant>,
-    notes_seen: u64,
     /// Connections lost so far, whether the latest loss was logged, and when one last was.
     losses: u64,
     loss_logged: bool,
@@ -746,7 +744,6 @@ impl Driver<'_> {
     /// The bridge's refusals, on stderr.
     fn log_notes(&mut self) {
         while let Some(n) = self.bridge.take_note() {
-            self.notes_seen += 1;
             log::warn!("{n}");
         }
     }
