@@ -30,6 +30,7 @@
 //! from then on messages of that size or more are refused too ([`MIN_LEARNT_PACKET`] is the
 //! least it learns).
 
+use super::head::{Head, Shape};
 use crate::ha::{self, DeviceInfo, Topics};
 use crate::record::is_device_id;
 use serde_json::Value;
@@ -182,6 +183,10 @@ struct Device {
     interval: Option<Duration>,
     /// The newest reading as read, for --array-every.
     latest: Option<String>,
+    /// The newest reading's line, and whether its state, keys and description are still to
+    /// be worked out from it.
+    raw: Option<String>,
+    fresh: bool,
 }
 
 /// The bridge; see the module documentation.
@@ -300,24 +305,36 @@ impl Bridge {
         self.stats.bad += 1;
     }
 
-    /// One input record (a JSON object) and its line as read. An error says why it is skipped
-    /// (it is counted as a bad line).
-    pub fn record(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
+    /// One input line (it must be a JSON object). An error says why it is skipped (it is
+    /// counted as a bad line).
+    pub fn record(&mut self, raw: &str, now: Instant) -> Result<(), String> {
+        match Head::parse(raw) {
+            Ok(h) => self.record_head(&h, raw, now),
+            Err(e) => {
+                self.stats.records += 1;
+                self.stats.bad += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// One input record, its head already read ([`Head::parse`]) and its line as read.
+    pub fn record_head(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
         self.stats.records += 1;
-        let r = self.take(v, raw, now);
+        let r = self.take(h, raw, now);
         if r.is_err() {
             self.stats.bad += 1;
         }
         r
     }
 
-    fn take(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
-        let ty = v.get("type").and_then(Value::as_str).ok_or("no \"type\"")?;
+    fn take(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
+        let ty = h.ty.as_deref().ok_or("no \"type\"")?;
         match ty {
-            "reading" => self.reading(v, raw, now),
+            "reading" => self.reading(h, raw, now),
             "status" => {
-                if v.get("error").is_some_and(|e| !e.is_null()) {
-                    let id = device_of(v)?;
+                if h.error {
+                    let id = device_of(h)?;
                     // A device that never sent a reading has nothing in Home Assistant: no
                     // availability topic is left behind for an address that never answered.
                     if let Some(d) = self.devices.get_mut(id) {
@@ -334,15 +351,14 @@ impl Bridge {
         }
     }
 
-    fn reading(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
-        let id = device_of(v)?;
-        let fields = v
-            .get("fields")
-            .and_then(Value::as_object)
-            .ok_or("reading without \"fields\" object")?;
-        check_bounds(fields)?;
-        let source = v.get("source").and_then(Value::as_str).unwrap_or("bmstap");
-        let info = DeviceInfo::from_json(v.get("info"));
+    /// A reading: checked and queued on the hot path; its state, keys and description are
+    /// worked out from its line when the state is due ([`Bridge::materialize`]).
+    fn reading(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
+        let id = device_of(h)?;
+        match &h.fields {
+            Some(shape) => check_bounds(shape)?,
+            None => return Err("reading without \"fields\" object".into()),
+        }
         let d = match self.devices.get_mut(id) {
             Some(d) => d,
             None => self.devices.entry(id.to_string()).or_default(),
@@ -355,35 +371,26 @@ impl Bridge {
             Some(e) => e.as_secs().max(1),
             None => d.interval.map_or(60, |i| (i.as_secs() * 3).max(60)),
         };
-        // Re-announce when the fields change, the device describes itself differently, or the
-        // expiry moves by more than half (the interval is learnt from the second reading on).
-        let same = ha::same_keys(fields, &d.keys);
-        if !same
-            || d.info != info
-            || d.source != source
-            || expire * 2 < d.expire
-            || expire > d.expire * 3 / 2
-        {
+        // Re-announce when the expiry moves by more than half (the interval is learnt from
+        // the second reading on); field and description changes are seen by materialize.
+        if expire * 2 < d.expire || expire > d.expire * 3 / 2 {
             d.announced = false;
-            if !same {
-                d.keys = ha::state_keys(fields);
-            }
-            d.info = info;
-            d.source = source.to_string();
             d.expire = expire;
         }
         if d.state_dirty {
             self.stats.states_superseded += 1;
         }
-        let mut payload = d.state.take().unwrap_or_default();
-        payload.clear();
-        ha::write_state(fields, &mut payload);
-        d.state = Some(payload);
+        let mut line = d.raw.take().map(String::from).unwrap_or_default();
+        line.clear();
+        line.push_str(raw);
+        d.raw = Some(line);
+        d.fresh = true;
         d.state_dirty = true;
         if d.available != Some(true) {
             d.available = Some(true);
             d.avail_dirty = true;
         }
+        let new = d.keys.is_empty();
         if self.cfg.json_topic.is_some() {
             if self.cfg.array_every.is_some() {
                 d.latest = Some(raw.to_string());
@@ -403,7 +410,62 @@ impl Bridge {
                 }
             }
         }
+        if new {
+            // A device's first reading: its discovery goes out before anything else of it.
+            let id = id.to_string();
+            self.materialize(&id);
+        }
         Ok(())
+    }
+
+    /// Works out a device's state, keys and description from its newest reading; a change
+    /// of fields, source or description makes it announced again.
+    fn materialize(&mut self, id: &str) {
+        let Some(d) = self.devices.get_mut(id) else {
+            return;
+        };
+        if !d.fresh {
+            return;
+        }
+        d.fresh = false;
+        let Some(v) = d
+            .raw
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        else {
+            return;
+        };
+        let Some(fields) = v.get("fields").and_then(Value::as_object) else {
+            return;
+        };
+        let source = v.get("source").and_then(Value::as_str).unwrap_or("bmstap");
+        let info = DeviceInfo::from_json(v.get("info"));
+        let same = ha::same_keys(fields, &d.keys);
+        if !same || d.info != info || d.source != source {
+            d.announced = false;
+            if !same {
+                d.keys = ha::state_keys(fields);
+            }
+            d.info = info;
+            d.source = source.to_string();
+        }
+        let mut payload = d.state.take().unwrap_or_default();
+        payload.clear();
+        ha::write_state(fields, &mut payload);
+        d.state = Some(payload);
+    }
+
+    /// Materializes every device whose state is due now (before discovery is decided).
+    fn materialize_due(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| d.fresh && d.state_dirty && d.not_before.is_none_or(|t| now >= t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            self.materialize(&id);
+        }
     }
 
     /// Drops the oldest readings past the queue's bounds (only while the broker is away).
@@ -546,6 +608,9 @@ impl Bridge {
         }
         if let Some(topic) = self.removals.pop_front() {
             return Some(self.other(topic, Vec::new(), true, Sent::Other));
+        }
+        if self.devices.values().any(|d| d.fresh) {
+            self.materialize_due(now);
         }
         if let Some(t) = self.control() {
             return Some(t);
@@ -759,11 +824,8 @@ impl Bridge {
     }
 }
 
-fn device_of(v: &Value) -> Result<&str, String> {
-    let id = v
-        .get("device")
-        .and_then(Value::as_str)
-        .ok_or("no \"device\"")?;
+fn device_of(h: &Head) -> Result<&str, String> {
+    let id = h.device.as_deref().ok_or("no \"device\"")?;
     check_device(id)?;
     Ok(id)
 }
@@ -793,35 +855,32 @@ pub fn check_device(id: &str) -> Result<(), String> {
 }
 
 /// A reading's fields within what the bridge takes (see the module documentation).
-fn check_bounds(fields: &serde_json::Map<String, Value>) -> Result<(), String> {
-    let mut keys = 0usize;
-    for (k, v) in fields {
-        if k.len() > MAX_FIELD_NAME {
-            let head: String = k.chars().take(24).collect();
+fn check_bounds(shape: &Shape) -> Result<(), String> {
+    let Shape::Object {
+        values,
+        longest_array,
+        longest_name,
+    } = shape
+    else {
+        return Err("reading without \"fields\" object".into());
+    };
+    if longest_name.0 > MAX_FIELD_NAME {
+        return Err(format!(
+            "field \"{}...\" has a name of {} bytes (at most {MAX_FIELD_NAME})",
+            longest_name.1, longest_name.0
+        ));
+    }
+    if let Some((name, n)) = longest_array {
+        if *n > MAX_ITEMS {
             return Err(format!(
-                "field \"{head}...\" has a name of {} bytes (at most {MAX_FIELD_NAME})",
-                k.len()
+                "field \"{name}\" has {n} items (at most {MAX_ITEMS})"
             ));
         }
-        let n = match v {
-            Value::Array(items) => {
-                if items.len() > MAX_ITEMS {
-                    return Err(format!(
-                        "field \"{k}\" has {} items (at most {MAX_ITEMS})",
-                        items.len()
-                    ));
-                }
-                items.len()
-            }
-            _ => 1,
-        };
-        keys += n;
-        if keys > MAX_KEYS {
-            return Err(format!(
-                "{} fields or more (at most {MAX_KEYS} values, array items counted)",
-                keys
-            ));
-        }
+    }
+    if *values > MAX_KEYS {
+        return Err(format!(
+            "{values} values (at most {MAX_KEYS}, array items counted)"
+        ));
     }
     Ok(())
 }
@@ -844,8 +903,7 @@ mod tests {
 
     fn feed(b: &mut Bridge, dev: usize, seq: u64, now: Instant) {
         let l = line(dev, seq);
-        let v: Value = serde_json::from_str(&l).unwrap();
-        b.record(&v, &l, now).unwrap();
+        b.record(&l, now).unwrap();
     }
 
     fn json_bridge(queue: usize) -> Bridge {
@@ -966,7 +1024,7 @@ mod tests {
         let mut b = Bridge::new(Config::new(topics()));
         b.connected();
         let s = r#"{"type":"status","source":"lp4","device":"ttyusb0-9","error":"timeout"}"#;
-        b.record(&serde_json::from_str(s).unwrap(), s, now).unwrap();
+        b.record(s, now).unwrap();
         let topics: Vec<String> = std::iter::from_fn(|| b.poll_transmit(now))
             .map(|t| t.topic)
             .collect();
@@ -996,7 +1054,7 @@ mod tests {
     }
 
     fn rec(b: &mut Bridge, line: &str, now: Instant) -> Result<(), String> {
-        b.record(&serde_json::from_str(line).unwrap(), line, now)
+        b.record(line, now)
     }
 
     /// Issue 19, item 1: a reading too large for one packet is refused before it is queued,

@@ -12,6 +12,7 @@ use crate::exit::{unavailable, usage, Exit};
 use crate::ha::Topics;
 use crate::io::lines::LineReader;
 use crate::mqtt::bridge::{check_device, DEFAULT_QUEUE, MAX_PACKET};
+use crate::mqtt::head::Head;
 use crate::mqtt::{Bridge, Config, Transmit};
 use crate::ndjson::RecordWriter;
 use rumqttc::{
@@ -176,7 +177,7 @@ const CLIENT_CHANNEL: usize = 256;
 
 enum Msg {
     /// A parsed record, its line as read, and its line number on stdin.
-    Record(Value, String, u64),
+    Record(Head, String, u64),
     /// An input line skipped as bad (the reader has warned).
     Skipped,
     Eof,
@@ -297,7 +298,7 @@ fn options(args: &Args, topics: &Topics) -> anyhow::Result<MqttOptions> {
     Ok(o)
 }
 
-/// One input line as the reader takes it: `None` for a blank line, else the JSON object and
+/// One input line as a consumer takes it: `None` for a blank line, else the JSON object and
 /// its text, or why it is not a record (for the warning that names the line).
 pub fn parse_line(b: &[u8]) -> Result<Option<(Value, &str)>, String> {
     if b.iter().all(u8::is_ascii_whitespace) {
@@ -310,6 +311,18 @@ pub fn parse_line(b: &[u8]) -> Result<Option<(Value, &str)>, String> {
         return Err("not a JSON object".into());
     }
     Ok(Some((v, s)))
+}
+
+/// One input line as readings-to-mqtt's reader takes it: like [`parse_line`], but only the
+/// record's head is read (no JSON tree is built; the bridge parses a reading in full only
+/// when its state is published).
+pub fn parse_head(b: &[u8]) -> Result<Option<(Head, &str)>, String> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let s =
+        std::str::from_utf8(b).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    Ok(Some((Head::parse(s)?, s)))
 }
 
 /// Everything readings-to-mqtt would publish for the NDJSON `input`, in order, with the default
@@ -339,9 +352,9 @@ pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64
             bad += 1;
             continue;
         };
-        match parse_line(b) {
+        match parse_head(b) {
             Ok(None) => {}
-            Ok(Some((v, s))) => match bridge.record(&v, s, Instant::now()) {
+            Ok(Some((h, s))) => match bridge.record_head(&h, s, Instant::now()) {
                 Ok(()) => taken += 1,
                 Err(_) => bad += 1,
             },
@@ -372,7 +385,7 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
             };
             let parsed = match line {
                 Err(len) => Err(format!("line too long ({len} bytes)")),
-                Ok(b) => match parse_line(b) {
+                Ok(b) => match parse_head(b) {
                     Ok(None) => continue,
                     Ok(Some((v, s))) => Ok((v, s.to_string())),
                     Err(e) => Err(e),
@@ -457,7 +470,7 @@ fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
     for msg in rx {
         match msg {
             Msg::Record(v, raw, at) => {
-                if let Err(why) = bridge.record(&v, &raw, Instant::now()) {
+                if let Err(why) = bridge.record_head(&v, &raw, Instant::now()) {
                     crate::io::lines::skipped("stdin", at, &why);
                 }
                 bridge.end_of_input();
@@ -757,7 +770,7 @@ impl Driver<'_> {
         match msg {
             Msg::Record(v, raw, at) => {
                 if !self.eof {
-                    if let Err(why) = self.bridge.record(&v, &raw, now) {
+                    if let Err(why) = self.bridge.record_head(&v, &raw, now) {
                         crate::io::lines::skipped("stdin", at, &why);
                     }
                 } else {
