@@ -380,7 +380,7 @@ impl Bridge {
         if d.state_dirty {
             self.stats.states_superseded += 1;
         }
-        let mut line = d.raw.take().map(String::from).unwrap_or_default();
+        let mut line = d.raw.take().unwrap_or_default();
         line.clear();
         line.push_str(raw);
         d.raw = Some(line);
