@@ -20,7 +20,7 @@ complete -c readings-to-mqtt -l connect-timeout -d 'Give up (exit 75) if the bro
 complete -c readings-to-mqtt -l tls -d 'Connect with TLS'
 complete -c readings-to-mqtt -l no-discovery -d 'Do not publish Home Assistant discovery'
 complete -c readings-to-mqtt -l print-discovery -d 'Print what would be published (topic, retain, payload) as NDJSON; no broker'
-complete -c readings-to-mqtt -l stats -d 'At exit, one line on stderr: records read, readings published on the JSON topic, states published and superseded, readings dropped, bad lines (-v says it in words)'
+complete -c readings-to-mqtt -l stats -d 'At exit, one line on stderr: records read, readings published on the JSON topic, states published and superseded, readings dropped, bad lines, messages refused (-v says it in words)'
 complete -c readings-to-mqtt -l tee -d 'Copy every input record to stdout as well'
 complete -c readings-to-mqtt -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c readings-to-mqtt -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'

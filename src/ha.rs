@@ -19,6 +19,10 @@ pub struct Topics {
 }
 
 impl Topics {
+    /// The bridge's own level under the prefix (`<prefix>/bridge/availability`): never a
+    /// device's.
+    pub const BRIDGE: &'static str = "bridge";
+
     pub fn state(&self, device: &str) -> String {
         format!("{}/{device}/state", self.prefix)
     }
@@ -26,7 +30,7 @@ impl Topics {
         format!("{}/{device}/availability", self.prefix)
     }
     pub fn bridge(&self) -> String {
-        format!("{}/bridge/availability", self.prefix)
+        format!("{}/{}/availability", self.prefix, Self::BRIDGE)
     }
     pub fn discovery(&self, device: &str) -> String {
         format!(

@@ -393,6 +393,10 @@ pub fn device_id(name: &str) -> String {
     }
 }
 
+/// The longest device id the consumers take (readings-to-mqtt, readings-bank): ids are names,
+/// serial numbers and port labels; anything longer is not a device.
+pub const MAX_DEVICE_ID: usize = 64;
+
 /// Is `name` already a valid device id?
 pub fn is_device_id(name: &str) -> bool {
     !name.is_empty()

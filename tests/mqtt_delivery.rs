@@ -199,14 +199,14 @@ pub(crate) fn reading(seq: u64, pad: usize) -> String {
 }
 
 /// A running readings-to-mqtt: its stdin, and its stderr lines as they come.
-struct Running {
-    guard: Guard,
-    stdin: Option<std::process::ChildStdin>,
-    err: Arc<Mutex<String>>,
+pub(crate) struct Running {
+    pub(crate) guard: Guard,
+    pub(crate) stdin: Option<std::process::ChildStdin>,
+    pub(crate) err: Arc<Mutex<String>>,
 }
 
 impl Running {
-    fn start(port: u16, extra: &[&str]) -> Running {
+    pub(crate) fn start(port: u16, extra: &[&str]) -> Running {
         let mut g = Guard::spawn(
             std_cmd("readings-to-mqtt")
                 .args(["--port", &port.to_string(), "--stats"])
@@ -234,7 +234,7 @@ impl Running {
         }
     }
 
-    fn write(&mut self, text: &str) {
+    pub(crate) fn write(&mut self, text: &str) {
         self.stdin
             .as_mut()
             .unwrap()
@@ -242,7 +242,7 @@ impl Running {
             .unwrap();
     }
 
-    fn wait_err(&self, what: &str) {
+    pub(crate) fn wait_err(&self, what: &str) {
         let t = Instant::now();
         while !self.err.lock().unwrap().contains(what) {
             assert!(
@@ -255,7 +255,7 @@ impl Running {
     }
 
     /// Closes stdin and waits for the exit status and the whole of stderr.
-    fn finish(mut self) -> (Option<i32>, String) {
+    pub(crate) fn finish(mut self) -> (Option<i32>, String) {
         drop(self.stdin.take());
         let status = self.guard.wait().unwrap();
         std::thread::sleep(Duration::from_millis(200));
@@ -265,7 +265,7 @@ impl Running {
 }
 
 /// The `--stats` counter `name` in stderr.
-fn stat(err: &str, name: &str) -> u64 {
+pub(crate) fn stat(err: &str, name: &str) -> u64 {
     let line = err
         .lines()
         .find(|l| l.contains("stats:"))

@@ -54,8 +54,14 @@ pub struct Bank {
     learning: bool,
     cycle_ts: Option<i64>,
     last_emit: Option<i64>,
+    /// The ts of the latest bank reading: the next one is never stamped earlier.
+    last_ts: Option<i64>,
     energy: Integrator,
 }
+
+/// Packs one bank keeps at most (no real bank has more than a few dozen); the readings of
+/// others pass by it (readings-bank warns).
+pub const MAX_PACKS: usize = 1024;
 
 impl Bank {
     pub fn new(cfg: BankConfig, counters: Counters, max_gap_ms: i64) -> Bank {
@@ -65,6 +71,7 @@ impl Bank {
             learning: true,
             cycle_ts: None,
             last_emit: None,
+            last_ts: None,
             energy: Integrator::new(counters, max_gap_ms),
             cfg,
         };
@@ -88,6 +95,25 @@ impl Bank {
         self.cfg.members.is_none() || self.index.contains_key(device)
     }
 
+    /// Would a reading of `device` be taken (a member, or room for one more pack)?
+    pub fn takes(&self, device: &str) -> bool {
+        self.has(device) && (self.index.contains_key(device) || self.packs.len() < MAX_PACKS)
+    }
+
+    /// Forgets a pack that is not a listed member (readings-bank forgets devices not seen
+    /// for a long time).
+    pub fn forget(&mut self, device: &str) {
+        if self.cfg.members.is_some() {
+            return;
+        }
+        if let Some(i) = self.index.remove(device) {
+            self.packs.remove(i);
+            for (k, p) in self.packs.iter().enumerate() {
+                self.index.insert(p.name.clone(), k);
+            }
+        }
+    }
+
     fn add_pack(&mut self, name: &str) -> usize {
         if let Some(&i) = self.index.get(name) {
             return i;
@@ -107,7 +133,7 @@ impl Bank {
     /// A pack's reading at `ts_ms`; returns the bank readings now due (usually none or one).
     pub fn reading(&mut self, device: &str, ts_ms: i64, s: &Summary) -> Vec<Reading> {
         let mut out = Vec::new();
-        if !self.has(device) {
+        if !self.takes(device) {
             return out;
         }
         let i = match self.index.get(device) {
@@ -140,7 +166,9 @@ impl Bank {
         }
         match self.cfg.every_ms {
             Some(every) => match self.last_emit {
+                // The first, or the clock stepped back: the next period starts here.
                 None => self.last_emit = Some(ts_ms),
+                Some(last) if ts_ms < last => self.last_emit = Some(ts_ms),
                 Some(last) if ts_ms - last >= every => {
                     out.push(self.emit(ts_ms));
                     self.last_emit = Some(ts_ms);
@@ -149,7 +177,10 @@ impl Bank {
             },
             None => {
                 if !self.learning && self.complete(ts_ms) {
-                    out.push(self.emit(ts_ms));
+                    // The cycle's newest ts: packs a little out of step never make the bank
+                    // reading older than one of its packs' readings.
+                    let at = self.cycle_ts.unwrap_or(ts_ms);
+                    out.push(self.emit(at));
                 }
             }
         }
@@ -160,7 +191,7 @@ impl Bank {
     /// again. Returns the bank reading now due, if its absence closes the cycle.
     pub fn error(&mut self, device: &str, ts_ms: Option<i64>) -> Vec<Reading> {
         let mut out = Vec::new();
-        if !self.has(device) {
+        if !self.takes(device) {
             return out;
         }
         let i = match self.index.get(device) {
@@ -210,6 +241,10 @@ impl Bank {
 
     /// The bank reading at `now`, from every online pack's latest values.
     fn emit(&mut self, now: i64) -> Reading {
+        // The energy follows the readings' own time (it re-anchors after a step back); the
+        // bank reading's ts never goes back.
+        let at = self.last_ts.map_or(now, |l| l.max(now));
+        self.last_ts = Some(at);
         let online: Vec<usize> = (0..self.packs.len())
             .filter(|&i| self.online(i, now))
             .collect();
@@ -256,39 +291,45 @@ impl Bank {
                 }
                 None => soc.iter().sum::<f64>() / soc.len() as f64,
             };
-            f.float("soc", round(v, 10.0));
+            float(&mut f, "soc", round(v, 10.0));
         }
         let sohs: Vec<f64> = s.iter().filter_map(|(_, x)| x.soh).collect();
         if let Some(m) = sohs.iter().copied().reduce(f64::min) {
-            f.float("soh", m);
+            float(&mut f, "soh", m);
         }
         let volts: Vec<f64> = s.iter().filter_map(|(_, x)| x.pack_voltage).collect();
         if !volts.is_empty() {
-            f.float(
+            float(
+                &mut f,
                 "pack_voltage",
                 round(volts.iter().sum::<f64>() / volts.len() as f64, 100.0),
             );
         }
         let current = all(|x| x.pack_current).map(|c| c.iter().sum::<f64>());
         if let Some(c) = current {
-            f.float("pack_current", round(c, 100.0));
+            float(&mut f, "pack_current", round(c, 100.0));
         }
         let power = all(|x| Some(x.pack_voltage? * x.pack_current?)).map(|p| p.iter().sum());
         if let Some(w) = power {
-            f.float("power", round(w, 100.0));
+            float(&mut f, "power", round(w, 100.0));
         }
         let remaining = all(|x| x.remaining_ah).map(|r| r.iter().sum::<f64>());
         let capacity = caps.map(|c| c.iter().sum::<f64>());
         if let Some(r) = remaining {
-            f.float("remaining_ah", round(r, 100.0));
+            float(&mut f, "remaining_ah", round(r, 100.0));
         }
         if let Some(c) = capacity {
-            f.float("capacity_ah", round(c, 100.0));
+            float(&mut f, "capacity_ah", round(c, 100.0));
         }
         // The bank's own counters, from its power (0 W while no pack is online).
         self.energy.add(now, power.unwrap_or(0.0));
-        f.float("energy_charged_kwh", self.energy.counters.charged_kwh());
-        f.float(
+        float(
+            &mut f,
+            "energy_charged_kwh",
+            self.energy.counters.charged_kwh(),
+        );
+        float(
+            &mut f,
             "energy_discharged_kwh",
             self.energy.counters.discharged_kwh(),
         );
@@ -310,14 +351,14 @@ impl Bank {
         let lo = pick(|x| x.cell_voltage_min, |x| x.cell_lowest, true);
         let hi = pick(|x| x.cell_voltage_max, |x| x.cell_highest, false);
         if let Some((v, dev, cell)) = lo {
-            f.float("cell_voltage_min", v);
+            float(&mut f, "cell_voltage_min", v);
             f.set("cell_lowest_device", Value::Text(dev.to_string()));
             if let Some(c) = cell {
                 f.int("cell_lowest", c as i64);
             }
         }
         if let Some((v, dev, cell)) = hi {
-            f.float("cell_voltage_max", v);
+            float(&mut f, "cell_voltage_max", v);
             f.set("cell_highest_device", Value::Text(dev.to_string()));
             if let Some(c) = cell {
                 f.int("cell_highest", c as i64);
@@ -335,14 +376,14 @@ impl Bank {
             .filter_map(|(_, x)| x.temperature_max)
             .reduce(f64::max);
         if let (Some(a), Some(b)) = (tmin, tmax) {
-            f.float("cell_temperature_min", a);
-            f.float("cell_temperature_max", b);
+            float(&mut f, "cell_temperature_min", a);
+            float(&mut f, "cell_temperature_max", b);
         }
         f.int("packs_online", s.len() as i64);
         f.int("packs_total", self.packs.len() as i64);
         f.bool("problem", s.iter().any(|(_, x)| x.problem));
         Reading {
-            ts: Timestamp { unix_ms: now },
+            ts: Timestamp { unix_ms: at },
             source: "bank",
             device: self.cfg.name.clone(),
             fields: f,
@@ -352,6 +393,14 @@ impl Bank {
             },
             raw: Default::default(),
         }
+    }
+}
+
+/// Sets a number field, or leaves it out when it is not finite (sums of numbers near f64's
+/// limit): a bank reading never has `"power":null`.
+fn float(f: &mut Fields, name: &'static str, v: f64) {
+    if v.is_finite() {
+        f.float(name, v);
     }
 }
 

@@ -62,7 +62,9 @@ pub enum Step {
     First,
     /// The gap since the previous sample is longer than the maximum: not bridged.
     Gap { ms: i64 },
-    /// The ts is before the previous sample's: skipped, the previous sample is kept.
+    /// The ts is before the previous sample's (a clock stepped back): nothing is added, and
+    /// the integrator re-anchors on this sample, so the next interval starts here instead
+    /// of every later sample being "before the previous" until the clock catches up.
     Backwards { ms: i64 },
     /// A non-finite power: skipped.
     Invalid,
@@ -95,9 +97,12 @@ impl Integrator {
             self.counters.last = Some((ts_ms, mw));
             return Step::First;
         };
-        let dt_ms = ts_ms - t0;
+        let dt_ms = ts_ms.saturating_sub(t0);
         if dt_ms < 0 {
-            return Step::Backwards { ms: -dt_ms };
+            self.counters.last = Some((ts_ms, mw));
+            return Step::Backwards {
+                ms: dt_ms.saturating_neg(),
+            };
         }
         self.counters.last = Some((ts_ms, mw));
         if dt_ms > self.max_gap_ms {
@@ -217,15 +222,26 @@ mod tests {
         assert_eq!(i.add(610_001, 0.0), Step::Added);
     }
 
+    /// Issue 19 item 5: after a step back the integrator re-anchors (the step adds nothing)
+    /// and goes on, instead of waiting for the clock to pass the old time.
     #[test]
-    fn backwards_ts_is_skipped() {
+    fn backwards_ts_re_anchors() {
         let mut i = Integrator::new(Counters::default(), HOUR);
         i.add(10_000, 100.0);
         assert_eq!(i.add(5_000, 100.0), Step::Backwards { ms: 5_000 });
-        assert_eq!(i.counters.last, Some((10_000, 100_000)));
-        assert_eq!(i.add(20_000, 100.0), Step::Added);
+        assert_eq!(i.counters.last, Some((5_000, 100_000)));
+        assert_eq!(i.counters.charged_uj, 0);
+        assert_eq!(i.add(15_000, 100.0), Step::Added);
         assert_eq!(i.counters.charged_uj, 1_000_000_000);
         assert_eq!(i.add(30_000, f64::NAN), Step::Invalid);
+        // A sample stamped far away (2099) and then the real time again: one step back,
+        // then integration as before.
+        let mut i = Integrator::new(Counters::default(), HOUR);
+        i.add(0, 100.0);
+        assert!(matches!(i.add(4_070_908_800_000, 100.0), Step::Gap { .. }));
+        assert!(matches!(i.add(10_000, 100.0), Step::Backwards { .. }));
+        assert_eq!(i.add(20_000, 100.0), Step::Added);
+        assert_eq!(i.counters.charged_uj, 1_000_000_000);
     }
 
     #[test]

@@ -5,18 +5,23 @@
 //!   "last":[1790000000000,500000]}},"banks":{"bank":{...}}}
 //! ```
 //!
-//! Written atomically: a temporary file beside it (`FILE.tmp`), fsync, rename over `FILE`,
-//! fsync of the directory, so a crash leaves either the old or the new state, never a torn
-//! one. `FILE.lock` is held (flock) for as long as the tool runs: a second instance on the
-//! same file is refused at once. A file that cannot be parsed is renamed aside
-//! (`FILE.corrupt-<unix seconds>`) with a warning and the counters start again at zero.
+//! Written atomically: a temporary file beside it with a unique name (`.FILE.<pid>-<n>.tmp`,
+//! created exclusively, never through a symlink, removed if the write fails), fsync, rename
+//! over `FILE`, fsync of the directory, so a crash leaves either the old or the new state,
+//! never a torn one. `FILE.lock` is held (flock) for as long as the tool runs: a second
+//! instance on the same file is refused at once; a symlink there is refused. A file that
+//! cannot be parsed is renamed aside (`FILE.corrupt-<unix seconds>`) with a warning and the
+//! counters start again at zero.
+//!
+//! What it keeps: the devices readings-bank keeps (at most 1024, none silent for 30 days in
+//! the readings' time: forgotten devices leave the file at the next save), and no time ahead
+//! of the machine's clock (a saved one is dropped on start, the counters stay).
 
 use super::energy::Counters;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +38,6 @@ pub struct State {
 /// The state file, locked for this process.
 pub struct StateFile {
     path: PathBuf,
-    tmp: PathBuf,
     _lock: File,
 }
 
@@ -59,11 +63,7 @@ impl StateFile {
     /// with a warning (the file renamed aside) if it cannot be parsed.
     pub fn open(path: &Path) -> Result<(StateFile, State), OpenError> {
         let lock_path = with_suffix(path, ".lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock = crate::io::safefile::open_lock(&lock_path)
             .with_context(|| format!("opening {}", lock_path.display()))
             .map_err(OpenError::Io)?;
         // SAFETY: flock on a file descriptor we own; no memory is involved.
@@ -82,7 +82,6 @@ impl StateFile {
         }
         let file = StateFile {
             path: path.to_path_buf(),
-            tmp: with_suffix(path, ".tmp"),
             _lock: lock,
         };
         let state = match fs::read(path) {
@@ -126,23 +125,13 @@ impl StateFile {
         })
     }
 
-    /// Writes `state` atomically.
+    /// Writes `state` atomically (a unique temporary file, never through a symlink; removed
+    /// again if the write fails).
     pub fn save(&self, state: &State) -> anyhow::Result<()> {
         let mut bytes = serde_json::to_vec(state)?;
         bytes.push(b'\n');
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&self.tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&self.tmp, &self.path)?;
-            let dir = match self.path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            File::open(dir)?.sync_all()
-        };
-        write().with_context(|| format!("saving {}", self.path.display()))
+        crate::io::safefile::write_atomically(&self.path, &bytes, true)
+            .with_context(|| format!("saving {}", self.path.display()))
     }
 
     pub fn path(&self) -> &Path {

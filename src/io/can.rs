@@ -217,6 +217,16 @@ fn decode_text(
             }
         };
         match candump::parse_line(bytes) {
+            // An 8-digit id with bit 29 (CAN_ERR_FLAG) set is how candump writes a bus error
+            // report (`candump -e`), not a frame any battery sent: reported, never decoded.
+            Ok(Line::Frame(f)) if f.frame.kind == candump::FrameKind::Error => {
+                let id = (f.frame.id & candump::EFF_MASK) | candump::ERR_FLAG;
+                let why = format!(
+                    "{id:08X}: bit 29 (CAN_ERR_FLAG) is set: an error frame (a bus error \
+                     report), not data"
+                );
+                skip(stats, &name, n, &why);
+            }
             Ok(Line::Frame(f)) => {
                 let stamp = clock.stamp(f.ts.as_ref());
                 let label = label.as_deref().unwrap_or(f.iface);

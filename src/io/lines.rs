@@ -4,7 +4,9 @@
 //! newline and it is reported as too long, so a corrupt or binary file cannot exhaust
 //! memory. Lines are bytes, not strings: invalid UTF-8 is the parser's to report.
 
+use std::fmt::Display;
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One line, or the length of one that was too long to keep.
 pub type Line<'a> = Result<&'a [u8], usize>;
@@ -94,9 +96,62 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// Skipped input lines named one by one on stderr; past these, only counted (each consumer
+/// says the count at the end, and its exit status is 1).
+pub const BAD_NAMED: u64 = 5;
+
+/// Counts skipped lines and says which to log: the first [`BAD_NAMED`], then one line saying
+/// the rest are only counted.
+#[derive(Debug, Default)]
+pub struct BadLines(AtomicU64);
+
+impl BadLines {
+    pub const fn new() -> BadLines {
+        BadLines(AtomicU64::new(0))
+    }
+
+    /// One more skipped line: what to log about it, if anything.
+    pub fn note(&self, source: &str, n: u64, why: &dyn Display) -> Option<String> {
+        let k = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        if k <= BAD_NAMED {
+            Some(format!("{source}:{n}: {why}; skipped"))
+        } else if k == BAD_NAMED + 1 {
+            Some(format!(
+                "{source}:{n}: {why}; skipped (further bad lines are only counted)"
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// The process's skipped input lines: every NDJSON consumer reports them here, so a file of
+/// garbage gives a few warnings and a count, not one warning per line.
+static SKIPPED: BadLines = BadLines::new();
+
+/// Reports input line `n` of `source` (`stdin`) skipped as bad, rate-limited (see
+/// [`BadLines`]); counting it for the exit status stays the caller's.
+pub fn skipped(source: &str, n: u64, why: &dyn Display) {
+    if let Some(msg) = SKIPPED.note(source, n, why) {
+        log::warn!("{msg}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19 item 12: a file of garbage gives a few warnings, not one per line.
+    #[test]
+    fn bad_lines_are_named_a_few_times_then_counted() {
+        let b = BadLines::new();
+        let said: Vec<String> = (1..=500)
+            .filter_map(|n| b.note("stdin", n, &"not JSON"))
+            .collect();
+        assert_eq!(said.len(), BAD_NAMED as usize + 1);
+        assert_eq!(said[0], "stdin:1: not JSON; skipped");
+        assert!(said.last().unwrap().contains("only counted"));
+    }
 
     fn all(input: &[u8], cap: usize) -> Vec<(u64, Result<Vec<u8>, usize>)> {
         let mut r = LineReader::new(input, cap);

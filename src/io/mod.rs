@@ -7,4 +7,5 @@ pub mod lines;
 pub mod modbus;
 pub mod net;
 pub mod pty;
+pub mod safefile;
 pub mod serial;

@@ -147,6 +147,48 @@ pub fn tune(s: &TcpStream) -> io::Result<()> {
     SockRef::from(s).set_tcp_keepalive(&ka)
 }
 
+/// A socket's receive or send timeout (SO_RCVTIMEO/SO_SNDTIMEO) surfaces as EAGAIN,
+/// "Resource temporarily unavailable (os error 11)"; this says what it means: "timed out
+/// after N ms". Any other error is returned as it is.
+pub fn name_timeout(e: io::Error, after: Duration) -> io::Error {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("timed out after {} ms", after.as_millis()),
+        )
+    } else {
+        e
+    }
+}
+
+/// A blocking stream with a read or write timeout whose timeouts are reported as timeouts
+/// ([`name_timeout`]): wrap a `TcpStream` after `set_read_timeout`/`set_write_timeout`.
+pub struct Timed<S> {
+    pub inner: S,
+    pub timeout: Duration,
+}
+
+impl<S: io::Read> io::Read for Timed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|e| name_timeout(e, self.timeout))
+    }
+}
+
+impl<S: io::Write> io::Write for Timed<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner
+            .write(buf)
+            .map_err(|e| name_timeout(e, self.timeout))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner
+            .flush()
+            .map_err(|e| name_timeout(e, self.timeout))
+    }
+}
+
 /// Reads what is already waiting on `s` without blocking and discards it. Ok(false) when
 /// the peer has closed the connection.
 pub fn drain(s: &mut TcpStream) -> io::Result<bool> {
@@ -169,6 +211,24 @@ pub fn drain(s: &mut TcpStream) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19: a read timeout says "timed out", not "Resource temporarily unavailable".
+    #[test]
+    fn a_read_timeout_is_reported_as_a_timeout() {
+        use std::io::Read;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let _peer = l.accept().unwrap();
+        let wait = Duration::from_millis(20);
+        s.set_read_timeout(Some(wait)).unwrap();
+        let mut t = Timed {
+            inner: s,
+            timeout: wait,
+        };
+        let e = t.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(e.to_string(), "timed out after 20 ms");
+    }
 
     #[test]
     fn addresses() {

@@ -243,13 +243,8 @@ impl Link {
                 s.read(chunk)
             }
         };
-        match r {
-            // A socket's receive timeout is EAGAIN; say what it means.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
-            }
-            other => other,
-        }
+        // A socket's receive timeout is EAGAIN; say what it means.
+        r.map_err(|e| net::name_timeout(e, wait))
     }
 
     /// Discards stale input; Err when the line or connection is gone.

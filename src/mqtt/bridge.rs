@@ -19,7 +19,18 @@
 //!   arrives is replaced (counted as superseded); a device's states go out at most every
 //!   [`STATE_SPACING`]. While the JSON topic has a backlog, one due
 //!   state goes out after every [`STATES_EVERY`] readings, so states keep moving during a replay.
+//!
+//! What a reading can make is bounded, so that no message outgrows the connection: a device
+//! id has at most [`MAX_DEVICE_ID`] characters, an array field at most [`MAX_ITEMS`] items,
+//! a reading at most [`MAX_KEYS`] state keys (a reading past these is skipped as bad). A
+//! message larger than the maximum packet ([`Config::max_packet`]) is refused before it is
+//! queued or handed on: named in [`Bridge::take_note`] and counted as refused (exit 1), and
+//! the rest flows. A broker that closes the connection three times in a row right after the
+//! same message was handed on (mosquitto's `max_packet_size`) teaches the bridge its limit:
+//! from then on messages of that size or more are refused too ([`MIN_LEARNT_PACKET`] is the
+//! least it learns).
 
+use super::head::{Head, Shape};
 use crate::ha::{self, DeviceInfo, Topics};
 use crate::record::is_device_id;
 use serde_json::Value;
@@ -28,6 +39,24 @@ use std::fmt;
 use std::ops::Bound;
 use std::time::{Duration, Instant};
 
+/// The largest MQTT packet the client sends (and takes): a message that would make a larger
+/// one is refused before it is queued.
+pub const MAX_PACKET: usize = 1 << 20;
+/// The smallest broker limit the bridge learns from connections closed on the same message
+/// (below that, a flaky broker could teach it to refuse ordinary readings).
+pub const MIN_LEARNT_PACKET: usize = 16 * 1024;
+/// Consecutive connections lost right after the same message that make it the broker's limit.
+pub const STRIKES: u32 = 3;
+/// The longest device id taken (readings.md's ids are short: a name, a serial, a port).
+pub const MAX_DEVICE_ID: usize = crate::record::MAX_DEVICE_ID;
+/// The most items of one array field (cells, temperatures) taken from a reading.
+pub const MAX_ITEMS: usize = 128;
+/// The most state keys (fields, array items counted one by one) taken from a reading.
+pub const MAX_KEYS: usize = 1024;
+/// The longest field name taken from a reading.
+pub const MAX_FIELD_NAME: usize = 64;
+/// Refusals named in full; past these they are only counted.
+const NOTES_NAMED: u64 = 10;
 /// Readings held for the JSON topic by default (`--queue`).
 pub const DEFAULT_QUEUE: usize = 50_000;
 /// Bytes of readings held for the JSON topic at most, whatever `--queue` says.
@@ -60,6 +89,9 @@ pub struct Config {
     pub queue: usize,
     /// Bytes of readings held at most while the broker is away.
     pub queue_bytes: usize,
+    /// The largest packet a message may make ([`MAX_PACKET`]); lowered when the broker is
+    /// seen to refuse smaller ones.
+    pub max_packet: usize,
 }
 
 impl Config {
@@ -74,6 +106,7 @@ impl Config {
             array_every: None,
             queue: DEFAULT_QUEUE,
             queue_bytes: QUEUE_BYTES,
+            max_packet: MAX_PACKET,
         }
     }
 }
@@ -102,6 +135,8 @@ pub struct Stats {
     pub dropped: u64,
     /// Input lines skipped as bad.
     pub bad: u64,
+    /// Messages refused because they are larger than the maximum packet.
+    pub refused: u64,
 }
 
 impl fmt::Display for Stats {
@@ -109,13 +144,14 @@ impl fmt::Display for Stats {
         write!(
             f,
             "records_read={} json_published={} states_published={} states_superseded={} \
-             readings_dropped={} bad_lines={}",
+             readings_dropped={} bad_lines={} messages_refused={}",
             self.records,
             self.json_published,
             self.states_published,
             self.states_superseded,
             self.dropped,
-            self.bad
+            self.bad,
+            self.refused
         )
     }
 }
@@ -147,6 +183,10 @@ struct Device {
     interval: Option<Duration>,
     /// The newest reading as read, for --array-every.
     latest: Option<String>,
+    /// The newest reading's line, and whether its state, keys and description are still to
+    /// be worked out from it.
+    raw: Option<String>,
+    fresh: bool,
 }
 
 /// The bridge; see the module documentation.
@@ -171,6 +211,13 @@ pub struct Bridge {
     state_cursor: Option<String>,
     next_array: Option<Instant>,
     stats: Stats,
+    /// Refusals to report (the first [`NOTES_NAMED`], then one saying the rest are counted).
+    notes: VecDeque<String>,
+    /// The largest message (packet size, topic) handed on since the last acknowledgement.
+    since_ack: Option<(usize, String)>,
+    /// The message suspected of making the broker close the connection, and how many times
+    /// in a row it was.
+    suspect: Option<((usize, String), u32)>,
 }
 
 impl Bridge {
@@ -190,7 +237,37 @@ impl Bridge {
             state_cursor: None,
             next_array: None,
             stats: Stats::default(),
+            notes: VecDeque::new(),
+            since_ack: None,
+            suspect: None,
         }
+    }
+
+    /// The size of the MQTT PUBLISH packet of `topic` and `payload` (at most: the fixed header
+    /// with the longest remaining length, the topic length and a packet id).
+    pub fn packet_size(topic: &str, payload: usize) -> usize {
+        5 + 2 + topic.len() + 2 + payload
+    }
+
+    fn fits(&self, topic: &str, payload: usize) -> bool {
+        Self::packet_size(topic, payload) <= self.cfg.max_packet
+    }
+
+    /// A message refused: counted, and named unless many were already.
+    fn refuse(&mut self, what: String) {
+        self.stats.refused += 1;
+        if self.stats.refused <= NOTES_NAMED {
+            self.notes.push_back(what);
+        } else if self.stats.refused == NOTES_NAMED + 1 {
+            self.notes.push_back(
+                "more messages refused as too large; from now on they are only counted".into(),
+            );
+        }
+    }
+
+    /// The next refusal to report on stderr (what was refused and why).
+    pub fn take_note(&mut self) -> Option<String> {
+        self.notes.pop_front()
     }
 
     pub fn config(&self) -> &Config {
@@ -228,24 +305,36 @@ impl Bridge {
         self.stats.bad += 1;
     }
 
-    /// One input record (a JSON object) and its line as read. An error says why it is skipped
-    /// (it is counted as a bad line).
-    pub fn record(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
+    /// One input line (it must be a JSON object). An error says why it is skipped (it is
+    /// counted as a bad line).
+    pub fn record(&mut self, raw: &str, now: Instant) -> Result<(), String> {
+        match Head::parse(raw) {
+            Ok(h) => self.record_head(&h, raw, now),
+            Err(e) => {
+                self.stats.records += 1;
+                self.stats.bad += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// One input record, its head already read ([`Head::parse`]) and its line as read.
+    pub fn record_head(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
         self.stats.records += 1;
-        let r = self.take(v, raw, now);
+        let r = self.take(h, raw, now);
         if r.is_err() {
             self.stats.bad += 1;
         }
         r
     }
 
-    fn take(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
-        let ty = v.get("type").and_then(Value::as_str).ok_or("no \"type\"")?;
+    fn take(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
+        let ty = h.ty.as_deref().ok_or("no \"type\"")?;
         match ty {
-            "reading" => self.reading(v, raw, now),
+            "reading" => self.reading(h, raw, now),
             "status" => {
-                if v.get("error").is_some_and(|e| !e.is_null()) {
-                    let id = device_of(v)?;
+                if h.error {
+                    let id = device_of(h)?;
                     // A device that never sent a reading has nothing in Home Assistant: no
                     // availability topic is left behind for an address that never answered.
                     if let Some(d) = self.devices.get_mut(id) {
@@ -262,14 +351,14 @@ impl Bridge {
         }
     }
 
-    fn reading(&mut self, v: &Value, raw: &str, now: Instant) -> Result<(), String> {
-        let id = device_of(v)?;
-        let fields = v
-            .get("fields")
-            .and_then(Value::as_object)
-            .ok_or("reading without \"fields\" object")?;
-        let source = v.get("source").and_then(Value::as_str).unwrap_or("bmstap");
-        let info = DeviceInfo::from_json(v.get("info"));
+    /// A reading: checked and queued on the hot path; its state, keys and description are
+    /// worked out from its line when the state is due ([`Bridge::materialize`]).
+    fn reading(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
+        let id = device_of(h)?;
+        match &h.fields {
+            Some(shape) => check_bounds(shape)?,
+            None => return Err("reading without \"fields\" object".into()),
+        }
         let d = match self.devices.get_mut(id) {
             Some(d) => d,
             None => self.devices.entry(id.to_string()).or_default(),
@@ -282,38 +371,37 @@ impl Bridge {
             Some(e) => e.as_secs().max(1),
             None => d.interval.map_or(60, |i| (i.as_secs() * 3).max(60)),
         };
-        // Re-announce when the fields change, the device describes itself differently, or the
-        // expiry moves by more than half (the interval is learnt from the second reading on).
-        let same = ha::same_keys(fields, &d.keys);
-        if !same
-            || d.info != info
-            || d.source != source
-            || expire * 2 < d.expire
-            || expire > d.expire * 3 / 2
-        {
+        // Re-announce when the expiry moves by more than half (the interval is learnt from
+        // the second reading on); field and description changes are seen by materialize.
+        if expire * 2 < d.expire || expire > d.expire * 3 / 2 {
             d.announced = false;
-            if !same {
-                d.keys = ha::state_keys(fields);
-            }
-            d.info = info;
-            d.source = source.to_string();
             d.expire = expire;
         }
         if d.state_dirty {
             self.stats.states_superseded += 1;
         }
-        let mut payload = d.state.take().unwrap_or_default();
-        payload.clear();
-        ha::write_state(fields, &mut payload);
-        d.state = Some(payload);
+        let mut line = d.raw.take().unwrap_or_default();
+        line.clear();
+        line.push_str(raw);
+        d.raw = Some(line);
+        d.fresh = true;
         d.state_dirty = true;
         if d.available != Some(true) {
             d.available = Some(true);
             d.avail_dirty = true;
         }
+        let new = d.keys.is_empty();
         if self.cfg.json_topic.is_some() {
             if self.cfg.array_every.is_some() {
                 d.latest = Some(raw.to_string());
+            } else if !self.fits(self.cfg.json_topic.as_deref().unwrap_or(""), raw.len()) {
+                let why = format!(
+                    "{id}: a reading of {} bytes is larger than the maximum packet ({} bytes); \
+                     not published on the JSON topic",
+                    raw.len(),
+                    self.cfg.max_packet
+                );
+                self.refuse(why);
             } else {
                 self.held_bytes += raw.len();
                 self.queue.push_back(Queued { line: raw.into() });
@@ -322,7 +410,62 @@ impl Bridge {
                 }
             }
         }
+        if new {
+            // A device's first reading: its discovery goes out before anything else of it.
+            let id = id.to_string();
+            self.materialize(&id);
+        }
         Ok(())
+    }
+
+    /// Works out a device's state, keys and description from its newest reading; a change
+    /// of fields, source or description makes it announced again.
+    fn materialize(&mut self, id: &str) {
+        let Some(d) = self.devices.get_mut(id) else {
+            return;
+        };
+        if !d.fresh {
+            return;
+        }
+        d.fresh = false;
+        let Some(v) = d
+            .raw
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        else {
+            return;
+        };
+        let Some(fields) = v.get("fields").and_then(Value::as_object) else {
+            return;
+        };
+        let source = v.get("source").and_then(Value::as_str).unwrap_or("bmstap");
+        let info = DeviceInfo::from_json(v.get("info"));
+        let same = ha::same_keys(fields, &d.keys);
+        if !same || d.info != info || d.source != source {
+            d.announced = false;
+            if !same {
+                d.keys = ha::state_keys(fields);
+            }
+            d.info = info;
+            d.source = source.to_string();
+        }
+        let mut payload = d.state.take().unwrap_or_default();
+        payload.clear();
+        ha::write_state(fields, &mut payload);
+        d.state = Some(payload);
+    }
+
+    /// Materializes every device whose state is due now (before discovery is decided).
+    fn materialize_due(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| d.fresh && d.state_dirty && d.not_before.is_none_or(|t| now >= t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            self.materialize(&id);
+        }
     }
 
     /// Drops the oldest readings past the queue's bounds (only while the broker is away).
@@ -350,11 +493,40 @@ impl Bridge {
     /// of the queue, in order, to be sent again after the reconnect.
     pub fn disconnected(&mut self) {
         self.connected = false;
+        self.strike();
         while let Some((_, q)) = self.inflight.pop_back() {
             self.queue.push_front(q);
         }
         self.others.clear();
         self.bound();
+    }
+
+    /// A connection lost: if it was lost right after the same message was handed on, with
+    /// nothing acknowledged since, [`STRIKES`] times in a row, the broker refuses that
+    /// message's size: it becomes the limit (see the module documentation).
+    fn strike(&mut self) {
+        let Some(last) = self.since_ack.take() else {
+            self.suspect = None;
+            return;
+        };
+        let strikes = match &self.suspect {
+            Some((s, n)) if *s == last => n + 1,
+            _ => 1,
+        };
+        if strikes >= STRIKES && last.0 > MIN_LEARNT_PACKET && last.0 <= self.cfg.max_packet {
+            self.cfg.max_packet = last.0 - 1;
+            self.suspect = None;
+            let why = format!(
+                "the broker closed the connection {strikes} times right after a message of {} \
+                 bytes on {}: it takes no packets that large (its max_packet_size?); messages \
+                 of {} bytes or more are refused from now on",
+                last.0, last.1, last.0
+            );
+            self.notes.push_back(why);
+            // What is queued is checked as it goes out (json(), control(), next_state()).
+        } else {
+            self.suspect = Some((last, strikes));
+        }
     }
 
     /// Everything announced and published again (Home Assistant restarted).
@@ -386,6 +558,7 @@ impl Bridge {
     /// The broker has message `id` (QoS 1: acknowledged; QoS 0: written to the connection).
     /// Unknown ids (from before a reconnect) are ignored.
     pub fn acked(&mut self, id: u64) {
+        self.since_ack = None;
         let pos = match self.inflight.front() {
             Some((first, _)) if *first == id => Some(0),
             _ => self.inflight.iter().position(|(i, _)| *i == id),
@@ -416,6 +589,15 @@ impl Bridge {
 
     /// The next message to publish, or `None` (not connected, or nothing due now).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let t = self.next_transmit(now)?;
+        let size = Self::packet_size(&t.topic, t.payload.len());
+        if self.since_ack.as_ref().is_none_or(|(s, _)| size > *s) {
+            self.since_ack = Some((size, t.topic.clone()));
+        }
+        Some(t)
+    }
+
+    fn next_transmit(&mut self, now: Instant) -> Option<Transmit> {
         if !self.connected {
             return None;
         }
@@ -426,6 +608,9 @@ impl Bridge {
         }
         if let Some(topic) = self.removals.pop_front() {
             return Some(self.other(topic, Vec::new(), true, Sent::Other));
+        }
+        if self.devices.values().any(|d| d.fresh) {
+            self.materialize_due(now);
         }
         if let Some(t) = self.control() {
             return Some(t);
@@ -447,37 +632,70 @@ impl Bridge {
 
     /// Discovery and availability, device by device (discovery first).
     fn control(&mut self) -> Option<Transmit> {
-        let mut due = None;
-        for (id, d) in self.devices.iter_mut() {
-            if self.cfg.discovery && !d.announced && !d.keys.is_empty() {
-                d.announced = true;
-                let cfg =
-                    ha::discovery(&self.cfg.topics, id, &d.source, &d.info, &d.keys, d.expire);
-                due = Some((self.cfg.topics.discovery(id), cfg.to_string().into_bytes()));
-                break;
+        loop {
+            let mut due = None;
+            let mut refused = None;
+            for (id, d) in self.devices.iter_mut() {
+                if self.cfg.discovery && !d.announced && !d.keys.is_empty() {
+                    d.announced = true;
+                    let cfg =
+                        ha::discovery(&self.cfg.topics, id, &d.source, &d.info, &d.keys, d.expire)
+                            .to_string();
+                    let topic = self.cfg.topics.discovery(id);
+                    if Self::packet_size(&topic, cfg.len()) > self.cfg.max_packet {
+                        refused = Some(format!(
+                            "{id}: its discovery message of {} bytes is larger than the maximum \
+                             packet ({} bytes); not announced",
+                            cfg.len(),
+                            self.cfg.max_packet
+                        ));
+                        break;
+                    }
+                    due = Some((topic, cfg.into_bytes()));
+                    break;
+                }
+                if d.avail_dirty {
+                    d.avail_dirty = false;
+                    let state: &[u8] = if d.available == Some(true) {
+                        b"online"
+                    } else {
+                        b"offline"
+                    };
+                    due = Some((self.cfg.topics.availability(id), state.to_vec()));
+                    break;
+                }
             }
-            if d.avail_dirty {
-                d.avail_dirty = false;
-                let state: &[u8] = if d.available == Some(true) {
-                    b"online"
-                } else {
-                    b"offline"
-                };
-                due = Some((self.cfg.topics.availability(id), state.to_vec()));
-                break;
+            if let Some(why) = refused {
+                self.refuse(why);
+                continue;
             }
+            let (topic, payload) = due?;
+            return Some(self.other(topic, payload, true, Sent::Other));
         }
-        let (topic, payload) = due?;
-        Some(self.other(topic, payload, true, Sent::Other))
     }
 
     fn json(&mut self) -> Option<Transmit> {
-        let q = self.queue.pop_front()?;
+        let topic = self.cfg.json_topic.clone().unwrap_or_default();
+        let q = loop {
+            let q = self.queue.pop_front()?;
+            if self.fits(&topic, q.line.len()) {
+                break q;
+            }
+            // Queued before the broker's limit was learnt.
+            self.held_bytes -= q.line.len();
+            let why = format!(
+                "a reading of {} bytes is larger than the broker's limit ({} bytes); not \
+                 published on the JSON topic",
+                q.line.len(),
+                self.cfg.max_packet
+            );
+            self.refuse(why);
+        };
         let id = self.next_id;
         self.next_id += 1;
         let t = Transmit {
             id,
-            topic: self.cfg.json_topic.clone().unwrap_or_default(),
+            topic,
             payload: q.line.as_bytes().to_vec(),
             retain: false,
         };
@@ -510,6 +728,17 @@ impl Bridge {
         d.not_before = Some(now + spacing);
         let payload = d.state.clone().unwrap_or_default();
         let topic = self.cfg.topics.state(&after);
+        if !self.fits(&topic, payload.len()) {
+            let why = format!(
+                "{after}: its state of {} bytes is larger than the maximum packet ({} bytes); \
+                 not published",
+                payload.len(),
+                self.cfg.max_packet
+            );
+            self.state_cursor = Some(after);
+            self.refuse(why);
+            return self.next_state(now);
+        }
         self.state_cursor = Some(after);
         Some(self.other(topic, payload, true, Sent::State))
     }
@@ -532,6 +761,17 @@ impl Bridge {
             return None;
         }
         let array = format!("[{}]", all.join(","));
+        if !self.fits(&topic, array.len()) {
+            let why = format!(
+                "the array of {} readings ({} bytes) is larger than the maximum packet ({} \
+                 bytes); not published",
+                all.len(),
+                array.len(),
+                self.cfg.max_packet
+            );
+            self.refuse(why);
+            return None;
+        }
         Some(self.other(topic, array.into_bytes(), false, Sent::Other))
     }
 
@@ -548,6 +788,17 @@ impl Bridge {
             .filter(|d| d.state_dirty)
             .filter_map(|d| d.not_before);
         holds.chain(self.next_array).min()
+    }
+
+    /// Giving up (a signal, and the broker did not take everything in time): the readings
+    /// still held for the JSON topic count as dropped. Returns how many.
+    pub fn abandon(&mut self) -> u64 {
+        let n = self.held() as u64;
+        self.queue.clear();
+        self.inflight.clear();
+        self.held_bytes = 0;
+        self.stats.dropped += n;
+        n
     }
 
     /// A reading read after the end of input was declared (a signal): it cannot be
@@ -573,17 +824,65 @@ impl Bridge {
     }
 }
 
-fn device_of(v: &Value) -> Result<&str, String> {
-    let id = v
-        .get("device")
-        .and_then(Value::as_str)
-        .ok_or("no \"device\"")?;
+fn device_of(h: &Head) -> Result<&str, String> {
+    let id = h.device.as_deref().ok_or("no \"device\"")?;
+    check_device(id)?;
+    Ok(id)
+}
+
+/// Is `id` a device id the bridge publishes? Safe in a topic, short, and not the bridge's own
+/// topic level (`<prefix>/bridge/availability`).
+pub fn check_device(id: &str) -> Result<(), String> {
+    if id.len() > MAX_DEVICE_ID {
+        let head: String = id.chars().take(24).collect();
+        return Err(format!(
+            "device id \"{head}...\" has {} characters (at most {MAX_DEVICE_ID})",
+            id.len()
+        ));
+    }
     if !is_device_id(id) {
         return Err(format!(
             "device id \"{id}\" is not safe in a topic (use [a-z0-9_-])"
         ));
     }
-    Ok(id)
+    if id == Topics::BRIDGE {
+        return Err(format!(
+            "device id \"{id}\" is reserved for the bridge's own availability topic; give the \
+             device another name"
+        ));
+    }
+    Ok(())
+}
+
+/// A reading's fields within what the bridge takes (see the module documentation).
+fn check_bounds(shape: &Shape) -> Result<(), String> {
+    let Shape::Object {
+        values,
+        longest_array,
+        longest_name,
+    } = shape
+    else {
+        return Err("reading without \"fields\" object".into());
+    };
+    if longest_name.0 > MAX_FIELD_NAME {
+        return Err(format!(
+            "field \"{}...\" has a name of {} bytes (at most {MAX_FIELD_NAME})",
+            longest_name.1, longest_name.0
+        ));
+    }
+    if let Some((name, n)) = longest_array {
+        if *n > MAX_ITEMS {
+            return Err(format!(
+                "field \"{name}\" has {n} items (at most {MAX_ITEMS})"
+            ));
+        }
+    }
+    if *values > MAX_KEYS {
+        return Err(format!(
+            "{values} values (at most {MAX_KEYS}, array items counted)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -604,8 +903,7 @@ mod tests {
 
     fn feed(b: &mut Bridge, dev: usize, seq: u64, now: Instant) {
         let l = line(dev, seq);
-        let v: Value = serde_json::from_str(&l).unwrap();
-        b.record(&v, &l, now).unwrap();
+        b.record(&l, now).unwrap();
     }
 
     fn json_bridge(queue: usize) -> Bridge {
@@ -726,7 +1024,7 @@ mod tests {
         let mut b = Bridge::new(Config::new(topics()));
         b.connected();
         let s = r#"{"type":"status","source":"lp4","device":"ttyusb0-9","error":"timeout"}"#;
-        b.record(&serde_json::from_str(s).unwrap(), s, now).unwrap();
+        b.record(s, now).unwrap();
         let topics: Vec<String> = std::iter::from_fn(|| b.poll_transmit(now))
             .map(|t| t.topic)
             .collect();
@@ -753,6 +1051,177 @@ mod tests {
                 "bmstap/rack-1/availability"
             ]
         );
+    }
+
+    fn rec(b: &mut Bridge, line: &str, now: Instant) -> Result<(), String> {
+        b.record(line, now)
+    }
+
+    /// Issue 19, item 1: a reading too large for one packet is refused before it is queued,
+    /// named and counted; the next one goes out as usual.
+    #[test]
+    fn a_reading_larger_than_the_maximum_packet_is_refused_and_the_rest_flows() {
+        let now = Instant::now();
+        let mut cfg = Config::new(topics());
+        cfg.json_topic = Some("j".into());
+        cfg.discovery = false;
+        cfg.max_packet = 2000;
+        let mut b = Bridge::new(cfg);
+        b.connected();
+        let big = format!(
+            r#"{{"type":"reading","device":"d0","fields":{{"soc":1}},"raw":"{}"}}"#,
+            "x".repeat(2000)
+        );
+        rec(&mut b, &big, now).unwrap();
+        assert_eq!(b.stats().refused, 1);
+        assert_eq!(b.held(), 0, "not queued");
+        assert!(b
+            .take_note()
+            .unwrap()
+            .contains("larger than the maximum packet"));
+        feed(&mut b, 1, 7, now);
+        let sent: Vec<Transmit> = std::iter::from_fn(|| b.poll_transmit(now)).collect();
+        assert!(sent
+            .iter()
+            .all(|t| Bridge::packet_size(&t.topic, t.payload.len()) <= 2000));
+        let json: Vec<u64> = sent
+            .iter()
+            .filter(|t| t.topic == "j")
+            .map(|t| seq_of(&t.payload))
+            .collect();
+        assert_eq!(json, [7]);
+    }
+
+    /// A discovery message or a state too large is refused (once), not sent for ever.
+    #[test]
+    fn an_oversized_discovery_or_state_is_refused_once() {
+        let now = Instant::now();
+        let mut cfg = Config::new(topics());
+        cfg.max_packet = 3000;
+        let mut b = Bridge::new(cfg);
+        b.connected();
+        let fields: Vec<String> = (0..100).map(|i| format!("\"f{i}\":{i}")).collect();
+        let l = format!(
+            r#"{{"type":"reading","device":"d0","fields":{{{}}}}}"#,
+            fields.join(",")
+        );
+        rec(&mut b, &l, now).unwrap();
+        let s = format!(
+            r#"{{"type":"reading","device":"d1","fields":{{"t":"{}"}}}}"#,
+            "y".repeat(4000)
+        );
+        rec(&mut b, &s, now).unwrap();
+        let sent: Vec<Transmit> = std::iter::from_fn(|| b.poll_transmit(now)).collect();
+        assert!(sent.iter().all(|t| t.payload.len() < 3000));
+        assert!(!sent.iter().any(|t| t.topic.ends_with("bmstap_d0/config")));
+        assert!(sent.iter().any(|t| t.topic == "bmstap/d0/state"));
+        assert!(!sent.iter().any(|t| t.topic == "bmstap/d1/state"));
+        assert_eq!(b.stats().refused, 2);
+        for t in &sent {
+            b.acked(t.id);
+        }
+        assert!(b.poll_transmit(now + Duration::from_secs(1)).is_none());
+    }
+
+    /// Bounds on what a reading can make: id length, array length, the bridge's own level.
+    #[test]
+    fn long_ids_long_arrays_and_the_bridge_level_are_refused() {
+        let now = Instant::now();
+        let mut b = Bridge::new(Config::new(topics()));
+        b.connected();
+        let long = format!(
+            r#"{{"type":"reading","device":"{}","fields":{{"soc":1}}}}"#,
+            "a".repeat(65)
+        );
+        assert!(rec(&mut b, &long, now).unwrap_err().contains("at most 64"));
+        let ok = format!(
+            r#"{{"type":"reading","device":"{}","fields":{{"soc":1}}}}"#,
+            "a".repeat(64)
+        );
+        rec(&mut b, &ok, now).unwrap();
+        let cells: Vec<String> = (0..129).map(|_| "3.3".into()).collect();
+        let many = format!(
+            r#"{{"type":"reading","device":"d","fields":{{"cell_voltages":[{}]}}}}"#,
+            cells.join(",")
+        );
+        assert!(rec(&mut b, &many, now)
+            .unwrap_err()
+            .contains("cell_voltages"));
+        for r in [
+            r#"{"type":"reading","device":"bridge","fields":{"soc":1}}"#,
+            r#"{"type":"status","device":"bridge","error":"timeout"}"#,
+        ] {
+            assert!(rec(&mut b, r, now).unwrap_err().contains("reserved"));
+        }
+        let sent: Vec<Transmit> = std::iter::from_fn(|| b.poll_transmit(now)).collect();
+        let bridge: Vec<&[u8]> = sent
+            .iter()
+            .filter(|t| t.topic == "bmstap/bridge/availability")
+            .map(|t| &t.payload[..])
+            .collect();
+        assert_eq!(bridge, [&b"online"[..]]);
+        assert_eq!(b.stats().bad, 4);
+    }
+
+    /// A broker that closes the connection right after the same message, three times: the
+    /// bridge learns its limit and refuses that message (mosquitto's max_packet_size).
+    #[test]
+    fn a_broker_that_drops_the_connection_on_one_message_teaches_its_limit() {
+        let now = Instant::now();
+        let mut cfg = Config::new(topics());
+        cfg.json_topic = Some("j".into());
+        cfg.discovery = false;
+        let mut b = Bridge::new(cfg);
+        let big = format!(
+            r#"{{"type":"reading","device":"d0","fields":{{"soc":1}},"raw":"{}"}}"#,
+            "x".repeat(MIN_LEARNT_PACKET + 10)
+        );
+        b.connected();
+        rec(&mut b, &big, now).unwrap();
+        feed(&mut b, 1, 5, now);
+        for round in 0..STRIKES {
+            // Everything before the big one is acknowledged; the broker closes on it.
+            let mut seen_big = false;
+            while let Some(t) = b.poll_transmit(now) {
+                if t.topic == "j" && t.payload.len() > MIN_LEARNT_PACKET {
+                    seen_big = true;
+                    continue;
+                }
+                if !seen_big {
+                    b.acked(t.id);
+                }
+            }
+            assert!(seen_big, "round {round}: the big one is sent again");
+            assert_eq!(b.stats().refused, 0);
+            b.disconnected();
+            b.connected();
+        }
+        assert!(b.take_note().unwrap().contains("max_packet_size"));
+        let sent: Vec<Transmit> = std::iter::from_fn(|| b.poll_transmit(now)).collect();
+        let json: Vec<u64> = sent
+            .iter()
+            .filter(|t| t.topic == "j")
+            .map(|t| seq_of(&t.payload))
+            .collect();
+        assert_eq!(json, [5], "the rest flows");
+        assert_eq!(b.stats().refused, 1);
+    }
+
+    /// A connection lost with nothing handed since the last acknowledgement teaches nothing.
+    #[test]
+    fn a_flaky_broker_teaches_no_limit() {
+        let now = Instant::now();
+        let mut b = json_bridge(1000);
+        for seq in 0..10 {
+            b.connected();
+            feed(&mut b, 0, seq, now);
+            while let Some(t) = b.poll_transmit(now) {
+                b.acked(t.id);
+            }
+            b.disconnected();
+        }
+        assert_eq!(b.config().max_packet, MAX_PACKET);
+        assert_eq!(b.stats().refused, 0);
     }
 
     /// What happens around the bridge, as the property test drives it.

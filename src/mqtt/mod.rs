@@ -5,5 +5,6 @@
 //! reconnect) lives here and is tested without a broker.
 
 pub mod bridge;
+pub mod head;
 
 pub use bridge::{Bridge, Config, Stats, Transmit};

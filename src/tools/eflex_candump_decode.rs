@@ -32,7 +32,8 @@ Examples:
 Input: every candump text format (-L/-l log files, the default display with or without
 -t a|d|z|A, -x, upper or lower case, '.' separators, _X raw DLC, CAN FD, remote and error
 frames, DROPCOUNT lines). Frames that are not eFlex are skipped silently; lines that are
-not candump are reported as FILE:LINE on stderr, counted and skipped (exit 1).
+not candump, and error frames (bit 29 set in an 8-digit id), are reported as FILE:LINE on
+stderr, counted and skipped (exit 1).
 Each reading's ts is the log timestamp of the battery's last frame. Logs without an absolute
 clock (candump -t z, -t d, or no -t) are anchored on --start, else on the file's modification
 time (standard input: the time read), and the reading says so in raw.ts_anchor.

@@ -30,8 +30,8 @@ Examples:
   bms-sim pylon --cycles 5 | pylon-candump-decode
 
 Input: every candump text format, as eflex-candump-decode reads it. Frames of other devices
-on the bus are ignored; lines that are not candump are reported as FILE:LINE on stderr,
-counted and skipped (exit 1). One reading per telegram: the frames between two inverter
+on the bus are ignored; lines that are not candump, and error frames (bit 29 set in an
+8-digit id), are reported as FILE:LINE on stderr, counted and skipped (exit 1). One reading per telegram: the frames between two inverter
 heartbeats (0x305), or, without heartbeats (a log of the battery side), from one 0x351 to
 the next; its ts is the log time of the telegram's last frame. A telegram without 0x351,
 0x355 and 0x356 (a log starting mid-telegram) is dropped (counted at -v). Logs without an

@@ -20,7 +20,7 @@ use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
 use crate::io::lines::LineReader;
 use crate::ndjson::RecordWriter;
-use crate::record::{is_device_id, Record};
+use crate::record::{is_device_id, Record, MAX_DEVICE_ID};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,8 +44,11 @@ Examples:
   lp4-poll -a 1-4 /dev/ttyUSB0 | readings-bank | jq -c 'select(.source == \"bank\") | .fields'
 
 Energy is integrated per device from power = pack_voltage x pack_current over the
-readings' ts (trapezoid rule); a gap longer than --max-gap is not bridged, a ts that goes
-backwards is skipped with a warning. The counters never decrease. Without --state they
+readings' ts (trapezoid rule); a gap longer than --max-gap is not bridged; after a ts that
+goes backwards (a clock stepped back) integration starts again from it, the step adding
+nothing. A reading stamped more than 10 min ahead of this machine's clock passes through
+unchanged and changes nothing. The counters never decrease. At most 1024 devices are kept;
+one without a reading for 30 days (in the readings' time) is forgotten. Without --state they
 start at zero every time. With --state they go on after a restart; after a kill -9 they go
 on from the last save, so at most --save-every of integration is lost. time_to_full and
 time_to_empty need remaining_ah and capacity_ah and a current above 0.5 A either way.
@@ -134,6 +137,25 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// A reading stamped more than this ahead of this machine's clock is passed through but
+/// neither integrated nor remembered nor counted in the bank (a bad clock, a bad log line).
+pub const FUTURE_MS: i64 = 10 * 60 * 1000;
+/// A device without a reading for this long (in the readings' own time) is forgotten: its
+/// counters leave memory and the state file, and start at zero if it comes back.
+pub const FORGET_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Devices kept at most; the readings of others pass through without derived fields.
+pub const MAX_DEVICES: usize = 1024;
+/// Warnings of one kind named one by one; past these they are counted (and the count logged
+/// at the end).
+const NAMED: u64 = 5;
+/// Stale devices are looked for every this many readings (and when the cap is reached).
+const PRUNE_EVERY: u64 = 4096;
+
+/// This machine's clock, ms since the epoch.
+fn wall_ms() -> i64 {
+    crate::time::Timestamp::now().unix_ms
+}
+
 /// The filter without its I/O: lines in, lines out, counters kept.
 pub struct Filter {
     devices: HashMap<String, Integrator>,
@@ -143,14 +165,84 @@ pub struct Filter {
     derived: HashSet<String>,
     /// Something changed since the last [`Filter::state`].
     pub dirty: bool,
+    clock: fn() -> i64,
+    /// The newest ts taken (the stream's "now" for forgetting devices).
+    newest: Option<i64>,
+    /// Readings stamped in the future, and of devices past the cap (or with too long an id).
+    pub future: u64,
+    pub untracked: u64,
+    /// Readings stamped before their device's previous one.
+    pub backwards: u64,
+    since_prune: u64,
 }
 
 impl Filter {
     /// A filter with `banks` (none: per-device fields only), starting from `state`.
     pub fn new(state: State, max_gap: Duration, banks: Vec<BankConfig>) -> Filter {
+        Filter::with_clock(state, max_gap, banks, wall_ms)
+    }
+
+    /// [`Filter::new`] with another clock (tests). A state file poisoned by a reading
+    /// stamped in the future is healed here: such a "previous sample" is dropped (the
+    /// counters stay), so the next reading starts a new interval. More than
+    /// [`MAX_DEVICES`] saved devices keep the most recently seen.
+    pub fn with_clock(
+        mut state: State,
+        max_gap: Duration,
+        banks: Vec<BankConfig>,
+        clock: fn() -> i64,
+    ) -> Filter {
         let max_gap_ms = ms(max_gap);
+        let limit = clock().saturating_add(FUTURE_MS);
+        let mut healed = Vec::new();
+        for (name, c) in state.devices.iter_mut().chain(state.banks.iter_mut()) {
+            if c.last.is_some_and(|(t, _)| t > limit) {
+                c.last = None;
+                healed.push(name.clone());
+            }
+        }
+        if !healed.is_empty() {
+            log::warn!(
+                "state: {} counter(s) last saw a reading stamped in the future ({}); their \
+                 next reading starts a new interval",
+                healed.len(),
+                healed
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if state.devices.len() > MAX_DEVICES {
+            let mut by_age: Vec<(i64, String)> = state
+                .devices
+                .iter()
+                .map(|(k, c)| (c.last.map_or(i64::MIN, |(t, _)| t), k.clone()))
+                .collect();
+            by_age.sort_unstable_by(|a, b| b.cmp(a));
+            let dropped = by_age.len() - MAX_DEVICES;
+            for (_, k) in by_age.into_iter().skip(MAX_DEVICES) {
+                state.devices.remove(&k);
+            }
+            log::warn!(
+                "state: {dropped} device(s) past the cap of {MAX_DEVICES} forgotten (the least \
+                 recently seen)"
+            );
+        }
+        let newest = state
+            .devices
+            .values()
+            .filter_map(|c| c.last.map(|(t, _)| t))
+            .max();
         let mut saved_banks = state.banks;
         Filter {
+            clock,
+            newest,
+            future: 0,
+            untracked: 0,
+            backwards: 0,
+            since_prune: 0,
             banks: banks
                 .into_iter()
                 .map(|b| {
@@ -202,6 +294,28 @@ impl Filter {
                 fields,
                 close,
             } => {
+                // A reading stamped in the future passes through and changes nothing.
+                if ts_ms > (self.clock)().saturating_add(FUTURE_MS) {
+                    self.future += 1;
+                    if self.future <= NAMED {
+                        log::warn!(
+                            "stdin:{n}: {device}: ts is more than {} min ahead of this \
+                             machine's clock; passed through, not integrated, not in the bank",
+                            FUTURE_MS / 60_000
+                        );
+                    } else if self.future == NAMED + 1 {
+                        log::warn!("more readings stamped in the future; counted only");
+                    }
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                    return Ok(());
+                }
+                self.newest = Some(self.newest.map_or(ts_ms, |t| t.max(ts_ms)));
+                if !self.track(&device, n) {
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                    return Ok(());
+                }
                 if fields.derived {
                     if self.derived.insert(device.to_string()) {
                         log::warn!(
@@ -235,6 +349,11 @@ impl Filter {
             Line::DeviceError { ts_ms, device } => {
                 out.extend_from_slice(line);
                 out.push(b'\n');
+                let limit = (self.clock)().saturating_add(FUTURE_MS);
+                let ts_ms = ts_ms.filter(|&t| t <= limit);
+                if device.len() > MAX_DEVICE_ID {
+                    return Ok(());
+                }
                 for b in &mut self.banks {
                     for r in b.error(&device, ts_ms) {
                         write_bank(out, r);
@@ -248,6 +367,70 @@ impl Filter {
             }
         }
         Ok(())
+    }
+
+    /// Is `device` kept (its counters, its place in the bank)? A known one is; a new one if
+    /// there is room, after forgetting devices not seen for [`FORGET_MS`] when needed.
+    fn track(&mut self, device: &str, n: u64) -> bool {
+        self.since_prune += 1;
+        if self.since_prune >= PRUNE_EVERY {
+            self.prune();
+        }
+        if self.devices.contains_key(device) {
+            return true;
+        }
+        if device.len() <= MAX_DEVICE_ID && self.devices.len() >= MAX_DEVICES {
+            self.prune();
+        }
+        if device.len() <= MAX_DEVICE_ID && self.devices.len() < MAX_DEVICES {
+            return true;
+        }
+        self.untracked += 1;
+        if self.untracked <= NAMED {
+            let why = if device.len() > MAX_DEVICE_ID {
+                format!(
+                    "a device id of {} characters (at most {MAX_DEVICE_ID})",
+                    device.len()
+                )
+            } else {
+                format!("{MAX_DEVICES} devices already (the cap)")
+            };
+            let head: String = device.chars().take(24).collect();
+            log::warn!(
+                "stdin:{n}: {head}: {why}; passed through without energy fields, not in the bank"
+            );
+        } else if self.untracked == NAMED + 1 {
+            log::warn!("more readings of devices past the cap; counted only");
+        }
+        false
+    }
+
+    /// Forgets every device whose last reading is [`FORGET_MS`] older than the newest.
+    fn prune(&mut self) {
+        self.since_prune = 0;
+        let Some(newest) = self.newest else { return };
+        let cutoff = newest.saturating_sub(FORGET_MS);
+        let stale: Vec<String> = self
+            .devices
+            .iter()
+            .filter(|(_, i)| i.counters.last.is_some_and(|(t, _)| t < cutoff))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        for k in &stale {
+            self.devices.remove(k);
+            for b in &mut self.banks {
+                b.forget(k);
+            }
+        }
+        self.dirty = true;
+        log::info!(
+            "{} device(s) without a reading for {} days forgotten",
+            stale.len(),
+            FORGET_MS / 86_400_000
+        );
     }
 
     /// Integrates one reading's power; `None` without a voltage and a current.
@@ -274,9 +457,20 @@ impl Filter {
                  not integrated",
                 ms / 1000
             ),
-            Step::Backwards { ms } => log::warn!(
-                "stdin:{n}: {device}: ts is {ms} ms before the previous reading's; not integrated"
-            ),
+            Step::Backwards { ms } => {
+                self.backwards += 1;
+                if self.backwards <= NAMED {
+                    log::warn!(
+                        "stdin:{n}: {device}: ts is {ms} ms before the previous reading's (a \
+                         clock stepped back?); the interval is not integrated, the next starts \
+                         here"
+                    );
+                } else if self.backwards == NAMED + 1 {
+                    log::warn!(
+                        "more readings stamped before their device's previous; counted only"
+                    );
+                }
+            }
             Step::Invalid => return None,
         }
         self.dirty = true;
@@ -459,7 +653,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 Ok(l) => l,
                 Err(len) => {
                     bad += 1;
-                    log::warn!("stdin:{n}: line too long ({len} bytes); skipped");
+                    crate::io::lines::skipped(
+                        "stdin",
+                        n,
+                        &format_args!("line too long ({len} bytes)"),
+                    );
                     continue;
                 }
             };
@@ -475,7 +673,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 }
                 Err(why) => {
                     bad += 1;
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                 }
             }
         }
@@ -485,6 +683,24 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     // saved.
     let flushed = out.flush();
     let saved = save(&mut filter, &mut last_save);
+    if filter.future > NAMED {
+        log::warn!(
+            "{} reading(s) stamped in the future passed through without energy fields",
+            filter.future
+        );
+    }
+    if filter.backwards > NAMED {
+        log::warn!(
+            "{} reading(s) stamped before their device's previous one",
+            filter.backwards
+        );
+    }
+    if filter.untracked > NAMED {
+        log::warn!(
+            "{} reading(s) of devices past the cap passed through without energy fields",
+            filter.untracked
+        );
+    }
     let bad = result?;
     flushed?;
     saved?;
@@ -548,6 +764,177 @@ mod tests {
         assert_eq!(out, want);
         assert!(f.line(b"{\"type\":", 4, &mut out).is_err());
         assert!(f.line(b"\xff", 5, &mut out).is_err());
+    }
+
+    const NOW: i64 = 1_790_000_000_000;
+    fn fixed_clock() -> i64 {
+        NOW
+    }
+
+    fn at(ms: i64, dev: &str, v: f64, i: f64) -> String {
+        let ts = crate::time::Timestamp { unix_ms: ms };
+        format!(
+            r#"{{"type":"reading","ts":"{ts}","source":"lp4","device":"{dev}","fields":{{"pack_voltage":{v:?},"pack_current":{i:?}}}}}"#
+        )
+    }
+
+    fn feed(f: &mut Filter, lines: &[String]) -> String {
+        let mut out = Vec::new();
+        for (n, l) in lines.iter().enumerate() {
+            f.line(l.as_bytes(), n as u64 + 1, &mut out).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn bank() -> Vec<BankConfig> {
+        vec![BankConfig {
+            name: "bank".into(),
+            members: None,
+            every_ms: None,
+            stale_ms: None,
+        }]
+    }
+
+    /// Issue 19 item 5: one reading stamped 2099 freezes nothing and is not remembered.
+    #[test]
+    fn a_reading_from_the_future_neither_freezes_nor_poisons() {
+        let mut f = Filter::with_clock(
+            State::default(),
+            Duration::from_secs(300),
+            bank(),
+            fixed_clock,
+        );
+        let t = NOW - 3_600_000;
+        let out = feed(
+            &mut f,
+            &[
+                at(t, "a", 50.0, 10.0),
+                at(4_070_908_800_000, "a", 50.0, 10.0),
+                at(t + 10_000, "a", 50.0, 10.0),
+            ],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(!lines
+            .iter()
+            .any(|l| l.contains("\"ts\":\"2099") && l.contains("power")));
+        assert!(!lines
+            .iter()
+            .any(|l| l.contains("\"source\":\"bank\"") && l.contains("2099")));
+        assert_eq!(f.future, 1);
+        let c = &f.state().devices["a"];
+        assert_eq!(c.charged_uj, 5_000_000_000, "10 s at 500 W");
+        assert!(f.state().devices.values().all(|c| c.last.unwrap().0 < NOW));
+        assert!(f
+            .state()
+            .banks
+            .values()
+            .all(|c| c.last.is_none_or(|(t, _)| t < NOW)));
+    }
+
+    /// A state file saved by an older version after a reading stamped 2099 heals on load.
+    #[test]
+    fn a_poisoned_state_file_recovers() {
+        let mut state = State {
+            version: 1,
+            ..State::default()
+        };
+        for name in ["a", "bank"] {
+            let c = Counters {
+                charged_uj: 7,
+                discharged_uj: 0,
+                last: Some((4_070_908_800_000, 500_000)),
+            };
+            state.devices.insert(name.into(), c.clone());
+            state.banks.insert(name.into(), c);
+        }
+        let mut f = Filter::with_clock(state, Duration::from_secs(300), bank(), fixed_clock);
+        feed(
+            &mut f,
+            &[at(NOW, "a", 50.0, 10.0), at(NOW + 10_000, "a", 50.0, 10.0)],
+        );
+        assert_eq!(f.state().devices["a"].charged_uj, 7 + 5_000_000_000);
+    }
+
+    /// A step back re-anchors: the step adds nothing, the next interval is integrated.
+    #[test]
+    fn after_a_step_back_integration_goes_on() {
+        let mut f = Filter::with_clock(
+            State::default(),
+            Duration::from_secs(300),
+            bank(),
+            fixed_clock,
+        );
+        let t = NOW - 7_200_000;
+        let out = feed(
+            &mut f,
+            &[
+                at(t + 3_600_000, "a", 50.0, 10.0),
+                at(t, "a", 50.0, 10.0),
+                at(t + 10_000, "a", 50.0, 10.0),
+            ],
+        );
+        assert_eq!(f.state().devices["a"].charged_uj, 5_000_000_000);
+        // The bank's readings never go back in time.
+        let mut prev = i64::MIN;
+        for l in out.lines().filter(|l| l.contains("\"source\":\"bank\"")) {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let ts = crate::time::parse_rfc3339_ms(v["ts"].as_str().unwrap()).unwrap();
+            assert!(ts >= prev, "{out}");
+            prev = ts;
+        }
+    }
+
+    /// Issue 19 item 10: at most MAX_DEVICES devices; devices gone for FORGET_MS are
+    /// forgotten and make room.
+    #[test]
+    fn devices_are_capped_and_forgotten() {
+        let mut f = Filter::with_clock(
+            State::default(),
+            Duration::from_secs(300),
+            bank(),
+            fixed_clock,
+        );
+        let t = NOW - FORGET_MS - 86_400_000;
+        let old: Vec<String> = (0..MAX_DEVICES + 10)
+            .map(|k| at(t, &format!("d{k}"), 50.0, 1.0))
+            .collect();
+        feed(&mut f, &old);
+        assert_eq!(f.state().devices.len(), MAX_DEVICES);
+        assert_eq!(f.untracked, 10);
+        // Much later, a new device: the old ones are forgotten.
+        feed(&mut f, &[at(NOW, "new", 50.0, 1.0)]);
+        let s = f.state();
+        assert_eq!(
+            s.devices.len(),
+            1,
+            "{:?}",
+            s.devices.keys().take(3).collect::<Vec<_>>()
+        );
+        assert!(s.devices.contains_key("new"));
+    }
+
+    /// Packs near f64's limit: the bank leaves power out rather than writing null.
+    #[test]
+    fn no_power_null() {
+        let mut f = Filter::with_clock(
+            State::default(),
+            Duration::from_secs(300),
+            bank(),
+            fixed_clock,
+        );
+        let t = NOW - 60_000;
+        let out = feed(
+            &mut f,
+            &[
+                at(t, "a", 1e300, 1.0),
+                at(t, "b", 1e300, 1.0),
+                at(t + 10_000, "a", 1e300, 1.0),
+                at(t + 10_000, "b", 1e300, 1.0),
+                at(t + 20_000, "a", 1e300, 1.0),
+            ],
+        );
+        assert!(out.contains("\"source\":\"bank\""), "{out}");
+        assert!(!out.contains("null"), "{out}");
     }
 
     proptest::proptest! {

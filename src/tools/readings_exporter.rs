@@ -85,23 +85,10 @@ enum Msg {
     Eof(u64),
 }
 
-/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
+/// Writes `text` to `path` atomically: a unique temporary file beside it (created
+/// exclusively, never through a symlink), then a rename.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics.prom".into());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let r = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    crate::io::safefile::write_atomically(path, text.as_bytes(), false)
 }
 
 /// Connections served at once; one more closes the oldest still sending its request.
@@ -514,7 +501,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 Ok(None) => {}
                 Err(why) => {
                     bad += 1;
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                 }
             }
         }
@@ -537,7 +524,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 match r.update(&v, now) {
                     Err(why) => {
                         bad += 1;
-                        log::warn!("stdin:{n}: {why}; skipped");
+                        crate::io::lines::skipped("stdin", n, &why);
                     }
                     Ok(intake) => {
                         if intake.refused {

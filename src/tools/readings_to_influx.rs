@@ -185,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             Ok(false) => {}
             Err(why) => {
                 bad += 1;
-                log::warn!("stdin:{n}: {why}; skipped");
+                crate::io::lines::skipped("stdin", n, &why);
             }
         }
         if lines.drained() {
@@ -426,7 +426,7 @@ fn spawn_reader(
                 Ok(false) => {}
                 Err(why) => {
                     bad.fetch_add(1, Ordering::SeqCst);
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                 }
             }
         }

@@ -11,10 +11,10 @@ use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
 use crate::ha::Topics;
 use crate::io::lines::LineReader;
-use crate::mqtt::bridge::DEFAULT_QUEUE;
+use crate::mqtt::bridge::{check_device, DEFAULT_QUEUE, MAX_PACKET};
+use crate::mqtt::head::Head;
 use crate::mqtt::{Bridge, Config, Transmit};
 use crate::ndjson::RecordWriter;
-use crate::record::is_device_id;
 use rumqttc::{
     Client, ConnectReturnCode, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS, Transport,
 };
@@ -62,8 +62,11 @@ a slow broker slows the reader. While the broker is away, up to --queue readings
 64 MiB) wait; past that the oldest are dropped, counted and reported. State topics keep only
 each device's newest state (older ones not yet sent are superseded, and counted).
 
-Exit status: 0 all delivered, 1 some input lines were skipped or readings dropped, 2 usage
-error, 75 the broker could not be reached within --connect-timeout.";
+A message larger than the 1 MiB packet limit is refused, named and counted; the rest flows.
+On SIGTERM what was read is delivered for at most 1.5 s; what is left counts as dropped.
+
+Exit status: 0 all delivered, 1 some input lines were skipped, readings dropped or messages
+refused, 2 usage error, 75 the broker could not be reached within --connect-timeout.";
 
 /// Publish bmstap readings (NDJSON on stdin) to MQTT, with Home Assistant discovery.
 #[derive(Debug, clap::Parser)]
@@ -128,7 +131,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub queue: u64,
     /// At exit, one line on stderr: records read, readings published on the JSON topic, states
-    /// published and superseded, readings dropped, bad lines (-v says it in words)
+    /// published and superseded, readings dropped, bad lines, messages refused (-v says it in
+    /// words)
     #[arg(long)]
     pub stats: bool,
     /// Clear every retained topic of DEVICE (discovery, state, availability) and exit; stdin is
@@ -173,7 +177,7 @@ const CLIENT_CHANNEL: usize = 256;
 
 enum Msg {
     /// A parsed record, its line as read, and its line number on stdin.
-    Record(Value, String, u64),
+    Record(Head, String, u64),
     /// An input line skipped as bad (the reader has warned).
     Skipped,
     Eof,
@@ -250,7 +254,7 @@ fn options(args: &Args, topics: &Topics) -> anyhow::Result<MqttOptions> {
     let mut o = MqttOptions::new(id, args.host.clone(), port);
     o.set_keep_alive(args.keep_alive.max(Duration::from_secs(5)));
     o.set_clean_session(true);
-    o.set_max_packet_size(1 << 20, 1 << 20);
+    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
     o.set_last_will(LastWill::new(
         topics.bridge(),
         "offline",
@@ -294,7 +298,7 @@ fn options(args: &Args, topics: &Topics) -> anyhow::Result<MqttOptions> {
     Ok(o)
 }
 
-/// One input line as the reader takes it: `None` for a blank line, else the JSON object and
+/// One input line as a consumer takes it: `None` for a blank line, else the JSON object and
 /// its text, or why it is not a record (for the warning that names the line).
 pub fn parse_line(b: &[u8]) -> Result<Option<(Value, &str)>, String> {
     if b.iter().all(u8::is_ascii_whitespace) {
@@ -307,6 +311,18 @@ pub fn parse_line(b: &[u8]) -> Result<Option<(Value, &str)>, String> {
         return Err("not a JSON object".into());
     }
     Ok(Some((v, s)))
+}
+
+/// One input line as readings-to-mqtt's reader takes it: like [`parse_line`], but only the
+/// record's head is read (no JSON tree is built; the bridge parses a reading in full only
+/// when its state is published).
+pub fn parse_head(b: &[u8]) -> Result<Option<(Head, &str)>, String> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let s =
+        std::str::from_utf8(b).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    Ok(Some((Head::parse(s)?, s)))
 }
 
 /// Everything readings-to-mqtt would publish for the NDJSON `input`, in order, with the default
@@ -336,9 +352,9 @@ pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64
             bad += 1;
             continue;
         };
-        match parse_line(b) {
+        match parse_head(b) {
             Ok(None) => {}
-            Ok(Some((v, s))) => match bridge.record(&v, s, Instant::now()) {
+            Ok(Some((h, s))) => match bridge.record_head(&h, s, Instant::now()) {
                 Ok(()) => taken += 1,
                 Err(_) => bad += 1,
             },
@@ -369,7 +385,7 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
             };
             let parsed = match line {
                 Err(len) => Err(format!("line too long ({len} bytes)")),
-                Ok(b) => match parse_line(b) {
+                Ok(b) => match parse_head(b) {
                     Ok(None) => continue,
                     Ok(Some((v, s))) => Ok((v, s.to_string())),
                     Err(e) => Err(e),
@@ -394,7 +410,7 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
                     }
                 }
                 Err(why) => {
-                    log::warn!("stdin:{n}: {why}; skipped");
+                    crate::io::lines::skipped("stdin", n, &why);
                     if tx.send(Msg::Skipped).is_err() {
                         return;
                     }
@@ -454,8 +470,8 @@ fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
     for msg in rx {
         match msg {
             Msg::Record(v, raw, at) => {
-                if let Err(why) = bridge.record(&v, &raw, Instant::now()) {
-                    log::warn!("stdin:{at}: {why}; skipped");
+                if let Err(why) = bridge.record_head(&v, &raw, Instant::now()) {
+                    crate::io::lines::skipped("stdin", at, &why);
                 }
                 bridge.end_of_input();
             }
@@ -475,6 +491,9 @@ fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
             });
             out.write_value(&json!({"topic": t.topic, "retain": t.retain, "payload": payload}))?;
         }
+        while let Some(n) = bridge.take_note() {
+            log::warn!("{n}");
+        }
     }
     Ok(finish(args, &bridge))
 }
@@ -484,20 +503,22 @@ fn finish(args: &Args, bridge: &Bridge) -> Exit {
     let s = bridge.stats();
     log::info!(
         "{} record(s) read, {} reading(s) published on the JSON topic, {} state(s) published, \
-         {} state(s) superseded, {} reading(s) dropped, {} bad line(s)",
+         {} state(s) superseded, {} reading(s) dropped, {} bad line(s), {} message(s) refused",
         s.records,
         s.json_published,
         s.states_published,
         s.states_superseded,
         s.dropped,
-        s.bad
+        s.bad,
+        s.refused
     );
     if args.stats {
         eprintln!("{}: stats: {s}", crate::log::tool_name());
     }
     if s.dropped > 0 {
         log::warn!(
-            "{} reading(s) dropped: the broker was away longer than --queue {} lasts",
+            "{} reading(s) dropped: the broker was away longer than --queue {} lasts, or a \
+             signal came before they were delivered",
             s.dropped,
             bridge.config().queue
         );
@@ -505,7 +526,13 @@ fn finish(args: &Args, bridge: &Bridge) -> Exit {
     if s.bad > 0 {
         log::warn!("{} input line(s) skipped", s.bad);
     }
-    if s.dropped > 0 || s.bad > 0 {
+    if s.refused > 0 {
+        log::warn!(
+            "{} message(s) refused: larger than the maximum packet",
+            s.refused
+        );
+    }
+    if s.dropped > 0 || s.bad > 0 || s.refused > 0 {
         Exit::Partial
     } else {
         Exit::Ok
@@ -515,24 +542,36 @@ fn finish(args: &Args, bridge: &Bridge) -> Exit {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.common.init_logging();
     for (name, t) in [
-        ("--topic-prefix", &args.topic_prefix),
-        ("--discovery-prefix", &args.discovery_prefix),
+        ("--topic-prefix", Some(&args.topic_prefix)),
+        ("--discovery-prefix", Some(&args.discovery_prefix)),
+        ("--json-topic", args.json_topic.as_ref()),
     ] {
-        if t.is_empty() || t.contains(['+', '#']) || t.starts_with('/') || t.ends_with('/') {
-            return Err(usage(format!("{name} '{t}' is not a valid topic level")));
+        let Some(t) = t else { continue };
+        if !valid_topic(t) {
+            return Err(usage(format!(
+                "{name} '{}' is not a valid topic (not empty, no '+', '#' or NUL, no '/' at \
+                 either end, at most {MAX_TOPIC} bytes)",
+                t.escape_debug()
+            )));
         }
     }
     for d in &args.remove {
-        if !is_device_id(d) {
-            return Err(usage(format!(
-                "--remove '{d}' is not a device id (lower-case letters, digits, '_' and '-')"
-            )));
+        if let Err(why) = check_device(d) {
+            return Err(usage(format!("--remove: {why}")));
         }
     }
     let topics = Topics {
         prefix: args.topic_prefix.clone(),
         discovery_prefix: args.discovery_prefix.clone(),
     };
+    if let Some(j) = &args.json_topic {
+        if owned_topic(&topics, j) {
+            return Err(usage(format!(
+                "--json-topic '{j}' is one of the bridge's own topics (state, availability, \
+                 discovery); choose another"
+            )));
+        }
+    }
     let mut cfg = Config::new(topics.clone());
     cfg.discovery = !args.no_discovery;
     cfg.expire_after = args.expire_after;
@@ -568,6 +607,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         announce_at: None,
         disconnect_at: None,
         dropped_seen: 0,
+        stop_at: None,
+        losses: 0,
+        loss_logged: true,
+        loss_logged_at: None,
     };
     if args.remove.is_empty() {
         // The reader is not joined: after a signal, stdin may still be open.
@@ -599,19 +642,79 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 break;
             }
         }
-        d.check_timeouts()?;
-        if STOP.load(Ordering::SeqCst) && !d.eof {
+        if STOP.load(Ordering::SeqCst) && d.stop_at.is_none() {
             log::info!("signal: delivering what was read, then exiting");
-            d.eof = true;
-            d.bridge.end_of_input();
+            d.stop_at = Some(Instant::now());
+            if !d.eof {
+                d.eof = true;
+                d.bridge.end_of_input();
+            }
+        }
+        // Nothing to deliver and no broker to say goodbye to: no reason to wait.
+        let nothing_left = !d.bridge.is_connected() && d.bridge.held() == 0;
+        if d.stop_at
+            .is_some_and(|t| t.elapsed() >= STOP_GRACE || nothing_left)
+        {
+            let n = d.bridge.abandon();
+            if n > 0 {
+                log::warn!(
+                    "signal: the broker did not take {n} reading(s) within {} ms; dropped",
+                    STOP_GRACE.as_millis()
+                );
+            }
+            if let Some(c) = &d.client {
+                let _ = c.try_disconnect();
+            }
+            d.log_notes();
+            break;
+        }
+        if d.stop_at.is_none() {
+            d.check_timeouts()?;
         }
         gate.set(d.bridge.wants_input());
-        if d.pump() == Flow::Done {
+        let flow = d.pump();
+        d.log_notes();
+        if flow == Flow::Done {
             break;
         }
     }
     Ok(finish(&args, &d.bridge))
 }
+
+/// The longest topic taken from the command line (MQTT allows 65535 bytes; a topic is a name).
+const MAX_TOPIC: usize = 1024;
+
+/// A topic to publish to: not empty, no wildcards or NUL, no empty first or last level.
+fn valid_topic(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= MAX_TOPIC
+        && !t.contains(['+', '#', '\0'])
+        && !t.starts_with('/')
+        && !t.ends_with('/')
+}
+
+/// Is `t` a topic the bridge itself publishes to (some device's state or availability, the
+/// bridge's availability, a discovery config)?
+fn owned_topic(topics: &Topics, t: &str) -> bool {
+    let levels: Vec<&str> = t.split('/').collect();
+    let own = |prefix: &str| {
+        let p: Vec<&str> = prefix.split('/').collect();
+        levels.len() == p.len() + 2
+            && levels[..p.len()] == p[..]
+            && matches!(levels[p.len() + 1], "state" | "availability")
+    };
+    let disc: Vec<&str> = topics.discovery_prefix.split('/').collect();
+    own(&topics.prefix)
+        || (levels.len() > disc.len() && levels[..disc.len()] == disc[..] && t.ends_with("/config"))
+}
+
+/// After a signal, how long the broker has to take what was read before the tool gives up
+/// on it (counted as dropped) and exits.
+const STOP_GRACE: Duration = Duration::from_millis(1500);
+
+/// Connection losses logged one by one; past these, one line a minute ([`LOSS_LOG_EVERY`]).
+const LOSSES_NAMED: u64 = 5;
+const LOSS_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// The longest the main loop sleeps without a message.
 const TICK: Duration = Duration::from_millis(100);
@@ -642,9 +745,22 @@ struct Driver<'a> {
     announce_at: Option<Instant>,
     disconnect_at: Option<Instant>,
     dropped_seen: u64,
+    /// When the signal was seen.
+    stop_at: Option<Instant>,
+    /// Connections lost so far, whether the latest loss was logged, and when one last was.
+    losses: u64,
+    loss_logged: bool,
+    loss_logged_at: Option<Instant>,
 }
 
 impl Driver<'_> {
+    /// The bridge's refusals, on stderr.
+    fn log_notes(&mut self) {
+        while let Some(n) = self.bridge.take_note() {
+            log::warn!("{n}");
+        }
+    }
+
     fn where_(&self) -> String {
         format!("{}:{}", self.args.host, broker_port(self.args))
     }
@@ -654,8 +770,8 @@ impl Driver<'_> {
         match msg {
             Msg::Record(v, raw, at) => {
                 if !self.eof {
-                    if let Err(why) = self.bridge.record(&v, &raw, now) {
-                        log::warn!("stdin:{at}: {why}; skipped");
+                    if let Err(why) = self.bridge.record_head(&v, &raw, now) {
+                        crate::io::lines::skipped("stdin", at, &why);
                     }
                 } else {
                     // Read after a signal, when delivery had already been wrapped up.
@@ -686,7 +802,25 @@ impl Driver<'_> {
                     )));
                 }
                 if self.bridge.is_connected() {
-                    log::warn!("{}: connection lost ({e}); reconnecting", self.args.host);
+                    // A broker that keeps dropping the connection: the first few losses,
+                    // then one line a minute with the count.
+                    self.losses += 1;
+                    self.loss_logged = self.losses <= LOSSES_NAMED
+                        || self
+                            .loss_logged_at
+                            .is_none_or(|t| t.elapsed() >= LOSS_LOG_EVERY);
+                    if self.loss_logged {
+                        let count = if self.losses > LOSSES_NAMED {
+                            format!("; {} losses so far, logged once a minute", self.losses)
+                        } else {
+                            String::new()
+                        };
+                        log::warn!(
+                            "{}: connection lost ({e}); reconnecting{count}",
+                            self.args.host
+                        );
+                        self.loss_logged_at = Some(now);
+                    }
                 } else if e != self.last_error {
                     log::info!("{}: {e}", self.args.host);
                 }
@@ -721,7 +855,9 @@ impl Driver<'_> {
                 }
                 let dropped = self.bridge.stats().dropped;
                 if self.ever_connected {
-                    log::warn!("{}: connected again", self.args.host);
+                    if self.loss_logged {
+                        log::warn!("{}: connected again", self.args.host);
+                    }
                     if dropped > self.dropped_seen {
                         log::warn!(
                             "{} reading(s) dropped while the broker was away (--queue {})",

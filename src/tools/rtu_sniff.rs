@@ -379,10 +379,7 @@ fn live(path: &str, args: &Args, sink: &mut Sink, out: &mut RecordWriter) -> any
     sink.label = port.as_ref().map(|p| p.label.clone()).unwrap_or_default();
     let mut save = match &args.save {
         Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
+            crate::io::safefile::open_append(p)
                 .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
         ),
         None => None,
