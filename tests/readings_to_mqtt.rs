@@ -230,9 +230,10 @@ fn every_source_state_discovery_and_availability() {
         "{}",
         String::from_utf8_lossy(&out.get_output().stderr)
     );
+    // A clean end says so (not only a crash, through the last will).
     assert_eq!(
         b.get("bmstap/bridge/availability").as_deref(),
-        Some("online")
+        Some("offline")
     );
     // LP4: flattened state and typed discovery.
     let s = b.json("bmstap/lifepower4-2/state");
@@ -308,6 +309,43 @@ fn unreachable_broker_exits_75() {
         .stderr(
             predicates::str::contains("unreachable").or(predicates::str::contains("no connection")),
         );
+}
+
+/// A broker name that does not resolve ends the tool at once with 75 (not after
+/// --connect-timeout of silent retries).
+#[test]
+fn a_broker_name_that_does_not_resolve_exits_75_at_once() {
+    cmd("readings-to-mqtt")
+        .args([
+            "--host",
+            "no-such-broker.invalid",
+            "--connect-timeout",
+            "10m",
+        ])
+        .write_stdin(LP4)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(75)
+        .stderr(predicates::str::contains(
+            "cannot resolve broker 'no-such-broker.invalid'",
+        ));
+}
+
+/// A first connection that takes a while is said on stderr at the default level.
+#[test]
+fn a_slow_first_connection_says_connecting() {
+    // A listener that never answers CONNECT.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    cmd("readings-to-mqtt")
+        .args(["--port", &port.to_string(), "--connect-timeout", "3s"])
+        .write_stdin(LP4)
+        .assert()
+        .code(75)
+        .stderr(predicates::str::contains(format!(
+            "connecting to localhost:{port}: no answer yet"
+        )));
+    drop(l);
 }
 
 use predicates::prelude::PredicateBooleanExt;
@@ -444,7 +482,8 @@ fn broker_restart_loses_nothing_acknowledged() {
     assert_eq!(b.json("bmstap/2205075e0604/state")["soc"], 69);
     assert_eq!(
         b.get("bmstap/bridge/availability").as_deref(),
-        Some("online")
+        Some("offline"),
+        "ended cleanly"
     );
 }
 
@@ -748,10 +787,10 @@ fn sigterm_delivers_what_was_read() {
         "stdin still open, SIGTERM: a clean exit"
     );
     drop(stdin);
-    // A clean disconnect: no last will.
+    // A clean end on SIGTERM: `offline` published before the disconnect.
     assert_eq!(
         b.get("bmstap/bridge/availability").as_deref(),
-        Some("online")
+        Some("offline")
     );
 }
 

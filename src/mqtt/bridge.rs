@@ -196,6 +196,10 @@ pub struct Bridge {
     connected: bool,
     /// `online` on the bridge availability topic is due.
     birth: bool,
+    /// `offline` on the bridge availability topic is due (a clean end), and whether it was
+    /// asked for already.
+    farewell: bool,
+    said_farewell: bool,
     /// Empty retained messages that clear a removed device.
     removals: VecDeque<String>,
     queue: VecDeque<Queued>,
@@ -227,6 +231,8 @@ impl Bridge {
             devices: BTreeMap::new(),
             connected: false,
             birth: false,
+            farewell: false,
+            said_farewell: false,
             removals: VecDeque::new(),
             queue: VecDeque::new(),
             inflight: VecDeque::new(),
@@ -538,6 +544,17 @@ impl Bridge {
         }
     }
 
+    /// A clean end: the bridge's `offline` (retained) is due, once; false if it was asked
+    /// for already. The caller disconnects when the bridge is [`idle`](Self::idle) again.
+    pub fn goodbye(&mut self) -> bool {
+        if self.said_farewell {
+            return false;
+        }
+        self.said_farewell = true;
+        self.farewell = true;
+        true
+    }
+
     /// End of input: states held back by `--min-interval` are due now.
     pub fn end_of_input(&mut self) {
         for d in self.devices.values_mut() {
@@ -605,6 +622,11 @@ impl Bridge {
             self.birth = false;
             let t = self.cfg.topics.bridge();
             return Some(self.other(t, b"online".to_vec(), true, Sent::Other));
+        }
+        if self.farewell {
+            self.farewell = false;
+            let t = self.cfg.topics.bridge();
+            return Some(self.other(t, b"offline".to_vec(), true, Sent::Other));
         }
         if let Some(topic) = self.removals.pop_front() {
             return Some(self.other(topic, Vec::new(), true, Sent::Other));
@@ -812,6 +834,7 @@ impl Bridge {
     /// array timer).
     pub fn idle(&self) -> bool {
         !self.birth
+            && !self.farewell
             && self.removals.is_empty()
             && self.queue.is_empty()
             && self.inflight.is_empty()

@@ -23,8 +23,9 @@ Examples:
   # Three packs on one bus, two buses polled in parallel, into Home Assistant
   lp4-poll --address 1,2,3 /dev/ttyUSB0 /dev/ttyUSB1 | readings-to-mqtt --host broker
 
-  # One-shot check from cron: exit 1 if any pack did not answer
-  lp4-poll --once --address 1-4 /dev/ttyUSB0 | jq -c '{device, soc: .fields.soc}'
+  # One-shot check from cron: alert when a pack did not answer (lp4-poll exits 1) or a cell
+  # delta is over 50 mV (without --emit-errors a silent pack would just be missing)
+  lp4-poll --once --emit-errors -a 1-4 /dev/ttyUSB0 | jq -e -s 'length > 0 and all(.[]; .type == \"reading\" and .fields.cell_voltage_delta_mv <= 50)' >/dev/null || alert
 
   # Find packs: addresses 1-16 and 0x40 at 9600, 19200 and 115200 baud
   lp4-poll --scan /dev/ttyUSB0

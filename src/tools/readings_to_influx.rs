@@ -36,8 +36,8 @@ Examples:
   # Line protocol on stdout (timestamps in ms: tell the consumer)
   lp4-poll /dev/ttyUSB0 | readings-to-influx | influx write --bucket bms --precision ms
 
-  # A file of readings into InfluxDB 1.x with its CLI
-  readings-to-influx --precision ns < readings.ndjson > readings.lp
+  # A file of readings into InfluxDB 1.x with its CLI (influx -import needs the header)
+  { printf '# DML\\n# CONTEXT-DATABASE: bms\\n'; readings-to-influx --precision ns < readings.ndjson; } > readings.lp
   influx -import -path=readings.lp -precision=ns
 
   # Telegraf reads it from a process: [[inputs.execd]] command = [\"sh\", \"-c\",

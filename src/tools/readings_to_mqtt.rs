@@ -54,7 +54,8 @@ Examples:
   eflex-candump-decode --interface can0 | readings-to-mqtt --host broker --json-topic eflex/batteries --array-every 2m
 
 Topics: <prefix>/<device>/state (retained JSON, arrays flattened: cell_01_voltage, ...),
-<prefix>/<device>/availability, <prefix>/bridge/availability (last will 'offline'),
+<prefix>/<device>/availability, <prefix>/bridge/availability ('online'; 'offline' on a clean
+end and as the last will),
 <discovery-prefix>/device/<prefix>_<device>/config (Home Assistant device discovery).
 
 Delivery: the JSON topic gets every reading, in order (QoS 1: at least once). While connected,
@@ -66,7 +67,8 @@ A message larger than the 1 MiB packet limit is refused, named and counted; the 
 On SIGTERM what was read is delivered for at most 1.5 s; what is left counts as dropped.
 
 Exit status: 0 all delivered, 1 some input lines were skipped, readings dropped or messages
-refused, 2 usage error, 75 the broker could not be reached within --connect-timeout.";
+refused, 2 usage error, 75 the broker's name does not resolve or it could not be reached
+within --connect-timeout.";
 
 /// Publish bmstap readings (NDJSON on stdin) to MQTT, with Home Assistant discovery.
 #[derive(Debug, clap::Parser)]
@@ -585,6 +587,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     install_signal_handlers();
     let opts = options(&args, &topics)?;
+    resolves(&args)?;
     let (tx, rx) = sync_channel::<Msg>(RECORD_CHANNEL);
     spawn_connection(opts, tx.clone());
     let gate = Arc::new(Gate::new());
@@ -611,6 +614,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         losses: 0,
         loss_logged: true,
         loss_logged_at: None,
+        said_connecting: false,
     };
     if args.remove.is_empty() {
         // The reader is not joined: after a signal, stdin may still be open.
@@ -751,6 +755,8 @@ struct Driver<'a> {
     losses: u64,
     loss_logged: bool,
     loss_logged_at: Option<Instant>,
+    /// "still connecting" was said (once, a second into a first connection that is slow).
+    said_connecting: bool,
 }
 
 impl Driver<'_> {
@@ -911,6 +917,17 @@ impl Driver<'_> {
 
     fn check_timeouts(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
+        if !self.ever_connected
+            && !self.said_connecting
+            && self.started.elapsed() >= SAY_CONNECTING_AFTER
+        {
+            self.said_connecting = true;
+            log::warn!(
+                "connecting to {}: no answer yet; trying for up to {} s (--connect-timeout)",
+                self.where_(),
+                self.args.connect_timeout.as_secs()
+            );
+        }
         if !self.ever_connected && self.started.elapsed() >= self.args.connect_timeout {
             let secs = self.args.connect_timeout.as_secs();
             return Err(unavailable(if self.last_error.is_empty() {
@@ -982,11 +999,40 @@ impl Driver<'_> {
             }
         }
         if self.eof && self.pending.is_none() && self.bridge.idle() {
+            if self.bridge.goodbye() {
+                // `offline` on the bridge's availability goes out (and is acknowledged)
+                // before the clean disconnect, which would not trigger the last will.
+                return self.pump();
+            }
             log::debug!("everything delivered; disconnecting");
             let _ = client.try_disconnect();
             self.disconnect_at = Some(now);
         }
         Flow::Go
+    }
+}
+
+/// A first connection still not made after this long is said on stderr at the default level.
+const SAY_CONNECTING_AFTER: Duration = Duration::from_secs(1);
+
+/// The broker's name must resolve at the start (exit 75 at once, as the pollers do with a
+/// gateway's name), not after --connect-timeout of silent retries.
+fn resolves(args: &Args) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs;
+    let host = args.host.trim_matches(|c| c == '[' || c == ']');
+    match (host, broker_port(args))
+        .to_socket_addrs()
+        .map(|mut a| a.next())
+    {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(unavailable(format!(
+            "cannot resolve broker '{}': no address (check --host)",
+            args.host
+        ))),
+        Err(e) => Err(unavailable(format!(
+            "cannot resolve broker '{}': {e} (check --host, or give the broker's IP address)",
+            args.host
+        ))),
     }
 }
 
