@@ -333,6 +333,7 @@ fn a_hundred_thousand_devices_stay_within_the_cap_in_memory() {
 #[test]
 fn a_textfile_that_cannot_be_written_is_retried_not_the_end() {
     let dir = TempDir::new("hostile-exporter-textfile");
+    std::fs::create_dir(dir.path("missing")).unwrap();
     let file = dir.path("missing/bmstap.prom");
     let mut child = Guard::spawn(
         Command::new(bin())
@@ -345,9 +346,19 @@ fn a_textfile_that_cannot_be_written_is_retried_not_the_end() {
     );
     let mut stdin = child.stdin.take().unwrap();
     stdin
+        .write_all(reading("pack-1", serde_json::json!({"soc": 41})).as_bytes())
+        .unwrap();
+    let t = Instant::now();
+    while !file.exists() {
+        assert!(t.elapsed() < Duration::from_secs(30), "never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The directory goes away while the exporter runs (unmounted, cleaned up): retried.
+    std::fs::remove_dir_all(dir.path("missing")).unwrap();
+    stdin
         .write_all(reading("pack-1", serde_json::json!({"soc": 42})).as_bytes())
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     assert!(
         child.try_wait().unwrap().is_none(),
         "a failed write ended the exporter"

@@ -194,6 +194,18 @@ fn promtool_accepts_the_exposition() {
 }
 
 #[test]
+fn a_textfile_in_a_missing_directory_is_a_usage_error() {
+    let dir = TempDir::new("exporter-nodir");
+    cmd()
+        .arg("--textfile")
+        .arg(dir.path("no-such-dir/m.prom"))
+        .write_stdin(LP4)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no directory"));
+}
+
+#[test]
 fn bad_input_is_skipped_and_counted() {
     let dir = TempDir::new("exporter-bad");
     cmd()

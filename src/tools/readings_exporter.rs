@@ -48,7 +48,8 @@ field (or the exporter itself) has is left out with a warning. With --textfile, 
 write (a full disk) is a warning and tried again every second.
 
 Exit status: 0 input ended, 1 some input lines were skipped or readings of devices beyond
---max-devices ignored, 2 usage error, 75 the address could not be bound.";
+--max-devices ignored, 2 usage error (also: the --textfile directory does not exist), 75 the
+address could not be bound.";
 
 /// Serve the newest bmstap reading of every device (NDJSON on stdin) as Prometheus metrics.
 #[derive(Debug, clap::Parser)]
@@ -453,6 +454,22 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let reg = Arc::new(Mutex::new(Registry::with_max_devices(
         args.max_devices as usize,
     )));
+    if let Some(path) = &args.textfile {
+        // A directory that is missing at the start is a mistake in the command (exit 2); one
+        // that goes away later is retried (a full disk the same).
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(usage(format!(
+                "--textfile {}: no directory {} (node_exporter's textfile directory, e.g. \
+                 /var/lib/prometheus/node-exporter)",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
     if args.textfile.is_none() {
         let listener = TcpListener::bind(&args.listen)
             .map_err(|e| unavailable(format!("cannot listen on {}: {e}", args.listen)))?;
