@@ -504,6 +504,40 @@ fn banks_by_name_and_usage_errors() {
         .code(2);
 }
 
+/// A listed member that never appears (a typo, or a pack the poller names otherwise): one
+/// warning naming the ids that were seen, after two cycles, and exit 1 at the end.
+#[test]
+fn a_listed_member_that_never_appears_is_named_once() {
+    let mut lines = Vec::new();
+    for c in 0..4 {
+        lines.push(reading(c * 10_000, "ttyusb0-1", 50.0, 1.0));
+        lines.push(reading(c * 10_000 + 100, "ttyusb0-2", 50.0, 1.0));
+    }
+    let out = cmd("readings-bank")
+        .args(["--bank", "top=ttyusb0-1,ttyusb0_2"])
+        .write_stdin(input(&lines))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert_eq!(
+        err.matches(
+            "--bank top: no reading of member 'ttyusb0_2' yet; devices seen: ttyusb0-1, ttyusb0-2"
+        )
+        .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("never seen: top: ttyusb0_2"), "{err}");
+    assert!(!err.contains("'ttyusb0-1'"), "{err}");
+    // Every member there: silent, exit 0.
+    cmd("readings-bank")
+        .args(["--bank", "top=ttyusb0-1,ttyusb0-2"])
+        .write_stdin(input(&lines))
+        .assert()
+        .success()
+        .stderr("");
+}
+
 /// bms-sim's charge/discharge profile: over two swings the counters of every battery and
 /// of the bank move both ways, and never down.
 #[test]

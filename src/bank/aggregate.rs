@@ -85,6 +85,19 @@ impl Bank {
         &self.cfg.name
     }
 
+    /// Its listed packs (`--bank NAME=DEV,...`), if listed.
+    pub fn members(&self) -> Option<&[String]> {
+        self.cfg.members.as_deref()
+    }
+
+    /// Listed packs that never gave a reading.
+    pub fn never_seen(&self) -> impl Iterator<Item = &str> {
+        self.packs
+            .iter()
+            .filter(|p| self.cfg.members.is_some() && p.last.is_none())
+            .map(|p| p.name.as_str())
+    }
+
     /// The bank's own energy counters (for the state file).
     pub fn counters(&self) -> &Counters {
         &self.energy.counters

@@ -62,8 +62,8 @@ problem (some pack has a warning, protection or alarm on). A pack is offline aft
 record with an error or after --stale without a reading; offline packs leave the sums.
 
 Exit status: 0 done, 1 some input lines were not records (each reported with its line
-number and skipped), 2 usage error or unusable state file, 75 the state file is in use by
-another readings-bank.";
+number and skipped) or a --bank member never gave a reading (named after two cycles), 2
+usage error or unusable state file, 75 the state file is in use by another readings-bank.";
 
 /// Add power, energy counters (kWh charged and discharged, never decreasing) and time
 /// estimates to bmstap readings (NDJSON on stdin), and write the packs as one bank; every
@@ -174,7 +174,13 @@ pub struct Filter {
     /// Readings stamped before their device's previous one.
     pub backwards: u64,
     since_prune: u64,
+    /// Until the listed bank members are checked: the devices seen so far and how often.
+    members_check: Option<HashMap<String, u32>>,
 }
+
+/// The listed bank members are checked once a device has reported this many times (two
+/// polling cycles after its first), or at the end of input.
+const MEMBER_CHECK_READINGS: u32 = 3;
 
 impl Filter {
     /// A filter with `banks` (none: per-device fields only), starting from `state`.
@@ -243,6 +249,7 @@ impl Filter {
             untracked: 0,
             backwards: 0,
             since_prune: 0,
+            members_check: banks.iter().any(|b| b.members.is_some()).then(HashMap::new),
             banks: banks
                 .into_iter()
                 .map(|b| {
@@ -311,6 +318,9 @@ impl Filter {
                     return Ok(());
                 }
                 self.newest = Some(self.newest.map_or(ts_ms, |t| t.max(ts_ms)));
+                if source != "bank" {
+                    self.count_for_members(&device);
+                }
                 if !self.track(&device, n) {
                     out.extend_from_slice(line);
                     out.push(b'\n');
@@ -367,6 +377,54 @@ impl Filter {
             }
         }
         Ok(())
+    }
+
+    /// Counts a reading of `device` until the listed members are checked.
+    fn count_for_members(&mut self, device: &str) {
+        let Some(seen) = &mut self.members_check else {
+            return;
+        };
+        let due = if let Some(c) = seen.get_mut(device) {
+            *c += 1;
+            *c >= MEMBER_CHECK_READINGS
+        } else if seen.len() < MAX_DEVICES {
+            seen.insert(device.to_string(), 1);
+            false
+        } else {
+            true
+        };
+        if due {
+            self.check_members();
+        }
+    }
+
+    /// Warns once for each listed bank member that has not appeared (a typo, or a pack the
+    /// poller names otherwise), naming the device ids that did. Called after two cycles and
+    /// at the end of input; then never again.
+    pub fn check_members(&mut self) {
+        let Some(seen) = self.members_check.take() else {
+            return;
+        };
+        if seen.is_empty() {
+            return;
+        }
+        let mut ids: Vec<&str> = seen.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        let shown = if ids.len() > 12 {
+            format!("{}, ... ({} in all)", ids[..12].join(", "), ids.len())
+        } else {
+            ids.join(", ")
+        };
+        for b in &self.banks {
+            for m in b.members().unwrap_or_default() {
+                if !seen.contains_key(m) {
+                    log::warn!(
+                        "--bank {}: no reading of member '{m}' yet; devices seen: {shown}",
+                        b.name()
+                    );
+                }
+            }
+        }
     }
 
     /// Is `device` kept (its counters, its place in the bank)? A known one is; a new one if
@@ -681,6 +739,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     })();
     // Whatever ended the run (end of input, a signal, a closed stdout), the counters are
     // saved.
+    filter.check_members();
     let flushed = out.flush();
     let saved = save(&mut filter, &mut last_save);
     if filter.future > NAMED {
@@ -704,8 +763,20 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let bad = result?;
     flushed?;
     saved?;
+    // A listed member without a single reading: the bank readings lacked it all along.
+    let missing: Vec<String> = filter
+        .banks
+        .iter()
+        .flat_map(|b| b.never_seen().map(move |m| format!("{}: {m}", b.name())))
+        .collect();
+    if !missing.is_empty() {
+        log::warn!("listed bank member(s) never seen: {}", missing.join(", "));
+    }
     if bad > 0 {
         log::warn!("{bad} input line(s) skipped");
+        return Ok(Exit::Partial);
+    }
+    if !missing.is_empty() {
         return Ok(Exit::Partial);
     }
     Ok(Exit::Ok)
