@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
     let req = &requests[usize::from(pick) % requests.len()];
     let chunk = usize::from(pick >> 4) + 1;
     let mut answer = None;
-    for end in (chunk..=rest.len()).step_by(chunk).chain(std::iter::once(rest.len())) {
+    for end in (chunk..=rest.len())
+        .step_by(chunk)
+        .chain(std::iter::once(rest.len()))
+    {
         let last = end == rest.len();
         match codec.judge(2, req, &[], &rest[..end], last) {
             Judge::Done(r) => {
