@@ -54,8 +54,12 @@ fn a_gateway_that_accepts_then_resets_is_logged_in_a_few_lines() {
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
-            let Ok(c) = conn else { break };
-            // Reset at once: linger 0 sends RST instead of FIN.
+            let Ok(mut c) = conn else { break };
+            // Reset when the first request arrives (so the client's connect has completed:
+            // a reset inside the handshake is reported as "cannot connect", exit 75):
+            // linger 0 sends RST instead of FIN.
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = std::io::Read::read(&mut c, &mut [0u8; 64]);
             let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
             drop(c);
         }
