@@ -6,6 +6,8 @@ pub mod codec;
 pub mod daly;
 pub mod eflex;
 pub mod jbd;
+pub mod jk;
+pub mod jkpb;
 pub mod lp4;
 pub mod mbap;
 pub mod modbus;
