@@ -676,3 +676,179 @@ fn detect_finds_a_pylontech_master() {
     assert_eq!(recs[0]["address"], 2);
     no_writes(&log);
 }
+
+/// Every line of a simulator's --rx-log: what bms-poll sent, as hex.
+fn received(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn jk_pb_listens_to_a_master_and_sends_nothing() {
+    let dir = TempDir::new("bms-poll-jkpb-listen");
+    let log = dir.path("rx.log");
+    let s = sim(
+        "jk-pb",
+        &[
+            "--address",
+            "1,2",
+            "--cells",
+            "8",
+            "--cycle",
+            "200ms",
+            "--fault",
+            "2:cell_ov",
+            "--rx-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "jk-pb", "--count", "2", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    let l = label(&s);
+    let devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    let want: Vec<String> = [0, 1, 2, 0, 1, 2]
+        .iter()
+        .map(|a| format!("{l}-{a}"))
+        .collect();
+    assert_eq!(devices, want);
+    for reading in &r {
+        assert_eq!(reading["source"], "jk-pb");
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 8);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.01, "cells {sum} vs pack {v}");
+        let fault = reading["device"] == format!("{l}-2");
+        assert_eq!(f["protection_cell_ov"], fault);
+        assert_eq!(f["charge_fet"], !fault);
+    }
+    // The settings record follows the live one in a master's cycle: the second cycle has them.
+    assert_eq!(r[4]["fields"]["design_capacity_ah"], 100.0);
+    // One pack picked by address, named.
+    let out = cmd("bms-poll")
+        .args([
+            "-p", "jk-pb", "-a", "2", "--name", "garage", "--once", &s.path,
+        ])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["device"], "garage");
+    // Not a byte went to the bus, and --jk-trigger does not change that with a master there.
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "--jk-trigger", "-a", "1", "--once", &s.path])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("listening instead of asking"), "{err}");
+    assert_eq!(readings(&out.get_output().stdout).len(), 1);
+    let sent = received(&log);
+    assert!(sent.is_empty(), "bms-poll sent to a jk-pb bus: {sent:?}");
+}
+
+#[test]
+fn jk_pb_triggers_only_when_allowed_and_only_the_three_frames() {
+    let dir = TempDir::new("bms-poll-jkpb-trigger");
+    let log = dir.path("rx.log");
+    let s = sim(
+        "jk-pb",
+        &[
+            "--slaves",
+            "--echo",
+            "--address",
+            "1,2",
+            "--cells",
+            "8",
+            "--rx-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    // Without --jk-trigger nothing is heard on a bus without a master, and nothing is sent.
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "-a", "1", "--once", "-q", &s.path])
+        .assert()
+        .code(1);
+    assert!(readings(&out.get_output().stdout).is_empty());
+    assert!(received(&log).is_empty());
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "jk-pb",
+            "--jk-trigger",
+            "-a",
+            "1,2",
+            "--count",
+            "2",
+            "--interval",
+            "200ms",
+            &s.path,
+        ])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 4);
+    for reading in &r {
+        assert_eq!(reading["info"]["model"], "JK_PB2A16S20P");
+        assert_eq!(reading["fields"]["cell_count"], 8);
+        assert_eq!(reading["fields"]["design_capacity_ah"], 100.0);
+    }
+    let l = label(&s);
+    assert_eq!(r[0]["device"], format!("sim-{l}-01"));
+    assert_eq!(r[1]["device"], format!("sim-{l}-02"));
+    // Everything sent was one of the three byte-exact triggers, to addresses 1 and 2.
+    let allowed = [
+        "01 10 16 20 00 01 02 00 00 D6 F1",
+        "01 10 16 1E 00 01 02 00 00 D2 2F",
+        "01 10 16 1C 00 01 02 00 00 D3 CD",
+        "02 10 16 20 00 01 02 00 00 C2 01",
+        "02 10 16 1E 00 01 02 00 00 C6 DF",
+        "02 10 16 1C 00 01 02 00 00 C7 3D",
+    ];
+    let sent = received(&log);
+    assert!(sent.len() >= 6, "{sent:?}");
+    for line in &sent {
+        assert!(allowed.contains(&line.as_str()), "sent {line}");
+    }
+}
+
+#[test]
+fn jk_b_reading_identity_and_no_writes() {
+    let dir = TempDir::new("bms-poll-jk");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "jk",
+        &[
+            "--cells",
+            "14",
+            "--fault",
+            "cell_uv",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "jk", "--count", "2", "--interval", "100ms", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    for reading in &r {
+        assert_eq!(reading["source"], "jk");
+        let f = &reading["fields"];
+        assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 14);
+        assert_eq!(f["cell_count"], 14);
+        assert_eq!(f["protection_cell_uv"], true);
+        assert_eq!(f["charge_fet"], false);
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 2);
+        assert_eq!(reading["info"]["manufacturer"], "JK");
+        assert_eq!(reading["device"], format!("sim-{}-01", label(&s)));
+    }
+    no_writes(&log);
+}

@@ -18,6 +18,7 @@
 //! address byte and its CRC vary; addresses 1-15), and the only other requests are the FC03
 //! reads of [`ModbusRead`]. bms-poll's default for this family is to listen and send nothing.
 
+use crate::proto::codec::{self, Decoded, Judge};
 use crate::proto::modbus::{crc16, crc_ok};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
@@ -879,6 +880,233 @@ pub fn encode_settings(s: &Settings, counter: u8) -> Vec<u8> {
     }
     r[RECORD_LEN - 1] = sum8(&r[..RECORD_LEN - 1]);
     r
+}
+
+/// The JK-PB codec for the poll engine, used only when the user allows asking
+/// (`--jk-trigger`, or `--jk-modbus-read`): by default bms-poll listens (see
+/// [`crate::proto::hear`]). With triggers: live data (and the settings, optional) every cycle,
+/// the about record once per connection; with `modbus_read`: FC03 windows of 0x1200/0x1400.
+#[derive(Debug, Clone, Default)]
+pub struct Codec {
+    pub modbus_read: bool,
+    pub invert_current: bool,
+}
+
+/// `Request::what` of the FC03 reads: 0x80 + their index in [`ModbusRead::ALL`].
+const WHAT_READ: u8 = 0x80;
+
+fn read_of(what: u8) -> Option<ModbusRead> {
+    ModbusRead::ALL
+        .get(usize::from(what.checked_sub(WHAT_READ)?))
+        .copied()
+}
+
+impl Codec {
+    fn trigger(t: Trigger, address: u8, required: bool) -> Vec<codec::Request> {
+        t.frame(address)
+            .map(|f| codec::Request {
+                bytes: f.to_vec(),
+                what: t.kind().code(),
+                required,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    fn reads(reads: &[ModbusRead], address: u8) -> Vec<codec::Request> {
+        reads
+            .iter()
+            .filter_map(|&m| {
+                let i = ModbusRead::ALL.iter().position(|&x| x == m)? as u8;
+                Some(codec::Request::required(
+                    m.request(address)?.encode(),
+                    WHAT_READ + i,
+                ))
+            })
+            .collect()
+    }
+
+    fn registers(
+        answers: &[Option<Vec<u8>>],
+        reqs: &[codec::Request],
+    ) -> Vec<(ModbusRead, Vec<u16>)> {
+        reqs.iter()
+            .zip(answers)
+            .filter_map(|(r, a)| {
+                let m = read_of(r.what)?;
+                let a = a.as_deref()?;
+                let q = m.request(a.first().copied().unwrap_or(0))?;
+                crate::proto::modbus::parse_reply(a, &q)
+                    .ok()
+                    .map(|regs| (m, regs))
+            })
+            .collect()
+    }
+}
+
+impl codec::Codec for Codec {
+    fn identity(&self, address: u8) -> Vec<codec::Request> {
+        if self.modbus_read {
+            Codec::reads(&[ModbusRead::InfoIdentity, ModbusRead::InfoSerial], address)
+        } else {
+            Codec::trigger(Trigger::About, address, true)
+        }
+    }
+
+    fn status(&self, address: u8) -> Vec<codec::Request> {
+        if self.modbus_read {
+            Codec::reads(&[ModbusRead::LiveCells, ModbusRead::LiveStatus], address)
+        } else {
+            let mut r = Codec::trigger(Trigger::Live, address, true);
+            r.extend(Codec::trigger(Trigger::Settings, address, false));
+            r
+        }
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &codec::Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge {
+        if let Some(m) = read_of(req.what) {
+            let Some(q) = m.request(address) else {
+                return Judge::Done(Err(format!("address {address} out of range")));
+            };
+            return match crate::proto::modbus::scan_reply(buf, &q) {
+                crate::proto::modbus::ReplyScan::Done { registers, .. } => Judge::Done(Ok(
+                    crate::proto::modbus::encode_read_reply(address, 0x03, &registers),
+                )),
+                crate::proto::modbus::ReplyScan::Failed(e) => Judge::Done(Err(e.to_string())),
+                crate::proto::modbus::ReplyScan::Incomplete if last => {
+                    Judge::Done(Err(crate::proto::modbus::reply_error(buf, &q).to_string()))
+                }
+                crate::proto::modbus::ReplyScan::Incomplete => Judge::More,
+            };
+        }
+        // A trigger: the record of the asked type, then (usually) the ack from the address.
+        let want = Kind::from_code(req.what);
+        let mut record: Option<&[u8]> = None;
+        let mut why: Option<String> = None;
+        let mut pos = 0;
+        while pos < buf.len() {
+            match scan(&buf[pos..]) {
+                Piece::NeedMore => break,
+                Piece::Skip { skip, reason } => {
+                    if reason != BETWEEN_FRAMES {
+                        why = Some(reason.to_string());
+                    }
+                    pos += skip;
+                }
+                Piece::Trigger { len, .. } => pos += len, // our own request, echoed
+                Piece::Record { kind, len } => {
+                    if Some(kind) == want {
+                        record = Some(&buf[pos..pos + len]);
+                    } else {
+                        why = Some(format!("a {} record instead", kind.name()));
+                    }
+                    pos += len;
+                }
+                Piece::Ack {
+                    address: a, len, ..
+                } => {
+                    if a != address {
+                        return Judge::Done(Err(format!(
+                            "the acknowledgement came from address {a}, not {address}: \
+                             another master or a wrong DIP address on the bus?"
+                        )));
+                    }
+                    if let Some(r) = record {
+                        return Judge::Done(Ok(r.to_vec()));
+                    }
+                    pos += len;
+                }
+            }
+        }
+        match (record, last) {
+            (Some(r), true) => Judge::Done(Ok(r.to_vec())),
+            (Some(_), false) => Judge::Settle,
+            (None, true) => Judge::Done(Err(why.unwrap_or_else(|| {
+                if buf.is_empty() {
+                    "no answer".into()
+                } else {
+                    format!("{} byte(s), no record", buf.len())
+                }
+            }))),
+            (None, false) => Judge::More,
+        }
+    }
+
+    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let mut live = if self.modbus_read {
+            let reqs = self.status(address);
+            let regs = Codec::registers(answers, &reqs);
+            if regs.len() < reqs.len() {
+                return Err("an FC03 read of the live block failed".into());
+            }
+            live_from_image(&image_from_reads(Kind::Live, &regs)).map_err(|e| e.to_string())?
+        } else {
+            let rec = answers
+                .first()
+                .and_then(Option::as_deref)
+                .ok_or("no live-data record")?;
+            parse_live(rec).map_err(|e| e.to_string())?
+        };
+        if self.invert_current {
+            live.current_ma = live.current_ma.saturating_neg();
+        }
+        let settings = answers
+            .get(1)
+            .and_then(Option::as_deref)
+            .filter(|_| !self.modbus_read)
+            .and_then(|r| parse_settings(r).ok());
+        Ok(Decoded {
+            fields: fields(&live, settings.as_ref()),
+            raw: raw(&live, settings.as_ref()),
+        })
+    }
+
+    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
+        let about = if self.modbus_read {
+            let reqs = self.identity(address);
+            let regs = Codec::registers(answers, &reqs);
+            if regs.is_empty() {
+                return None;
+            }
+            about_from_image(&image_from_reads(Kind::About, &regs)).ok()?
+        } else {
+            parse_about(answers.first().and_then(Option::as_deref)?).ok()?
+        };
+        Some(info(&about))
+    }
+
+    fn probe(&self, address: u8) -> codec::Request {
+        // An out-of-range address gets the first slave's request, never a broadcast.
+        self.identity(address)
+            .into_iter()
+            .next()
+            .or_else(|| self.identity(1).into_iter().next())
+            .unwrap_or_else(|| codec::Request::required(Vec::new(), 0))
+    }
+
+    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
+        let about = match read_of(self.probe(address).what) {
+            Some(m) => {
+                let q = m.request(address).ok_or("address out of range")?;
+                let regs =
+                    crate::proto::modbus::parse_reply(answer, &q).map_err(|e| e.to_string())?;
+                about_from_image(&image_from_reads(Kind::About, &[(m, regs)]))
+                    .map_err(|e| e.to_string())?
+            }
+            None => parse_about(answer).map_err(|e| e.to_string())?,
+        };
+        if !about.model.starts_with("JK") {
+            return Err(format!("model '{}' is not a JK", about.model));
+        }
+        Ok(info(&about))
+    }
 }
 
 #[cfg(test)]

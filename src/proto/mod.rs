@@ -5,6 +5,7 @@ pub mod candump;
 pub mod codec;
 pub mod daly;
 pub mod eflex;
+pub mod hear;
 pub mod jbd;
 pub mod jk;
 pub mod jkpb;

@@ -8,8 +8,10 @@ use crate::family::{self, Family, Options};
 use crate::io::capture::Capture;
 use crate::io::net::Endpoint;
 use crate::io::serial::{check_port, Link, LinkError};
+use crate::listen::{self, ListenPlan, ListenSchedule};
 use crate::ndjson::RecordWriter;
 use crate::poll::{self, CodecDriver, PackPlan, PortPlan, Schedule};
+use crate::proto::hear;
 use crate::record::{is_device_id, DetectedRecord, Info, Record};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -89,6 +91,14 @@ pub struct Args {
     /// Flip the sign of the current (firmware known to report it inverted)
     #[arg(long)]
     pub invert_current: bool,
+    /// JK-PB: allow the three trigger frames (FC16 writes into the command page) when no bus
+    /// master is heard for a few seconds; by default jk-pb only listens
+    #[arg(long)]
+    pub jk_trigger: bool,
+    /// JK-PB: ask with plain FC03 reads of 0x1200/0x1400 when no bus master is heard
+    /// (unreliable: packs stop answering FC03 on a bus without triggers)
+    #[arg(long, conflicts_with = "jk_trigger")]
+    pub jk_modbus_read: bool,
     /// Packs from a TOML file ([[pack]] port, address, name, protocol, baud)
     #[arg(long, value_name = "FILE", conflicts_with = "detect")]
     pub config: Option<PathBuf>,
@@ -122,6 +132,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let options = Options {
         daly_host: args.daly_host,
         invert_current: args.invert_current,
+        jk_trigger: args.jk_trigger,
+        jk_modbus_read: args.jk_modbus_read,
     };
     let capture = args
         .poll
@@ -194,6 +206,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         planned_packs(&args, file.as_ref(), default_protocol.as_deref(), &options)?
     };
+    if packs.iter().any(|p| p.family.reach.heard) {
+        if let Some(plans) = listen_plans(&args, &packs, &options, file.is_some())? {
+            let schedule = ListenSchedule {
+                cycles: args.poll.cycles(),
+                silence: LISTEN_SILENCE,
+            };
+            return listen::run(plans, schedule, capture, &mut out);
+        }
+    }
     let ports = port_plans(&packs)?;
     let first = packs[0].family;
     let pick = |cli: Option<Duration>, f: Option<Duration>, d: Duration| cli.or(f).unwrap_or(d);
@@ -226,6 +247,122 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         emit_errors: args.poll.emit_errors,
     };
     poll::run(ports, schedule, capture, &mut out)
+}
+
+/// How long a listener waits for a reading before it gives up (--once, --count) or warns: a
+/// JK-PB master's cycle is about 4.4 s.
+const LISTEN_SILENCE: Duration = Duration::from_secs(10);
+
+/// How long bms-poll listens for a bus master before it may ask (--jk-trigger,
+/// --jk-modbus-read): longer than one master cycle.
+const MASTER_WAIT: Duration = Duration::from_millis(5000);
+
+/// The listeners for families that are heard first: Some when bms-poll is to listen (the
+/// default, or a master was heard on a port), None when it may ask.
+fn listen_plans(
+    args: &Args,
+    packs: &[PlannedPack],
+    options: &Options,
+    from_file: bool,
+) -> anyhow::Result<Option<Vec<ListenPlan>>> {
+    if let Some(p) = packs.iter().find(|p| !p.family.reach.heard) {
+        return Err(usage(format!(
+            "{} is listened to, {} is polled: run one bms-poll for each",
+            packs[0].family.name, p.family.name
+        )));
+    }
+    let mut plans: Vec<ListenPlan> = Vec::new();
+    for p in packs {
+        let wanted = (from_file || args.poll.address.is_some()).then(Vec::new);
+        let slot = match plans.iter().position(|l| l.path == p.port) {
+            Some(i) => i,
+            None => {
+                let Some(hearer) = hear::hearer(p.family.name, options.invert_current) else {
+                    return Err(usage(format!("{} cannot be listened to", p.family.name)));
+                };
+                plans.push(ListenPlan {
+                    path: p.port.clone(),
+                    baud: p.baud,
+                    source: p.family.name,
+                    hearer,
+                    wanted,
+                });
+                plans.len() - 1
+            }
+        };
+        if let Some(w) = plans[slot].wanted.as_mut() {
+            w.push((p.address, p.name.clone()));
+        }
+    }
+    let asking = options.jk_trigger || options.jk_modbus_read;
+    if !asking {
+        return Ok(Some(plans));
+    }
+    if packs.iter().any(|p| p.address == 0) {
+        return Err(usage(
+            "address 0 is the JK-PB bus master: it is heard, never asked (drop it from \
+             --address, or listen without --jk-trigger/--jk-modbus-read)",
+        ));
+    }
+    // Ask only on a bus without a master: two masters collide.
+    let mut master = None;
+    for plan in &plans {
+        if master_heard(&plan.path, plan.baud)? {
+            master = Some(plan.path.clone());
+            break;
+        }
+    }
+    match master {
+        Some(port) => {
+            log::warn!(
+                "{port}: a JK-PB bus master is polling this bus: listening instead of asking \
+                 (two masters collide)"
+            );
+            Ok(Some(plans))
+        }
+        None => {
+            log::info!(
+                "no JK-PB bus master heard in {} s: asking with {}",
+                MASTER_WAIT.as_secs(),
+                if options.jk_trigger {
+                    "the trigger frames"
+                } else {
+                    "FC03 reads"
+                }
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Listens on `port` for up to [`MASTER_WAIT`]: did a JK-PB record cross the bus unasked?
+fn master_heard(port: &str, baud: u32) -> anyhow::Result<bool> {
+    let mut link = Link::open(port, baud, None).map_err(crate::io::serial::OpenError::fatal)?;
+    let mut framer = crate::proto::jkpb::Framer::new();
+    let until = Instant::now() + MASTER_WAIT;
+    let mut chunk = [0u8; 512];
+    while Instant::now() < until {
+        match link.receive(&mut chunk, Duration::from_millis(100)) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                crate::log::trace(&link.label, "<", &chunk[..n]);
+                framer.feed(&chunk[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                framer.flush();
+            }
+            Err(e) => return Err(unavailable(format!("{port}: {e}"))),
+        }
+        if framer.records > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// One pack to poll.
