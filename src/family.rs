@@ -207,8 +207,9 @@ fn jk_codec(o: &Options) -> Box<dyn Codec> {
 }
 
 fn jkpb_codec(o: &Options) -> Box<dyn Codec> {
+    // The trigger frames only when the user allowed them; FC03 reads otherwise.
     Box::new(jkpb::Codec {
-        modbus_read: o.jk_modbus_read,
+        modbus_read: o.jk_modbus_read || !o.jk_trigger,
         invert_current: o.invert_current,
     })
 }
@@ -617,6 +618,22 @@ mod tests {
         // LP4's slow probes go last.
         assert_eq!(FAMILIES.last().map(|f| f.name), Some("lp4"));
         assert!(find("jbd").is_some() && find("nope").is_none());
+    }
+
+    /// JK-PB's trigger frames are FC16 writes: the codec builds them only with --jk-trigger.
+    #[test]
+    fn jk_pb_triggers_only_when_allowed() {
+        let f = find("jk-pb").unwrap();
+        let codec = (f.codec)(&Options::default());
+        for req in every_request(codec.as_ref(), 0..=15) {
+            assert_eq!(req[1], 0x03, "{req:02x?}");
+        }
+        let codec = (f.codec)(&Options {
+            jk_trigger: true,
+            ..Options::default()
+        });
+        let reqs = every_request(codec.as_ref(), 1..=15);
+        assert_eq!(reqs.iter().filter(|r| r[1] == 0x10).count(), 45);
     }
 
     #[test]

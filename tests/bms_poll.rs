@@ -852,3 +852,77 @@ fn jk_b_reading_identity_and_no_writes() {
     }
     no_writes(&log);
 }
+
+#[test]
+fn detect_hears_a_jk_pb_bank_without_sending() {
+    let dir = TempDir::new("bms-poll-detect-jkpb");
+    let log = dir.path("rx.log");
+    let s = sim(
+        "jk-pb",
+        &[
+            "--address",
+            "3",
+            "--cycle",
+            "300ms",
+            "--rx-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--detect", &s.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    let found: Vec<(String, u64)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["protocol"].as_str().unwrap().to_string(),
+                r["address"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("jk-pb".into(), 0), ("jk-pb".into(), 3)]);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("--protocol jk-pb --address 0,3"), "{err}");
+    let sent = received(&log);
+    assert!(sent.is_empty(), "detection sent to a jk-pb bus: {sent:?}");
+}
+
+#[test]
+fn detect_probes_jk_b_and_jk_pb_slaves_only_as_allowed() {
+    let jk = sim("jk", &[]);
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "jk", &jk.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs[0]["protocol"], "jk");
+    assert_eq!(recs[0]["info"]["manufacturer"], "JK");
+    let dir = TempDir::new("bms-poll-detect-jkpb-slaves");
+    let log = dir.path("rx.log");
+    let s = sim("jk-pb", &["--slaves", "--rx-log", log.to_str().unwrap()]);
+    // A silent bus: the probe is an FC03 read unless triggering is allowed (a cold bus does
+    // not answer it).
+    cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "jk-pb", &s.path])
+        .assert()
+        .code(1);
+    assert_eq!(received(&log), ["01 03 14 00 00 14 40 35"]);
+    let out = cmd("bms-poll")
+        .args([
+            "--detect",
+            "--listen",
+            "0s",
+            "-p",
+            "jk-pb",
+            "--jk-trigger",
+            &s.path,
+        ])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs[0]["protocol"], "jk-pb");
+    assert_eq!(recs[0]["address"], 1);
+    assert_eq!(recs[0]["info"]["model"], "JK_PB2A16S20P");
+}

@@ -750,6 +750,19 @@ fn detect_port(
         Link::open(port, first_baud, capture).map_err(|e| unavailable(format!("{e}")))?;
     let started = Instant::now();
     if !how.listen.is_zero() && heard_traffic(&mut link, how.listen)? {
+        // A family that can be heard may be what talks: listen to it for a master cycle.
+        for f in families.iter().filter(|f| f.reach.heard) {
+            let baud = how.baud.unwrap_or(f.default_baud);
+            let found = hear_devices(&mut link, port, f, options, baud)?;
+            if !found.is_empty() {
+                log::info!(
+                    "{port}: {} heard without asking; detection took {} ms",
+                    f.name,
+                    started.elapsed().as_millis()
+                );
+                return Ok(found);
+            }
+        }
         log::warn!(
             "{port}: traffic without asking: another master (an inverter, a BMS master) drives \
              this bus; not probing it (decode it with rtu-sniff)"
@@ -816,6 +829,73 @@ fn detect_port(
         log::warn!("{port}: bytes came back, but no protocol's reply was valid: {why}");
     }
     Ok(Vec::new())
+}
+
+/// Listens to a family that can be heard for [`MASTER_WAIT`] (longer than a JK-PB master's
+/// cycle) and returns one device per address heard, sending nothing.
+fn hear_devices(
+    link: &mut Link,
+    port: &str,
+    f: &'static Family,
+    options: &Options,
+    baud: u32,
+) -> anyhow::Result<Vec<Found>> {
+    let Some(mut hearer) = hear::hearer(f.name, options.invert_current) else {
+        return Ok(Vec::new());
+    };
+    link.set_baud(baud)
+        .map_err(|e| unavailable(format!("{port}: {e}")))?;
+    let mut heard: BTreeMap<u8, Info> = BTreeMap::new();
+    let until = Instant::now() + MASTER_WAIT;
+    let mut chunk = [0u8; 512];
+    while Instant::now() < until {
+        let got = match link.receive(&mut chunk, Duration::from_millis(100)) {
+            Ok(0) => break,
+            Ok(n) => {
+                crate::log::trace(&link.label, "<", &chunk[..n]);
+                hearer.feed(&chunk[..n])
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                hearer.flush()
+            }
+            Err(e) => return Err(unavailable(format!("{port}: {e}"))),
+        };
+        for h in got {
+            match h {
+                hear::Heard::Reading { address, .. } => {
+                    heard.entry(address).or_default();
+                }
+                hear::Heard::Identity { address, info } => {
+                    heard.insert(address, info);
+                }
+            }
+        }
+    }
+    Ok(heard
+        .into_iter()
+        .map(|(address, info)| {
+            let plan = PackPlan {
+                address,
+                name: None,
+                index: 0,
+            };
+            Found {
+                family: f,
+                options: options.clone(),
+                port: port.to_string(),
+                baud,
+                network: link.is_network(),
+                address,
+                device: poll::device_name(&link.label, &plan, &info),
+                info,
+            }
+        })
+        .collect())
 }
 
 /// Listens for `how_long`: did anything arrive unasked?
