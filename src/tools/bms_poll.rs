@@ -37,13 +37,16 @@ Examples:
   # One-shot check from cron: exit 1 if a pack did not answer
   bms-poll --protocol jbd --once /dev/ttyUSB0 > /tmp/pack.json || echo 'pack silent'
 
+  # A JK-PB bank whose pack at DIP address 0 is the bus master: listened to, nothing sent
+  bms-poll --protocol jk-pb /dev/ttyUSB0
+
   # Packs behind a transparent RS-485-to-Ethernet gateway
   bms-poll --protocol daly --address 1-4 tcp://192.168.1.50:4196
 
   # Try it without hardware
   bms-sim jbd --link /tmp/jbd &  bms-poll --protocol jbd --once /tmp/jbd
 
-Protocols (--protocol): jbd, daly, pylontech, eg4-7e, lp4, auto (detect, then poll). Every request is a
+Protocols (--protocol): jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, auto (detect, then poll). Every request is a
 read from the protocol's allow-list (protocols.md's never-send list is enforced by the code);
 --trace shows every byte sent and received.
 
@@ -66,7 +69,7 @@ pub struct Args {
     /// modbus-tcp://HOST:PORT for Modbus families)
     #[arg(value_name = "PORT")]
     pub ports: Vec<String>,
-    /// The BMS family: jbd, daly, pylontech, eg4-7e, lp4, or auto (detect, then poll)
+    /// The BMS family: jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, or auto (detect, then poll)
     #[arg(long, short = 'p', value_name = "NAME", value_parser = protocol)]
     pub protocol: Option<String>,
     /// Find what is on each port and print a "detected" record per device, then exit
