@@ -926,3 +926,86 @@ fn detect_probes_jk_b_and_jk_pb_slaves_only_as_allowed() {
     assert_eq!(recs[0]["address"], 1);
     assert_eq!(recs[0]["info"]["model"], "JK_PB2A16S20P");
 }
+
+/// The published JK-PB records of protocols.md §15.1 (testdata/jk-pb/section15.hex) as a bus
+/// capture, played into a pseudo-terminal: a master asking pack 1 for its about, settings and
+/// live records. bms-poll hears them through the whole tool: identity from the about record,
+/// the settings joined to the live reading, the published decode.
+#[test]
+fn jk_pb_hears_the_published_records_from_a_capture() {
+    let hex = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/jk-pb/section15.hex"),
+    )
+    .unwrap();
+    let recs: Vec<Vec<u8>> = hex
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| hex::decode(l).unwrap())
+        .collect();
+    let (about, settings, live) = (&recs[0], &recs[1], &recs[2]);
+    let trig = |reg: u8, crc: [u8; 2]| [1, 0x10, 0x16, reg, 0, 1, 2, 0, 0, crc[0], crc[1]];
+    let mut cycle = Vec::new();
+    cycle.extend(trig(0x1C, [0xD3, 0xCD]));
+    cycle.extend(about); // record and ack
+    cycle.extend(trig(0x1E, [0xD2, 0x2F]));
+    cycle.extend(settings);
+    cycle.extend(trig(0x20, [0xD6, 0xF1]));
+    cycle.extend(live);
+    cycle.extend(hex::decode("011016200001044B").unwrap());
+    let dir = TempDir::new("bms-poll-jkpb-capture");
+    let capture = dir.path("bus.bin");
+    std::fs::write(&capture, cycle.repeat(40)).unwrap();
+    let (_replay, port) = crate::common::replay(&capture, 115_200);
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "--count", "2", &port])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    let reading = &r[1];
+    assert_eq!(reading["device"], "31213480085");
+    assert_eq!(reading["info"]["model"], "JK_PB2A16S15P");
+    assert_eq!(reading["info"]["firmware"], "15.10");
+    let f = &reading["fields"];
+    assert_eq!(f["pack_voltage"], 53.224);
+    assert_eq!(f["pack_current"], 31.881);
+    assert_eq!(f["soc"], 25);
+    assert_eq!(f["cell_count"], 16);
+    assert_eq!(f["cell_voltage_max"], 3.337);
+    assert_eq!(
+        f["temperatures"],
+        serde_json::json!([13.4, 12.8, 20.5, 19.5, 19.1])
+    );
+    assert_eq!(f["design_capacity_ah"], 220.0);
+    assert_eq!(reading["raw"]["charge_ut_dc"], -100);
+}
+
+#[test]
+fn jk_pb_listens_through_a_tcp_gateway() {
+    let s = Sim::start_printing(
+        &[
+            "jk-pb",
+            "--tcp",
+            "127.0.0.1:0",
+            "--address",
+            "4",
+            "--cycle",
+            "200ms",
+        ],
+        "tcp://",
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "-a", "4", "--count", "2", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    for reading in &r {
+        assert!(
+            reading["device"].as_str().unwrap().ends_with("-4"),
+            "{reading}"
+        );
+        assert_eq!(reading["fields"]["cell_count"], 16);
+    }
+}

@@ -636,19 +636,44 @@ fn run_jkpb(j: JkPbSim) -> anyhow::Result<Exit> {
         };
         return serve(bus, &mut slave, a.wire_baud, &a.wire);
     }
-    let Bus::Pty(pty) = bus else {
-        return Err(usage(
-            "the master mode runs on a pseudo-terminal: use --tcp with --slaves",
-        ));
-    };
     let mut master = Master {
         master: Pack::new(0, format!("SIM-{tag}-00"), usize::from(j.cells), start),
         slaves: packs,
         silent: silent(a),
     };
-    // Whatever a poller sends on a bus the master drives is logged, never answered.
-    let mut reader = pty.master.try_clone().context("pseudo-terminal")?;
-    let mut rx_log = rx_log;
+    let rx_log = std::sync::Arc::new(std::sync::Mutex::new(rx_log));
+    match bus {
+        Bus::Pty(pty) => {
+            let reader = pty.master.try_clone().context("pseudo-terminal")?;
+            let mut writer = pty.master.try_clone().context("pseudo-terminal")?;
+            let name = pty.path.display().to_string();
+            drive_master(&mut master, Box::new(reader), &mut writer, &rx_log, &j)
+                .map_err(|e| unavailable(format!("{name}: {e}")))?;
+            Ok(Exit::Ok)
+        }
+        Bus::Gateway { listener, .. } => loop {
+            // A transparent gateway: each client hears the bus from when it connects.
+            let (stream, peer) = listener.accept().context("accepting a client")?;
+            log::info!("client {peer} connected");
+            let reader = stream.try_clone().context("client socket")?;
+            let mut writer = stream;
+            if let Err(e) = drive_master(&mut master, Box::new(reader), &mut writer, &rx_log, &j) {
+                log::info!("client {peer}: {e}");
+            }
+        },
+    }
+}
+
+/// Puts the master's cycles on `writer` until it fails; whatever arrives on `reader` (a
+/// poller talking on a bus the master drives) is logged and kept in --rx-log, never answered.
+fn drive_master(
+    master: &mut crate::sim::jkpb::Master,
+    mut reader: Box<dyn Read + Send>,
+    writer: &mut dyn Write,
+    rx_log: &std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
+    j: &JkPbSim,
+) -> std::io::Result<()> {
+    let log = std::sync::Arc::clone(rx_log);
     std::thread::spawn(move || {
         let mut chunk = [0u8; 512];
         loop {
@@ -659,28 +684,26 @@ fn run_jkpb(j: JkPbSim) -> anyhow::Result<Exit> {
                         "received {n} byte(s) on a bus the master drives: {}",
                         crate::hexfmt::spaced(&chunk[..n])
                     );
-                    RxLog::write(&mut rx_log, &chunk[..n]);
+                    if let Ok(mut f) = log.lock() {
+                        RxLog::write(&mut f, &chunk[..n]);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return,
             }
         }
     });
-    let mut writer = pty.master.try_clone().context("pseudo-terminal")?;
-    let name = pty.path.display().to_string();
     loop {
         let began = Instant::now();
         for frame in master.cycle(began) {
-            if let Some(baud) = a.wire_baud {
+            if let Some(baud) = j.sim.wire_baud {
                 let bits = (frame.len() as u64 + 4) * 10;
                 std::thread::sleep(Duration::from_micros(
                     bits * 1_000_000 / u64::from(baud.max(1)),
                 ));
             }
             crate::log::trace("sim", ">", &frame);
-            writer
-                .write_all(&frame)
-                .map_err(|e| unavailable(format!("{name}: {e}")))?;
+            writer.write_all(&frame)?;
         }
         let next = began + j.cycle;
         let now = Instant::now();
