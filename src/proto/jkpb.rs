@@ -290,6 +290,9 @@ pub fn scan(buf: &[u8]) -> Piece {
             },
         };
     }
+    if buf.len() == 1 && buf[0] <= MAX_ADDRESS {
+        return Piece::NeedMore; // an address whose function code has not come yet
+    }
     if buf.len() >= 2 && buf[1] == 0x10 && buf[0] <= MAX_ADDRESS {
         if buf.len() < ACK_LEN {
             return Piece::NeedMore;
@@ -1314,17 +1317,23 @@ pub(crate) mod tests {
         bus.push(0);
         bus.extend(Trigger::About.frame(1).unwrap());
         bus.extend(&about);
-        // Fed in awkward pieces.
-        let mut f = Framer::new();
-        let mut got = Vec::new();
-        for chunk in bus.chunks(7) {
-            got.extend(f.feed(chunk));
+        // Fed in every piece size, down to byte by byte.
+        for size in 1..=13 {
+            let mut f = Framer::new();
+            let mut got = Vec::new();
+            for chunk in bus.chunks(size) {
+                got.extend(f.feed(chunk));
+            }
+            got.extend(f.flush());
+            let who: Vec<(u8, Kind)> = got.iter().map(|h| (h.address, h.kind)).collect();
+            assert_eq!(
+                who,
+                [(0, Kind::Live), (2, Kind::Live), (1, Kind::About)],
+                "chunks of {size}"
+            );
+            assert_eq!(got[1].record, live);
+            assert_eq!((f.records, f.bad), (3, 0));
         }
-        got.extend(f.flush());
-        let who: Vec<(u8, Kind)> = got.iter().map(|h| (h.address, h.kind)).collect();
-        assert_eq!(who, [(0, Kind::Live), (2, Kind::Live), (1, Kind::About)]);
-        assert_eq!(got[1].record, live);
-        assert_eq!((f.records, f.bad), (3, 0));
         // A record whose trigger was missed is named by its ack.
         let mut f = Framer::new();
         let mut got = f.feed(&about[3..]); // starts mid-record: nothing
