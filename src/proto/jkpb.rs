@@ -1086,11 +1086,10 @@ impl codec::Codec for Codec {
     }
 
     fn probe(&self, address: u8) -> codec::Request {
-        // An out-of-range address gets the first slave's request, never a broadcast.
+        // Address 0 (the master) cannot be asked: an empty request, which sends nothing.
         self.identity(address)
             .into_iter()
             .next()
-            .or_else(|| self.identity(1).into_iter().next())
             .unwrap_or_else(|| codec::Request::required(Vec::new(), 0))
     }
 

@@ -947,6 +947,9 @@ fn probe_candidate(
     for &address in &c.addresses {
         std::thread::sleep(Duration::from_millis(20));
         let probe = codec.probe(address);
+        if probe.bytes.is_empty() {
+            continue; // an address the family cannot ask (JK-PB's master)
+        }
         let answer = match poll::exchange(link, codec.as_ref(), address, &probe, &[], timeout) {
             Ok(a) => a,
             Err(LinkError::Io(e)) => return Err(unavailable(format!("{port}: {e}"))),
