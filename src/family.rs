@@ -464,6 +464,12 @@ fn which_framing(bytes: &[u8]) -> Option<&'static str> {
         if daly::scan(b) == daly::Scan::Frame {
             return Some("daly");
         }
+        if let jk::Scan::Frame { .. } = jk::scan(b) {
+            return Some("jk");
+        }
+        if let jkpb::Piece::Record { .. } = jkpb::scan(b) {
+            return Some("jk-pb");
+        }
         if b.len() >= 5 && b[0] != 0 && (b[1] == 0x03 || b[1] == 0x04) {
             let len = 5 + usize::from(b[2]);
             if b.len() >= len && crate::proto::modbus::crc_ok(&b[..len]) {
@@ -650,6 +656,11 @@ mod tests {
         // MBAP frames from a Modbus TCP gateway polled as tcp://.
         let mbap = [0, 1, 0, 0, 0, 5, 1, 0x83, 0x02, 0, 0];
         assert!(recognize(&mbap, "lp4").unwrap().contains("modbus-tcp://"));
+        // A JK-PB record on a bus polled as JBD; a JK-B reply polled as Daly.
+        let rec = jkpb::encode_record(jkpb::Kind::Live, 1, &[3; 64]);
+        assert!(recognize(&rec, "jbd").unwrap().contains("jk-pb frames"));
+        let jk_reply = jk::encode_reply(&[0x85, 50]).unwrap();
+        assert!(recognize(&jk_reply, "daly").unwrap().contains("jk frames"));
         // Noise says nothing.
         assert!(recognize(&[1, 2, 3, 4, 5, 6, 7, 8, 9], "lp4").is_none());
         assert!(recognize(&[], "lp4").is_none());
