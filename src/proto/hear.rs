@@ -1,9 +1,11 @@
 //! What a family that can be *heard* gives the listening engine ([`crate::listen`]), without
 //! any I/O: bytes in, readings and identities out, each with the bus address it belongs to.
 //! Listening is the other mode of the engine next to polling: a family declares in the table
-//! ([`crate::family::Reach`]) whether it can be asked, heard, or both.
+//! ([`crate::family::Reach`]) whether it can be asked, heard, or both. rtu-sniff's LifePower4
+//! decoding ([`Lp4`]) and bms-poll's JK-PB listener ([`JkPb`]) are both hearers.
 
 use crate::proto::jkpb::{self, Framer, Kind, Settings};
+use crate::proto::{lp4, rtu};
 use crate::record::{Fields, Info};
 use std::collections::BTreeMap;
 
@@ -106,6 +108,86 @@ impl Hearer for JkPb {
     }
 }
 
+/// LifePower4 v2 readings from the Modbus RTU responses another master's polls draw out (an
+/// inverter polling its batteries): what `rtu-sniff --decode lp4` prints. The RTU framer pairs
+/// each response with its request, which gives the first register of the window.
+pub struct Lp4 {
+    pub map: lp4::Map,
+    framer: rtu::Framer,
+}
+
+impl Lp4 {
+    pub fn new(map: lp4::Map) -> Lp4 {
+        Lp4 {
+            map,
+            framer: rtu::Framer::new(),
+        }
+    }
+
+    /// What one fc 3/4 response frame tells: the identity when its window covers the
+    /// identity block, and a reading when any of its registers decode.
+    pub fn response(map: lp4::Map, f: &rtu::Frame<'_>) -> Vec<Heard> {
+        let mut out = Vec::new();
+        if f.kind != rtu::Kind::Response || !matches!(f.function, 3 | 4) {
+            return out;
+        }
+        let (Some(start), Some(regs)) = (f.start, f.registers()) else {
+            log::debug!(
+                "response from address {} without its request: start unknown",
+                f.address
+            );
+            return out;
+        };
+        let regs: Vec<u16> = regs.collect();
+        let window = lp4::Window { start, regs: &regs };
+        let (id_start, id_count) = lp4::IDENTITY_BLOCK;
+        if start <= id_start && usize::from(start) + regs.len() >= usize::from(id_start + id_count)
+        {
+            out.push(Heard::Identity {
+                address: f.address,
+                info: lp4::decode_identity(window),
+            });
+        }
+        let fields = lp4::decode(map, window);
+        if !fields.is_empty() {
+            out.push(Heard::Reading {
+                address: f.address,
+                fields,
+                raw: lp4::raw(window),
+            });
+        }
+        out
+    }
+
+    fn collect(map: lp4::Map, out: &mut Vec<Heard>) -> impl FnMut(rtu::Event<'_>) + '_ {
+        move |e| {
+            if let rtu::Event::Frame(f) = e {
+                out.extend(Lp4::response(map, &f));
+            }
+        }
+    }
+}
+
+impl Hearer for Lp4 {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<Heard> {
+        let mut out = Vec::new();
+        self.framer
+            .push(bytes, None, Lp4::collect(self.map, &mut out));
+        out
+    }
+
+    fn flush(&mut self) -> Vec<Heard> {
+        let mut out = Vec::new();
+        self.framer.idle(Lp4::collect(self.map, &mut out));
+        out
+    }
+
+    fn counts(&self) -> (u64, u64, u64) {
+        let s = self.framer.stats();
+        (s.responses, s.crc_failures, s.bytes_skipped)
+    }
+}
+
 /// The listener of a family that can be heard, by the family's name.
 pub fn hearer(family: &str, invert_current: bool) -> Option<Box<dyn Hearer>> {
     match family {
@@ -120,6 +202,41 @@ mod tests {
     use crate::proto::jkpb::tests::{unhex, ABOUT_CAPTURE, LIVE_RECORD, SETTINGS_CAPTURE};
     use crate::proto::jkpb::{encode_ack, Trigger};
     use crate::record::Value;
+
+    /// An inverter's poll of a LifePower4's status and identity blocks, heard: one identity,
+    /// one reading per response, the request paired to give the window's start.
+    #[test]
+    fn lp4_responses_heard_on_a_polled_bus() {
+        use crate::proto::modbus::{encode_read_reply, ReadRequest};
+        let mut model =
+            crate::sim::lp4::PackModel::new(3, "SIM-HEAR-03".into(), std::time::Instant::now());
+        let regs = model.image(std::time::Instant::now()).registers();
+        let mut bus = Vec::new();
+        for (start, count) in [(0u16, 39u16), lp4::IDENTITY_BLOCK] {
+            bus.extend(ReadRequest::holding(3, start, count).encode());
+            let window = &regs[usize::from(start)..usize::from(start + count)];
+            bus.extend(encode_read_reply(3, 3, window));
+        }
+        let mut h = Lp4::new(lp4::Map::V0106);
+        let mut got = Vec::new();
+        for chunk in bus.chunks(5) {
+            got.extend(h.feed(chunk));
+        }
+        got.extend(h.flush());
+        let Some(Heard::Reading {
+            address, fields, ..
+        }) = got.first()
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(*address, 3);
+        assert!(fields.get("pack_voltage").is_some() && fields.get("soc").is_some());
+        assert!(got.iter().any(|g| matches!(
+            g,
+            Heard::Identity { address: 3, info } if info.serial.as_deref() == Some("SIM-HEAR-03")
+        )));
+        assert_eq!(h.counts().0, 2);
+    }
 
     #[test]
     fn settings_join_the_next_reading_and_about_names_the_pack() {
