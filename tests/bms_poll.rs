@@ -1009,3 +1009,37 @@ fn jk_pb_listens_through_a_tcp_gateway() {
         assert_eq!(reading["fields"]["cell_count"], 16);
     }
 }
+
+#[test]
+fn jk_pb_listening_is_not_mixed_with_polling_and_the_master_is_never_asked() {
+    let dir = TempDir::new("bms-poll-jkpb-usage");
+    let conf = dir.path("packs.toml");
+    std::fs::write(
+        &conf,
+        "[[pack]]\nprotocol = \"jbd\"\nport = \"/dev/ttyUSB0\"\n\n[[pack]]\nprotocol = \"jk-pb\"\nport = \"/dev/ttyUSB1\"\naddress = 2\n",
+    )
+    .unwrap();
+    cmd("bms-poll")
+        .args(["--once", "--config"])
+        .arg(&conf)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("run one bms-poll for each"));
+    cmd("bms-poll")
+        .args(["-p", "jk-pb", "--jk-trigger", "-a", "0,1", "/dev/ttyUSB9"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "address 0 is the JK-PB bus master",
+        ));
+    cmd("bms-poll")
+        .args([
+            "-p",
+            "jk-pb",
+            "--jk-trigger",
+            "--jk-modbus-read",
+            "/dev/ttyUSB9",
+        ])
+        .assert()
+        .code(2);
+}

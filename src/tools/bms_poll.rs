@@ -277,7 +277,9 @@ fn listen_plans(
     }
     let mut plans: Vec<ListenPlan> = Vec::new();
     for p in packs {
-        let wanted = (from_file || args.poll.address.is_some()).then(Vec::new);
+        // Every address heard, unless packs were picked (by address, name or config file).
+        let picked = from_file || args.poll.address.is_some() || !args.poll.name.is_empty();
+        let wanted = picked.then(Vec::new);
         let slot = match plans.iter().position(|l| l.path == p.port) {
             Some(i) => i,
             None => {
