@@ -1,4 +1,4 @@
-//! Decode throughput of bms-poll's codecs: the published JBD and Daly replies judged and
+//! Decode throughput of bms-poll's codecs: the published JBD, Daly and JK replies judged and
 //! decoded as the engine does it, many times over. `cargo bench --bench codecs`; the figures
 //! go to docs/performance.md by hand (scripts/bench runs this too).
 
@@ -64,4 +64,57 @@ fn main() {
     let d = run(&daly::Codec::default(), 1, &daly_replies, n);
     println!("jbd: {j:.0} reads/s (judge + decode + JSON of 2 replies, 4 cells)");
     println!("daly: {d:.0} reads/s (judge + decode + JSON of 9 answers, 16 cells, 15 frames)");
+    jk_benches(n);
 }
+
+/// The JK families (protocols.md §15): JK-B's read-all reply, JK-PB asked with triggers, and
+/// JK-PB heard: a master's cycle of records fed to the listener.
+fn jk_benches(n: u32) {
+    use bmstap::proto::hear::{Hearer, JkPb};
+    use bmstap::proto::{jk, jkpb};
+    let jk_reply = vec![unhex(JK_14S)];
+    let k = run(&jk::Codec::default(), 0, &jk_reply, n);
+    let mut live = unhex(JKPB_LIVE);
+    live.extend(jkpb::encode_ack(1, 0x1620));
+    let settings = unhex(JKPB_SETTINGS);
+    let codec = jkpb::Codec {
+        modbus_read: false,
+        invert_current: false,
+    };
+    let t = run(&codec, 1, &[live.clone(), settings.clone()], n);
+    // A master's cycle with 15 slaves: every slave's live and settings record behind its
+    // trigger, then the ack.
+    let mut cycle = Vec::new();
+    for a in 1..=15u8 {
+        for (trig, rec) in [
+            (jkpb::Trigger::Live, &live[..300]),
+            (jkpb::Trigger::Settings, &settings[..300]),
+        ] {
+            cycle.extend(trig.frame(a).unwrap());
+            cycle.extend(rec);
+            cycle.extend(jkpb::encode_ack(a, trig.register()));
+        }
+    }
+    let rounds = (n / 15).max(1);
+    let mut hearer = JkPb::new(false);
+    let start = Instant::now();
+    let mut readings = 0u64;
+    for _ in 0..rounds {
+        for chunk in black_box(&cycle).chunks(64) {
+            readings += hearer.feed(chunk).len() as u64;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(readings, u64::from(rounds) * 15);
+    let mb = (cycle.len() as f64 * f64::from(rounds)) / secs / 1e6;
+    println!("jk: {k:.0} reads/s (judge + decode + JSON of the 285-byte read-all reply, 14 cells)");
+    println!("jk-pb: {t:.0} reads/s (judge + decode + JSON of a live and a settings record)");
+    println!(
+        "jk-pb listening: {:.0} readings/s, {mb:.1} MB/s (a 15-slave master cycle in 64-byte chunks)",
+        readings as f64 / secs
+    );
+}
+
+const JK_14S: &str = "4E57011B00000000060001792A010EED020EFA030EF7040EEC050EF8060EFA070EF1080EF8090EE30A0EFA0B0EF10C0EFB0D0EFB0E0EF280001D81001E82001C8314EF8480D0850F860287000489000000008A000E8B00008C00078E16268F10AE900FD2910FA0920005930BEA940C1C95000596012C9700079800039900059A00059B0CE49C00089D019E005A9F0046A00064A10064A20014A30046A40046A5FFECA6FFF6A7FFECA8FFF6A90EAA0000000EAB01AC01AD0411AE01AF01B0000AB114B231323334353600000000B300B4496E707574205573B532313031B60000E200B748362E585F5F53362E312E33535F5FB800B900000000BA425433303732303230313230303030323030353231303031C0010000000068000054D1";
+const JKPB_LIVE: &str = "55AAEB9002AC050DFE0CFE0C010D010DFD0CFB0C010DFC0CFB0CFE0CFB0CF80CFB0CFB0C090D0000000000000000000000000000000000000000000000000000000000000000FFFF0000FF0C10000F0C40003D0040003D0041003F0041003E0041003E0041003D0040003E0041003F000000000000000000000000000000000000000000000000000000000000000000810000000000E8CF00004AE41900897C000086008000000000000000001986C00000400D030009000000B15F1C00640000008C4C760101010000000000000000000000000000FF0001000000050452000000D44E404000000000CA1400000001010100060000EA67000000000000CD00C300BF00BD03287F030A1D0000008051010000000100A50202000000000000FEFF7FDC2F0101B0CF070000BB";
+const JKPB_SETTINGS: &str = "55AAEB900105E40C00005A0A0000960A0000420E0000AA0D000005000000AB0D00008C0A0000AC0D0000480D0000C4090000F04902001E0000003C000000F04902001E0000003C00000005000000D0070000580200002602000058020000260200009CFFFFFFCEFFFFFFE80300002003000008000000010000000100000001000000605B0300DC050000160D00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000010000000500000060E3160050033C3218FEFFFFFF3FE9010200000000500110161E00016587";

@@ -1,4 +1,4 @@
-complete -c bms-poll -s p -l protocol -d 'The BMS family: jbd, daly, pylontech, eg4-7e, lp4, or auto (detect, then poll)' -r
+complete -c bms-poll -s p -l protocol -d 'The BMS family: jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, or auto (detect, then poll)' -r
 complete -c bms-poll -l detect-cache -d 'Remember what each port held in FILE and try that first next time (--detect, auto)' -r -F
 complete -c bms-poll -l listen -d 'Listen this long for traffic before probing a port (a bus with another master is not probed)' -r
 complete -c bms-poll -s b -l baud -d 'Line speed [default: the protocol\'s: 9600]' -r
@@ -15,6 +15,8 @@ complete -c bms-poll -l detect -d 'Find what is on each port and print a "detect
 complete -c bms-poll -l once -d 'Poll every pack once, then exit (0 = all answered, 1 = some did not)'
 complete -c bms-poll -l emit-errors -d 'Write a status record for each pack that did not answer'
 complete -c bms-poll -l invert-current -d 'Flip the sign of the current (firmware known to report it inverted)'
+complete -c bms-poll -l jk-trigger -d 'JK-PB: allow the three trigger frames (FC16 writes into the command page) when no bus master is heard for a few seconds; by default jk-pb only listens'
+complete -c bms-poll -l jk-modbus-read -d 'JK-PB: ask with plain FC03 reads of 0x1200/0x1400 when no bus master is heard (unreliable: packs stop answering FC03 on a bus without triggers)'
 complete -c bms-poll -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-poll -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-poll -l trace -d 'Log every frame sent and received as hex on stderr'

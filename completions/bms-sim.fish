@@ -38,6 +38,8 @@ complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "pylon" -d 'A batter
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "pylontech" -d 'Pylontech US2000/US3000/US5000/UP2500 on the RS-485/console port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "jk" -d 'JK-B / JK-BD BMS (4E 57 frames, UART-TTL GPS port or RS-485 adapter), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "jk-pb" -d 'JK-PB inverter BMS packs on one RS-485 bus: a bus master (DIP address 0) polling its slaves, or (--slaves) slaves answering trigger frames'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -l silent -d 'Address that never answers (repeatable)' -r
@@ -188,13 +190,61 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -s v -l verbo
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -s h -l help -d 'Print help'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "pylontech" -d 'Pylontech US2000/US3000/US5000/UP2500 on the RS-485/console port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l cells -d 'Cells per pack (1-16)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l cells -d 'Cells per pack (1-32)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l cycle -d 'Time from one master cycle to the next (a real master takes about 4.4 s)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l rx-log -d 'Append every byte the simulator receives to FILE, as hex, one line per read' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l slaves -d 'No master: the packs answer trigger frames and (warm) FC03 reads'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l echo -d 'Echo every request before the answer, as CH341 RS-485 adapters do (--slaves)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "pylontech" -d 'Pylontech US2000/US3000/US5000/UP2500 on the RS-485/console port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "jk" -d 'JK-B / JK-BD BMS (4E 57 frames, UART-TTL GPS port or RS-485 adapter), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "jk-pb" -d 'JK-PB inverter BMS packs on one RS-485 bus: a bus master (DIP address 0) polling its slaves, or (--slaves) slaves answering trigger frames'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

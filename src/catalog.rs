@@ -39,9 +39,11 @@ const PYLON: &[&str] = &["pylon"];
 const BANK: &[&str] = &["bank"];
 const JBD: &[&str] = &["jbd"];
 const DALY: &[&str] = &["daly"];
-const JBD_DALY: &[&str] = &["jbd", "daly"];
+const JKPB: &[&str] = &["jk-pb"];
 /// Fields readings-bank derives for every source's readings and for the bank.
-const DERIVED: &[&str] = &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "bank"];
+const DERIVED: &[&str] = &[
+    "lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "bank", "jk-pb", "jk",
+];
 
 macro_rules! num {
     ($name:literal, $unit:expr, $dc:expr, $sc:expr, $src:expr, $desc:literal) => {
@@ -100,7 +102,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Pack (battery terminal) voltage."
     ),
     num!(
@@ -108,16 +110,16 @@ pub static CATALOG: &[FieldSpec] = &[
         A,
         Some("current"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Pack current; positive = charging, negative = discharging."
     ),
-    num!("soc", PCT, Some("battery"), M, &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"], "State of charge."),
-    num!("soh", PCT, None, M, LP4_7E_PY, "State of health."),
+    num!("soc", PCT, Some("battery"), M, &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"], "State of charge."),
+    num!("soh", PCT, None, M, &["lp4", "eg4-7e", "pylon", "jk-pb"], "State of health."),
     arr!(
         "cell_voltages",
         V,
         Some("voltage"),
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Cell voltages; index 0 is cell 1. Exactly as many as the pack reports."
     ),
     num!(
@@ -125,7 +127,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Lowest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -133,7 +135,7 @@ pub static CATALOG: &[FieldSpec] = &[
         V,
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Highest cell voltage (derived from cell_voltages)."
     ),
     num!(
@@ -141,7 +143,7 @@ pub static CATALOG: &[FieldSpec] = &[
         Some("mV"),
         Some("voltage"),
         M,
-        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Highest minus lowest cell voltage, in millivolts (derived)."
     ),
     num!(
@@ -149,7 +151,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "1-based index of the lowest cell (the first, where several are equal)."
     ),
     num!(
@@ -157,7 +159,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "1-based index of the highest cell (the first, where several are equal)."
     ),
     num!(
@@ -165,14 +167,14 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         None,
-        &["lp4", "jbd", "daly", "pylontech"],
+        &["lp4", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Number of cells the pack reports."
     ),
     arr!(
         "temperatures",
         DEG,
         Some("temperature"),
-        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "eflex", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Cell/probe temperature sensors; index 0 is sensor 1. eflex: *inferred* (°C = raw − 40): the board sensor temperature_bms, already in °C, sits 1–3 °C above the coolest probe on all 700 sets of a real 13-battery capture."
     ),
     num!(
@@ -183,14 +185,14 @@ pub static CATALOG: &[FieldSpec] = &[
         LP4,
         "BMS board (MOSFET) temperature."
     ),
-    num!("remaining_ah", AH, None, M, &["lp4", "pylon", "jbd", "daly", "pylontech"], "Remaining capacity."),
-    num!("capacity_ah", AH, None, M, &["lp4", "eg4-7e", "jbd", "pylon", "pylontech"], "Full-charge capacity. pylon: the capacity of the modules online (0x35F), else the installed (0x379) or design (0x354) capacity, for time estimates."),
+    num!("remaining_ah", AH, None, M, &["lp4", "pylon", "jbd", "daly", "pylontech", "jk-pb"], "Remaining capacity."),
+    num!("capacity_ah", AH, None, M, &["lp4", "eg4-7e", "jbd", "pylon", "pylontech", "jk-pb", "jk"], "Full-charge capacity. pylon: the capacity of the modules online (0x35F), else the installed (0x379) or design (0x354) capacity, for time estimates."),
     num!(
         "design_capacity_ah",
         AH,
         None,
         M,
-        LP4_PY,
+        &["lp4", "pylon", "jk-pb"],
         "Design (nominal) capacity."
     ),
     num!(
@@ -206,7 +208,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         None,
         Some("total_increasing"),
-        &["lp4", "eg4-7e", "jbd", "daly", "pylontech"],
+        &["lp4", "eg4-7e", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Charge cycles."
     ),
     // Derived and inverter-link fields of readings.md's vocabulary: readings-bank adds the
@@ -352,7 +354,7 @@ pub static CATALOG: &[FieldSpec] = &[
         sources: &["eflex", "pylon", "pylontech"],
         description: "The BMS allows charging; not a problem flag. pylon: 0x35C bit 7. eflex: *inferred* (0x10n byte 61): 1 on every pack with a charge limit above 0, 0 on every pack at 0, in a real 13-battery capture (the older 3-battery capture shows 0 beside a 50 A limit).",
     },
-    num!("temperature_mos", DEG, Some("temperature"), M, E7, "MOSFET sensor (status group 0x05 word tagged 0x40/0x80 in its high byte)."),
+    num!("temperature_mos", DEG, Some("temperature"), M, &["eg4-7e", "jk-pb", "jk"], "MOSFET sensor (status group 0x05 word tagged 0x40/0x80 in its high byte)."),
     num!("temperature_env", DEG, Some("temperature"), M, E7, "Ambient sensor (status group 0x05 word tagged 0x20 in its high byte)."),
     num!(
         "balancing_mask",
@@ -398,24 +400,24 @@ pub static CATALOG: &[FieldSpec] = &[
         &["lp4", "daly"],
         "Warning: discharge under-temperature."
     ),
-    flag!("warning_low_capacity", LP4, "Warning: low capacity."),
+    flag!("warning_low_capacity", &["lp4", "jk"], "Warning: low capacity."),
     flag!(
         "warning_float_stopped",
         LP4,
         "Warning: float charge stopped."
     ),
-    flag!("protection_pack_ov", &["lp4", "pylon", "jbd", "daly", "pylontech"], "Protection: pack over-voltage."),
-    flag!("protection_cell_ov", &["lp4", "jbd", "daly"], "Protection: cell over-voltage."),
-    flag!("protection_pack_uv", &["lp4", "pylon", "jbd", "daly", "pylontech"], "Protection: pack under-voltage."),
-    flag!("protection_cell_uv", &["lp4", "jbd", "daly", "pylontech"], "Protection: cell under-voltage."),
+    flag!("protection_pack_ov", &["lp4", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"], "Protection: pack over-voltage."),
+    flag!("protection_cell_ov", &["lp4", "jbd", "daly", "jk-pb", "jk"], "Protection: cell over-voltage."),
+    flag!("protection_pack_uv", &["lp4", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"], "Protection: pack under-voltage."),
+    flag!("protection_cell_uv", &["lp4", "jbd", "daly", "pylontech", "jk-pb", "jk"], "Protection: cell under-voltage."),
     flag!(
         "protection_charge_oc",
-        &["lp4", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Protection: charge over-current."
     ),
     flag!(
         "protection_discharge_oc",
-        &["lp4", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "pylon", "jbd", "daly", "pylontech", "jk-pb", "jk"],
         "Protection: discharge over-current."
     ),
     flag!(
@@ -425,22 +427,22 @@ pub static CATALOG: &[FieldSpec] = &[
     ),
     flag!(
         "protection_mos_ot",
-        LP4,
+        &["lp4", "jk-pb", "jk"],
         "Protection: MOSFET over-temperature."
     ),
     flag!(
         "protection_charge_ot",
-        &["lp4", "pylon", "jbd", "daly", "pylontech"],
+        &["lp4", "pylon", "jbd", "daly", "pylontech", "jk-pb"],
         "Protection: charge over-temperature."
     ),
     flag!(
         "protection_discharge_ot",
-        &["lp4", "jbd", "daly", "pylontech"],
+        &["lp4", "jbd", "daly", "pylontech", "jk-pb"],
         "Protection: discharge over-temperature."
     ),
     flag!(
         "protection_charge_ut",
-        &["lp4", "pylon", "jbd", "daly"],
+        &["lp4", "pylon", "jbd", "daly", "jk-pb"],
         "Protection: charge under-temperature."
     ),
     flag!(
@@ -451,7 +453,7 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("protection_low_capacity", LP4, "Protection: low capacity."),
     flag!(
         "protection_short_circuit",
-        &["lp4", "pylon", "jbd"],
+        &["lp4", "pylon", "jbd", "jk-pb"],
         "Protection: discharge short circuit."
     ),
     flag!("protection_overcurrent", E7, "Protection: over-current (bit 3 of status word 2, as dbus-serialbattery reads it; unconfirmed)."),
@@ -474,11 +476,11 @@ pub static CATALOG: &[FieldSpec] = &[
     FieldSpec { name: "request_force_charge_1", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["pylon", "pylontech"], description: "The BMS asks the inverter to charge: SOC low (0x35C bit 5, force charge I). A request, not a problem flag." },
     FieldSpec { name: "request_force_charge_2", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["pylon", "pylontech"], description: "The BMS asks the inverter to charge before it shuts down (0x35C bit 4, force charge II). A request, not a problem flag." },
     FieldSpec { name: "request_full_charge", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["pylon", "pylontech"], description: "The BMS asks for a full charge (0x35C bit 3). A request, not a problem flag." },
-    flag!("protection_battery_ot", PYLON, "Protection: cell or module over-temperature."),
-    flag!("protection_battery_ut", PYLON, "Protection: cell or module under-temperature."),
+    flag!("protection_battery_ot", &["pylon", "jk-pb", "jk"], "Protection: cell or module over-temperature."),
+    flag!("protection_battery_ut", &["pylon", "jk"], "Protection: cell or module under-temperature."),
     flag!("protection_contactor", PYLON, "Protection: contactor fault (0x35A)."),
     flag!("protection_system_error", PYLON, "Protection: BMS system (internal) error."),
-    flag!("protection_cell_imbalance", &["pylon", "daly"], "Protection: cell imbalance (0x35A)."),
+    flag!("protection_cell_imbalance", &["pylon", "daly", "jk"], "Protection: cell imbalance (0x35A)."),
     flag!("warning_battery_ot", &["pylon", "pylontech"], "Warning: cell or module high temperature."),
     flag!("warning_battery_ut", &["pylon", "pylontech"], "Warning: cell or module low temperature."),
     flag!("warning_contactor", PYLON, "Warning: contactor (0x35A)."),
@@ -499,9 +501,9 @@ pub static CATALOG: &[FieldSpec] = &[
     FieldSpec { name: "cell_temperature_min_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the lowest temperature (0x376)." },
     FieldSpec { name: "cell_temperature_max_id", kind: Kind::Text, unit: None, device_class: None, state_class: None, sources: PYLON, description: "Name of the cell with the highest temperature (0x377)." },
     // bms-poll's families (jbd, daly): states and bits the other sources do not have.
-    FieldSpec { name: "balancing", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: JBD_DALY, description: "A cell is being balanced (any balance bit set); not a problem flag." },
-    FieldSpec { name: "charge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["jbd", "daly", "pylontech"], description: "The charge MOSFET is on (the BMS lets the pack charge); not a problem flag." },
-    FieldSpec { name: "discharge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["jbd", "daly", "pylontech"], description: "The discharge MOSFET is on (the BMS lets the pack discharge); not a problem flag." },
+    FieldSpec { name: "balancing", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["jbd", "daly", "jk-pb", "jk"], description: "A cell is being balanced (any balance bit set); not a problem flag." },
+    FieldSpec { name: "charge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["jbd", "daly", "pylontech", "jk-pb", "jk"], description: "The charge MOSFET is on (the BMS lets the pack charge); not a problem flag." },
+    FieldSpec { name: "discharge_fet", kind: Kind::Flag, unit: None, device_class: None, state_class: None, sources: &["jbd", "daly", "pylontech", "jk-pb", "jk"], description: "The discharge MOSFET is on (the BMS lets the pack discharge); not a problem flag." },
     flag!("protection_afe", JBD, "Protection: analog front-end IC error (0x03 protection bit 11)."),
     flag!("protection_fet_lock", JBD, "Protection: MOSFETs locked off by software (0x03 protection bit 12)."),
     flag!("warning_soc_high", DALY, "Warning: SOC too high (0x98, level 1)."),
@@ -520,21 +522,31 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("alarm_discharge_mos_open", DALY, "Fault: discharge MOSFET open circuit (0x98 byte 4)."),
     flag!("alarm_afe", DALY, "Fault: analog front-end (acquisition) chip (0x98 byte 5)."),
     flag!("alarm_cell_sense_lead", DALY, "Fault: a cell sense lead is off (0x98 byte 5)."),
-    flag!("alarm_temperature_sensor", DALY, "Fault: a temperature sensor (0x98 byte 5)."),
+    flag!("alarm_temperature_sensor", &["daly", "jk-pb"], "Fault: a temperature sensor (0x98 byte 5)."),
     flag!("alarm_eeprom", DALY, "Fault: EEPROM storage (0x98 byte 5)."),
     flag!("alarm_rtc", DALY, "Fault: real-time clock (0x98 byte 5)."),
     flag!("alarm_precharge", DALY, "Fault: precharge failed (0x98 byte 5)."),
     flag!("alarm_vehicle_comm", DALY, "Fault: vehicle (external) communication (0x98 byte 5)."),
-    flag!("alarm_internal_comm", DALY, "Fault: internal communication module (0x98 byte 5)."),
+    flag!("alarm_internal_comm", &["daly", "jk-pb"], "Fault: internal communication module (0x98 byte 5)."),
     flag!("alarm_current_module", DALY, "Fault: current measurement module (0x98 byte 6)."),
     flag!("alarm_voltage_module", DALY, "Fault: voltage measurement module (0x98 byte 6)."),
     flag!("alarm_short_circuit", DALY, "Fault: short-circuit protection failed (0x98 byte 6)."),
     flag!("alarm_low_voltage_no_charge", DALY, "Fault: voltage too low to charge (0x98 byte 6)."),
+    // bms-poll's JK families (protocols.md §15): jk-pb's type-2 alarm bits and jk's warning bits
+    // that the other sources do not have.
+    num!("balancing_current", A, Some("current"), M, JKPB, "Balancing current (jk-pb: type-2 record offset 170); its sign follows the balancer's direction."),
+    flag!("alarm_wire_resistance", JKPB, "Fault: a cell wire's resistance is too high (alarm bit 0)."),
+    flag!("alarm_cell_count", JKPB, "Fault: the cells found do not match the cell-count setting (alarm bit 2)."),
+    flag!("alarm_current_sensor", JKPB, "Fault: current sensor (alarm bit 3)."),
+    flag!("protection_charge_short_circuit", JKPB, "Protection: short circuit while charging (alarm bit 7)."),
+    flag!("alarm_charge_mos", JKPB, "Fault: charge MOSFET (alarm bit 16)."),
+    flag!("alarm_discharge_mos", JKPB, "Fault: discharge MOSFET (alarm bit 17)."),
+    flag!("alarm_gps_disconnected", JKPB, "Fault: the GPS module is disconnected (alarm bit 18)."),
+    flag!("alarm_change_password", JKPB, "The BMS asks for its default password to be changed (alarm bit 19)."),
+    flag!("alarm_discharge_on_failed", JKPB, "Fault: the discharge MOSFET failed to switch on (alarm bit 20)."),
+    flag!("alarm_parallel_module", JKPB, "Fault: a parallel (current-limiting) module (alarm bit 23)."),
+    flag!("protection_box_ot", &["jk"], "Protection: battery box over-temperature (warning bit 8)."),
 ];
-
-/// Shared fields the pylon decoder writes as well.
-const LP4_7E_PY: &[&str] = &["lp4", "eg4-7e", "pylon"];
-const LP4_PY: &[&str] = &["lp4", "pylon"];
 
 /// Decimals Home Assistant shows for a field with a unit (it shows voltages with none unless
 /// told): from the unit and the name, with [`PRECISION`] for exceptions. A field added with the

@@ -5,7 +5,7 @@
 //! subcommands, the man page, the completions and the read-only tests all come from the table.
 
 use crate::proto::codec::Codec;
-use crate::proto::{daly, jbd, lp4, pylon_ascii, pylontech, tianpower};
+use crate::proto::{daly, jbd, jk, jkpb, lp4, pylon_ascii, pylontech, tianpower};
 use crate::sim::{self, Responder};
 use std::time::Duration;
 
@@ -24,6 +24,28 @@ pub enum Addressing {
     },
 }
 
+/// What a family can do on a bus: be asked (the poll engine sends its requests), be heard (a
+/// listener decodes what crosses the bus without sending a byte), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    pub asked: bool,
+    pub heard: bool,
+}
+
+impl Reach {
+    /// Polled only: the family's packs speak when spoken to.
+    pub const ASKED: Reach = Reach {
+        asked: true,
+        heard: false,
+    };
+    /// Listened to by default (another master drives the bus); asked only when the user
+    /// allows it.
+    pub const HEARD_FIRST: Reach = Reach {
+        asked: true,
+        heard: true,
+    };
+}
+
 /// Settings a family's codec may take from the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -31,6 +53,10 @@ pub struct Options {
     pub daly_host: u8,
     /// Flip the sign of the current (firmware known to send it inverted).
     pub invert_current: bool,
+    /// JK-PB: the user allows the three trigger frames (FC16 writes of the command page).
+    pub jk_trigger: bool,
+    /// JK-PB: ask with plain FC03 reads instead (unreliable on a cold bus).
+    pub jk_modbus_read: bool,
 }
 
 impl Default for Options {
@@ -38,6 +64,8 @@ impl Default for Options {
         Options {
             daly_host: daly::HOST_RS485,
             invert_current: false,
+            jk_trigger: false,
+            jk_modbus_read: false,
         }
     }
 }
@@ -78,6 +106,8 @@ pub struct Family {
     /// Line speeds `--detect` tries, in order.
     pub detect_bauds: &'static [u32],
     pub addressing: Addressing,
+    /// Asked, heard, or both (bms-poll listens or polls accordingly).
+    pub reach: Reach,
     /// Modbus RTU framing: `modbus-tcp://` gateways work.
     pub modbus: bool,
     /// Default pause between two packs' reads on one bus.
@@ -170,6 +200,20 @@ fn e7_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(tianpower::Codec)
 }
 
+fn jk_codec(o: &Options) -> Box<dyn Codec> {
+    Box::new(jk::Codec {
+        invert_current: o.invert_current,
+    })
+}
+
+fn jkpb_codec(o: &Options) -> Box<dyn Codec> {
+    // The trigger frames only when the user allowed them; FC03 reads otherwise.
+    Box::new(jkpb::Codec {
+        modbus_read: o.jk_modbus_read || !o.jk_trigger,
+        invert_current: o.invert_current,
+    })
+}
+
 fn lp4_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(lp4::Codec {
         map: lp4::Map::V0106,
@@ -185,6 +229,7 @@ pub static FAMILIES: &[Family] = &[
         default_baud: 9600,
         detect_bauds: &[9600],
         addressing: Addressing::Single,
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -207,6 +252,7 @@ pub static FAMILIES: &[Family] = &[
             max: 16,
             probe: &[1],
         },
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -231,6 +277,7 @@ pub static FAMILIES: &[Family] = &[
             max: 0x7F,
             probe: &[2],
         },
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -255,6 +302,7 @@ pub static FAMILIES: &[Family] = &[
             max: 15,
             probe: &[1, 0, 2, 3, 4, 5, 6, 7],
         },
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_secs(2),
         pause: Duration::from_millis(200),
@@ -264,6 +312,51 @@ pub static FAMILIES: &[Family] = &[
         variants: as_given,
         simulator: None,
         notes: "The same codec as eg4-7e-query; requests 2 s apart by default (--gap).",
+    },
+    Family {
+        name: "jk",
+        about: "JK-B / JK-BD BMS (4E 57 frames, UART-TTL GPS port or RS-485 adapter)",
+        default_baud: 115200,
+        detect_bauds: &[115200],
+        addressing: Addressing::Single,
+        reach: Reach::ASKED,
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_millis(500),
+        probe_timeout: Duration::from_millis(500),
+        codec: jk_codec,
+        variants: as_given,
+        simulator: Some(sim::jk::simulator),
+        notes: "One pack per port (no bus address). Sends only the read-all request (command \
+                0x06) every cycle; never activate, write or password (0x01, 0x02, 0x05).",
+    },
+    Family {
+        name: "jk-pb",
+        about:
+            "JK-PB inverter BMS (PB2A16S15P/20P) on RS-485: listens to the bus master by default",
+        default_baud: 115200,
+        detect_bauds: &[115200],
+        addressing: Addressing::Bus {
+            default: 1,
+            min: 0,
+            max: 15,
+            probe: &[1],
+        },
+        reach: Reach::HEARD_FIRST,
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(100),
+        timeout: Duration::from_millis(300),
+        probe_timeout: Duration::from_millis(250),
+        codec: jkpb_codec,
+        variants: as_given,
+        simulator: None,
+        notes: "DIP address 0 is the bus master: it polls the other packs and every record \
+                crosses the bus, so bms-poll listens and sends nothing (every address heard, or \
+                --address to pick). --jk-trigger allows the three trigger frames (only when no \
+                master is heard); --jk-modbus-read asks with FC03 reads instead (unreliable on \
+                a cold bus).",
     },
     Family {
         name: "lp4",
@@ -276,6 +369,7 @@ pub static FAMILIES: &[Family] = &[
             max: 247,
             probe: &[1, 2, 3, 4, 16, 0x40],
         },
+        reach: Reach::ASKED,
         modbus: true,
         gap: Duration::from_millis(200),
         pause: Duration::ZERO,
@@ -370,6 +464,12 @@ fn which_framing(bytes: &[u8]) -> Option<&'static str> {
         if daly::scan(b) == daly::Scan::Frame {
             return Some("daly");
         }
+        if let jk::Scan::Frame { .. } = jk::scan(b) {
+            return Some("jk");
+        }
+        if let jkpb::Piece::Record { .. } = jkpb::scan(b) {
+            return Some("jk-pb");
+        }
         if b.len() >= 5 && b[0] != 0 && (b[1] == 0x03 || b[1] == 0x04) {
             let len = 5 + usize::from(b[2]);
             if b.len() >= len && crate::proto::modbus::crc_ok(&b[..len]) {
@@ -401,10 +501,15 @@ mod tests {
     fn every_request_any_family_can_send_is_an_allowed_read() {
         let mut total = 0;
         for f in FAMILIES {
-            for (host, invert) in [(daly::HOST_RS485, false), (daly::HOST_UART, true)] {
+            for (host, invert, fc03) in [
+                (daly::HOST_RS485, false, false),
+                (daly::HOST_UART, true, true),
+            ] {
                 let codec = (f.codec)(&Options {
                     daly_host: host,
                     invert_current: invert,
+                    jk_trigger: !fc03,
+                    jk_modbus_read: fc03,
                 });
                 let addrs: Vec<u8> = match f.addressing {
                     Addressing::Single => vec![0],
@@ -465,6 +570,31 @@ mod tests {
                 ok.then_some(())
                     .ok_or("not a Pylontech 0x42/0x44/0x47/0x4F/0x51/0x92/0x93/0x96 read".into())
             }
+            "jk" => {
+                let read_all = "4e57001300000000060300000000000068000001 29".replace(' ', "");
+                (hex::encode(req) == read_all)
+                    .then_some(())
+                    .ok_or("not the JK-B read-all request".into())
+            }
+            "jk-pb" => {
+                // The three byte-exact triggers (FC16 of value 0 to 0x161C/0x161E/0x1620) or an
+                // FC03 read of at most 40 registers inside 0x1200-0x12FF or 0x1400-0x14FF; to
+                // slaves 1-15 only. Never 0x1600-0x1612's other registers, never 0x1000.
+                let crc = crate::proto::modbus::crc_ok(req);
+                let trigger = req.len() == 11
+                    && req[1..3] == [0x10, 0x16]
+                    && [0x1C, 0x1E, 0x20].contains(&req[3])
+                    && req[4..9] == [0, 1, 2, 0, 0];
+                let read = req.len() == 8
+                    && req[1] == 0x03
+                    && [0x12, 0x14].contains(&req[2])
+                    && req[4] == 0
+                    && (1..=40).contains(&req[5])
+                    && usize::from(req[3]) + 2 * usize::from(req[5]) <= 0x100;
+                let ok = crc && (1..=15).contains(&req[0]) && (trigger || read);
+                ok.then_some(())
+                    .ok_or("not a JK-PB trigger or an FC03 read of 0x1200/0x1400".into())
+            }
             other => Err(format!("no allow-list written for {other}")),
         }
     }
@@ -496,6 +626,22 @@ mod tests {
         assert!(find("jbd").is_some() && find("nope").is_none());
     }
 
+    /// JK-PB's trigger frames are FC16 writes: the codec builds them only with --jk-trigger.
+    #[test]
+    fn jk_pb_triggers_only_when_allowed() {
+        let f = find("jk-pb").unwrap();
+        let codec = (f.codec)(&Options::default());
+        for req in every_request(codec.as_ref(), 0..=15) {
+            assert_eq!(req[1], 0x03, "{req:02x?}");
+        }
+        let codec = (f.codec)(&Options {
+            jk_trigger: true,
+            ..Options::default()
+        });
+        let reqs = every_request(codec.as_ref(), 1..=15);
+        assert_eq!(reqs.iter().filter(|r| r[1] == 0x10).count(), 45);
+    }
+
     #[test]
     fn recognizes_the_wrong_protocol_and_gateway_mode() {
         // A 7E status reply on a bus polled as LP4.
@@ -510,6 +656,11 @@ mod tests {
         // MBAP frames from a Modbus TCP gateway polled as tcp://.
         let mbap = [0, 1, 0, 0, 0, 5, 1, 0x83, 0x02, 0, 0];
         assert!(recognize(&mbap, "lp4").unwrap().contains("modbus-tcp://"));
+        // A JK-PB record on a bus polled as JBD; a JK-B reply polled as Daly.
+        let rec = jkpb::encode_record(jkpb::Kind::Live, 1, &[3; 64]);
+        assert!(recognize(&rec, "jbd").unwrap().contains("jk-pb frames"));
+        let jk_reply = jk::encode_reply(&[0x85, 50]).unwrap();
+        assert!(recognize(&jk_reply, "daly").unwrap().contains("jk frames"));
         // Noise says nothing.
         assert!(recognize(&[1, 2, 3, 4, 5, 6, 7, 8, 9], "lp4").is_none());
         assert!(recognize(&[], "lp4").is_none());

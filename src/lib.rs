@@ -24,6 +24,7 @@ pub mod family;
 pub mod ha;
 pub mod hexfmt;
 pub mod io;
+pub mod listen;
 pub mod log;
 pub mod mqtt;
 pub mod ndjson;

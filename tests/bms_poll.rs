@@ -676,3 +676,370 @@ fn detect_finds_a_pylontech_master() {
     assert_eq!(recs[0]["address"], 2);
     no_writes(&log);
 }
+
+/// Every line of a simulator's --rx-log: what bms-poll sent, as hex.
+fn received(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn jk_pb_listens_to_a_master_and_sends_nothing() {
+    let dir = TempDir::new("bms-poll-jkpb-listen");
+    let log = dir.path("rx.log");
+    let s = sim(
+        "jk-pb",
+        &[
+            "--address",
+            "1,2",
+            "--cells",
+            "8",
+            "--cycle",
+            "200ms",
+            "--fault",
+            "2:cell_ov",
+            "--rx-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "jk-pb", "--count", "2", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    let l = label(&s);
+    let devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    let want: Vec<String> = [0, 1, 2, 0, 1, 2]
+        .iter()
+        .map(|a| format!("{l}-{a}"))
+        .collect();
+    assert_eq!(devices, want);
+    for reading in &r {
+        assert_eq!(reading["source"], "jk-pb");
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 8);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.01, "cells {sum} vs pack {v}");
+        let fault = reading["device"] == format!("{l}-2");
+        assert_eq!(f["protection_cell_ov"], fault);
+        assert_eq!(f["charge_fet"], !fault);
+    }
+    // The settings record follows the live one in a master's cycle: the second cycle has them.
+    assert_eq!(r[4]["fields"]["design_capacity_ah"], 100.0);
+    // One pack picked by address, named.
+    let out = cmd("bms-poll")
+        .args([
+            "-p", "jk-pb", "-a", "2", "--name", "garage", "--once", &s.path,
+        ])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["device"], "garage");
+    // Not a byte went to the bus, and --jk-trigger does not change that with a master there.
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "--jk-trigger", "-a", "1", "--once", &s.path])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("listening instead of asking"), "{err}");
+    assert_eq!(readings(&out.get_output().stdout).len(), 1);
+    let sent = received(&log);
+    assert!(sent.is_empty(), "bms-poll sent to a jk-pb bus: {sent:?}");
+}
+
+#[test]
+fn jk_pb_triggers_only_when_allowed_and_only_the_three_frames() {
+    let dir = TempDir::new("bms-poll-jkpb-trigger");
+    let log = dir.path("rx.log");
+    let s = sim(
+        "jk-pb",
+        &[
+            "--slaves",
+            "--echo",
+            "--address",
+            "1,2",
+            "--cells",
+            "8",
+            "--rx-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    // Without --jk-trigger nothing is heard on a bus without a master, and nothing is sent.
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "-a", "1", "--once", "-q", &s.path])
+        .assert()
+        .code(1);
+    assert!(readings(&out.get_output().stdout).is_empty());
+    assert!(received(&log).is_empty());
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "jk-pb",
+            "--jk-trigger",
+            "-a",
+            "1,2",
+            "--count",
+            "2",
+            "--interval",
+            "200ms",
+            &s.path,
+        ])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 4);
+    for reading in &r {
+        assert_eq!(reading["info"]["model"], "JK_PB2A16S20P");
+        assert_eq!(reading["fields"]["cell_count"], 8);
+        assert_eq!(reading["fields"]["design_capacity_ah"], 100.0);
+    }
+    let l = label(&s);
+    assert_eq!(r[0]["device"], format!("sim-{l}-01"));
+    assert_eq!(r[1]["device"], format!("sim-{l}-02"));
+    // Everything sent was one of the three byte-exact triggers, to addresses 1 and 2.
+    let allowed = [
+        "01 10 16 20 00 01 02 00 00 D6 F1",
+        "01 10 16 1E 00 01 02 00 00 D2 2F",
+        "01 10 16 1C 00 01 02 00 00 D3 CD",
+        "02 10 16 20 00 01 02 00 00 C2 01",
+        "02 10 16 1E 00 01 02 00 00 C6 DF",
+        "02 10 16 1C 00 01 02 00 00 C7 3D",
+    ];
+    let sent = received(&log);
+    assert!(sent.len() >= 6, "{sent:?}");
+    for line in &sent {
+        assert!(allowed.contains(&line.as_str()), "sent {line}");
+    }
+}
+
+#[test]
+fn jk_b_reading_identity_and_no_writes() {
+    let dir = TempDir::new("bms-poll-jk");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "jk",
+        &[
+            "--cells",
+            "14",
+            "--fault",
+            "cell_uv",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "jk", "--count", "2", "--interval", "100ms", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    for reading in &r {
+        assert_eq!(reading["source"], "jk");
+        let f = &reading["fields"];
+        assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 14);
+        assert_eq!(f["cell_count"], 14);
+        assert_eq!(f["protection_cell_uv"], true);
+        assert_eq!(f["charge_fet"], false);
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 2);
+        assert_eq!(reading["info"]["manufacturer"], "JK");
+        assert_eq!(reading["device"], format!("sim-{}-01", label(&s)));
+    }
+    no_writes(&log);
+}
+
+#[test]
+fn detect_hears_a_jk_pb_bank_without_sending() {
+    let dir = TempDir::new("bms-poll-detect-jkpb");
+    let log = dir.path("rx.log");
+    let s = sim(
+        "jk-pb",
+        &[
+            "--address",
+            "3",
+            "--cycle",
+            "300ms",
+            "--rx-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--detect", &s.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    let found: Vec<(String, u64)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["protocol"].as_str().unwrap().to_string(),
+                r["address"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("jk-pb".into(), 0), ("jk-pb".into(), 3)]);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("--protocol jk-pb --address 0,3"), "{err}");
+    let sent = received(&log);
+    assert!(sent.is_empty(), "detection sent to a jk-pb bus: {sent:?}");
+}
+
+#[test]
+fn detect_probes_jk_b_and_jk_pb_slaves_only_as_allowed() {
+    let jk = sim("jk", &[]);
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "jk", &jk.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs[0]["protocol"], "jk");
+    assert_eq!(recs[0]["info"]["manufacturer"], "JK");
+    let dir = TempDir::new("bms-poll-detect-jkpb-slaves");
+    let log = dir.path("rx.log");
+    let s = sim("jk-pb", &["--slaves", "--rx-log", log.to_str().unwrap()]);
+    // A silent bus: the probe is an FC03 read unless triggering is allowed (a cold bus does
+    // not answer it).
+    cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "jk-pb", &s.path])
+        .assert()
+        .code(1);
+    assert_eq!(received(&log), ["01 03 14 00 00 14 40 35"]);
+    let out = cmd("bms-poll")
+        .args([
+            "--detect",
+            "--listen",
+            "0s",
+            "-p",
+            "jk-pb",
+            "--jk-trigger",
+            &s.path,
+        ])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs[0]["protocol"], "jk-pb");
+    assert_eq!(recs[0]["address"], 1);
+    assert_eq!(recs[0]["info"]["model"], "JK_PB2A16S20P");
+}
+
+/// The published JK-PB records of protocols.md §15.1 (testdata/jk-pb/section15.hex) as a bus
+/// capture, played into a pseudo-terminal: a master asking pack 1 for its about, settings and
+/// live records. bms-poll hears them through the whole tool: identity from the about record,
+/// the settings joined to the live reading, the published decode.
+#[test]
+fn jk_pb_hears_the_published_records_from_a_capture() {
+    let hex = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/jk-pb/section15.hex"),
+    )
+    .unwrap();
+    let recs: Vec<Vec<u8>> = hex
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| hex::decode(l).unwrap())
+        .collect();
+    let (about, settings, live) = (&recs[0], &recs[1], &recs[2]);
+    let trig = |reg: u8, crc: [u8; 2]| [1, 0x10, 0x16, reg, 0, 1, 2, 0, 0, crc[0], crc[1]];
+    let mut cycle = Vec::new();
+    cycle.extend(trig(0x1C, [0xD3, 0xCD]));
+    cycle.extend(about); // record and ack
+    cycle.extend(trig(0x1E, [0xD2, 0x2F]));
+    cycle.extend(settings);
+    cycle.extend(trig(0x20, [0xD6, 0xF1]));
+    cycle.extend(live);
+    cycle.extend(hex::decode("011016200001044B").unwrap());
+    let dir = TempDir::new("bms-poll-jkpb-capture");
+    let capture = dir.path("bus.bin");
+    std::fs::write(&capture, cycle.repeat(40)).unwrap();
+    let (_replay, port) = crate::common::replay(&capture, 115_200);
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "--count", "2", &port])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    let reading = &r[1];
+    assert_eq!(reading["device"], "31213480085");
+    assert_eq!(reading["info"]["model"], "JK_PB2A16S15P");
+    assert_eq!(reading["info"]["firmware"], "15.10");
+    let f = &reading["fields"];
+    assert_eq!(f["pack_voltage"], 53.224);
+    assert_eq!(f["pack_current"], 31.881);
+    assert_eq!(f["soc"], 25);
+    assert_eq!(f["cell_count"], 16);
+    assert_eq!(f["cell_voltage_max"], 3.337);
+    assert_eq!(
+        f["temperatures"],
+        serde_json::json!([13.4, 12.8, 20.5, 19.5, 19.1])
+    );
+    assert_eq!(f["design_capacity_ah"], 220.0);
+    assert_eq!(reading["raw"]["charge_ut_dc"], -100);
+}
+
+#[test]
+fn jk_pb_listens_through_a_tcp_gateway() {
+    let s = Sim::start_printing(
+        &[
+            "jk-pb",
+            "--tcp",
+            "127.0.0.1:0",
+            "--address",
+            "4",
+            "--cycle",
+            "200ms",
+        ],
+        "tcp://",
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "jk-pb", "-a", "4", "--count", "2", &s.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    for reading in &r {
+        assert!(
+            reading["device"].as_str().unwrap().ends_with("-4"),
+            "{reading}"
+        );
+        assert_eq!(reading["fields"]["cell_count"], 16);
+    }
+}
+
+#[test]
+fn jk_pb_listening_is_not_mixed_with_polling_and_the_master_is_never_asked() {
+    let dir = TempDir::new("bms-poll-jkpb-usage");
+    let conf = dir.path("packs.toml");
+    std::fs::write(
+        &conf,
+        "[[pack]]\nprotocol = \"jbd\"\nport = \"/dev/ttyUSB0\"\n\n[[pack]]\nprotocol = \"jk-pb\"\nport = \"/dev/ttyUSB1\"\naddress = 2\n",
+    )
+    .unwrap();
+    cmd("bms-poll")
+        .args(["--once", "--config"])
+        .arg(&conf)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("run one bms-poll for each"));
+    cmd("bms-poll")
+        .args(["-p", "jk-pb", "--jk-trigger", "-a", "0,1", "/dev/ttyUSB9"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "address 0 is the JK-PB bus master",
+        ));
+    cmd("bms-poll")
+        .args([
+            "-p",
+            "jk-pb",
+            "--jk-trigger",
+            "--jk-modbus-read",
+            "/dev/ttyUSB9",
+        ])
+        .assert()
+        .code(2);
+}

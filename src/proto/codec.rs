@@ -99,7 +99,8 @@ pub fn every_request(codec: &dyn Codec, addresses: impl IntoIterator<Item = u8>)
             .chain(codec.status(a))
             .chain(std::iter::once(codec.probe(a)))
         {
-            if !out.contains(&r.bytes) {
+            // An empty request (a probe of an address the family cannot ask) sends nothing.
+            if !r.bytes.is_empty() && !out.contains(&r.bytes) {
                 out.push(r.bytes);
             }
         }

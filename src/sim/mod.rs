@@ -5,6 +5,8 @@ pub mod daly;
 pub mod eflex;
 pub mod eg4_7e;
 pub mod jbd;
+pub mod jk;
+pub mod jkpb;
 pub mod lp4;
 pub mod pylon;
 pub mod pylontech;

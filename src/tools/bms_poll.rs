@@ -8,8 +8,10 @@ use crate::family::{self, Family, Options};
 use crate::io::capture::Capture;
 use crate::io::net::Endpoint;
 use crate::io::serial::{check_port, Link, LinkError};
+use crate::listen::{self, ListenPlan, ListenSchedule};
 use crate::ndjson::RecordWriter;
 use crate::poll::{self, CodecDriver, PackPlan, PortPlan, Schedule};
+use crate::proto::hear;
 use crate::record::{is_device_id, DetectedRecord, Info, Record};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -35,20 +37,24 @@ Examples:
   # One-shot check from cron: exit 1 if a pack did not answer
   bms-poll --protocol jbd --once /dev/ttyUSB0 > /tmp/pack.json || echo 'pack silent'
 
+  # A JK-PB bank whose pack at DIP address 0 is the bus master: listened to, nothing sent
+  bms-poll --protocol jk-pb /dev/ttyUSB0
+
   # Packs behind a transparent RS-485-to-Ethernet gateway
   bms-poll --protocol daly --address 1-4 tcp://192.168.1.50:4196
 
   # Try it without hardware
   bms-sim jbd --link /tmp/jbd &  bms-poll --protocol jbd --once /tmp/jbd
 
-Protocols (--protocol): jbd, daly, pylontech, eg4-7e, lp4, auto (detect, then poll). Every request is a
+Protocols (--protocol): jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, auto (detect, then poll). Every request is a
 read from the protocol's allow-list (protocols.md's never-send list is enforced by the code);
 --trace shows every byte sent and received.
 
 Detection tries, on each port, each protocol's read-only probe at its default baud and
 addresses, in the order above (LP4 last: each silent address costs a timeout). It first
 listens for --listen (1 s): a bus that talks without being asked has another master on it
-and is not probed. A silent port takes about 12 s to go through every protocol;
+and is not probed (a JK-PB master's records are listened to for 5 s: each address heard is
+reported). A silent port takes about 17 s to go through every protocol;
 --protocol NAME with --detect probes that protocol only.
 
 Exit status: 0 every pack answered (--detect: something was found), 1 some did not (with
@@ -64,7 +70,7 @@ pub struct Args {
     /// modbus-tcp://HOST:PORT for Modbus families)
     #[arg(value_name = "PORT")]
     pub ports: Vec<String>,
-    /// The BMS family: jbd, daly, pylontech, eg4-7e, lp4, or auto (detect, then poll)
+    /// The BMS family: jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, or auto (detect, then poll)
     #[arg(long, short = 'p', value_name = "NAME", value_parser = protocol)]
     pub protocol: Option<String>,
     /// Find what is on each port and print a "detected" record per device, then exit
@@ -89,6 +95,14 @@ pub struct Args {
     /// Flip the sign of the current (firmware known to report it inverted)
     #[arg(long)]
     pub invert_current: bool,
+    /// JK-PB: allow the three trigger frames (FC16 writes into the command page) when no bus
+    /// master is heard for a few seconds; by default jk-pb only listens
+    #[arg(long)]
+    pub jk_trigger: bool,
+    /// JK-PB: ask with plain FC03 reads of 0x1200/0x1400 when no bus master is heard
+    /// (unreliable: packs stop answering FC03 on a bus without triggers)
+    #[arg(long, conflicts_with = "jk_trigger")]
+    pub jk_modbus_read: bool,
     /// Packs from a TOML file ([[pack]] port, address, name, protocol, baud)
     #[arg(long, value_name = "FILE", conflicts_with = "detect")]
     pub config: Option<PathBuf>,
@@ -122,6 +136,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let options = Options {
         daly_host: args.daly_host,
         invert_current: args.invert_current,
+        jk_trigger: args.jk_trigger,
+        jk_modbus_read: args.jk_modbus_read,
     };
     let capture = args
         .poll
@@ -194,6 +210,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         planned_packs(&args, file.as_ref(), default_protocol.as_deref(), &options)?
     };
+    if packs.iter().any(|p| p.family.reach.heard) {
+        if let Some(plans) = listen_plans(&args, &packs, &options, file.is_some())? {
+            let schedule = ListenSchedule {
+                cycles: args.poll.cycles(),
+                silence: LISTEN_SILENCE,
+            };
+            return listen::run(plans, schedule, capture, &mut out);
+        }
+    }
     let ports = port_plans(&packs)?;
     let first = packs[0].family;
     let pick = |cli: Option<Duration>, f: Option<Duration>, d: Duration| cli.or(f).unwrap_or(d);
@@ -226,6 +251,124 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         emit_errors: args.poll.emit_errors,
     };
     poll::run(ports, schedule, capture, &mut out)
+}
+
+/// How long a listener waits for a reading before it gives up (--once, --count) or warns: a
+/// JK-PB master's cycle is about 4.4 s.
+const LISTEN_SILENCE: Duration = Duration::from_secs(10);
+
+/// How long bms-poll listens for a bus master before it may ask (--jk-trigger,
+/// --jk-modbus-read): longer than one master cycle.
+const MASTER_WAIT: Duration = Duration::from_millis(5000);
+
+/// The listeners for families that are heard first: Some when bms-poll is to listen (the
+/// default, or a master was heard on a port), None when it may ask.
+fn listen_plans(
+    args: &Args,
+    packs: &[PlannedPack],
+    options: &Options,
+    from_file: bool,
+) -> anyhow::Result<Option<Vec<ListenPlan>>> {
+    if let Some(p) = packs.iter().find(|p| !p.family.reach.heard) {
+        return Err(usage(format!(
+            "{} is listened to, {} is polled: run one bms-poll for each",
+            packs[0].family.name, p.family.name
+        )));
+    }
+    let mut plans: Vec<ListenPlan> = Vec::new();
+    for p in packs {
+        // Every address heard, unless packs were picked (by address, name or config file).
+        let picked = from_file || args.poll.address.is_some() || !args.poll.name.is_empty();
+        let wanted = picked.then(Vec::new);
+        let slot = match plans.iter().position(|l| l.path == p.port) {
+            Some(i) => i,
+            None => {
+                let Some(hearer) = hear::hearer(p.family.name, options.invert_current) else {
+                    return Err(usage(format!("{} cannot be listened to", p.family.name)));
+                };
+                plans.push(ListenPlan {
+                    path: p.port.clone(),
+                    baud: p.baud,
+                    source: p.family.name,
+                    hearer,
+                    wanted,
+                });
+                plans.len() - 1
+            }
+        };
+        if let Some(w) = plans[slot].wanted.as_mut() {
+            w.push((p.address, p.name.clone()));
+        }
+    }
+    let asking = options.jk_trigger || options.jk_modbus_read;
+    if !asking {
+        return Ok(Some(plans));
+    }
+    if packs.iter().any(|p| p.address == 0) {
+        return Err(usage(
+            "address 0 is the JK-PB bus master: it is heard, never asked (drop it from \
+             --address, or listen without --jk-trigger/--jk-modbus-read)",
+        ));
+    }
+    // Ask only on a bus without a master: two masters collide.
+    let mut master = None;
+    for plan in &plans {
+        if master_heard(&plan.path, plan.baud)? {
+            master = Some(plan.path.clone());
+            break;
+        }
+    }
+    match master {
+        Some(port) => {
+            log::warn!(
+                "{port}: a JK-PB bus master is polling this bus: listening instead of asking \
+                 (two masters collide)"
+            );
+            Ok(Some(plans))
+        }
+        None => {
+            log::info!(
+                "no JK-PB bus master heard in {} s: asking with {}",
+                MASTER_WAIT.as_secs(),
+                if options.jk_trigger {
+                    "the trigger frames"
+                } else {
+                    "FC03 reads"
+                }
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Listens on `port` for up to [`MASTER_WAIT`]: did a JK-PB record cross the bus unasked?
+fn master_heard(port: &str, baud: u32) -> anyhow::Result<bool> {
+    let mut link = Link::open(port, baud, None).map_err(crate::io::serial::OpenError::fatal)?;
+    let mut framer = crate::proto::jkpb::Framer::new();
+    let until = Instant::now() + MASTER_WAIT;
+    let mut chunk = [0u8; 512];
+    while Instant::now() < until {
+        match link.receive(&mut chunk, Duration::from_millis(100)) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                crate::log::trace(&link.label, "<", &chunk[..n]);
+                framer.feed(&chunk[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                framer.flush();
+            }
+            Err(e) => return Err(unavailable(format!("{port}: {e}"))),
+        }
+        if framer.records > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// One pack to poll.
@@ -613,6 +756,19 @@ fn detect_port(
         Link::open(port, first_baud, capture).map_err(|e| unavailable(format!("{e}")))?;
     let started = Instant::now();
     if !how.listen.is_zero() && heard_traffic(&mut link, how.listen)? {
+        // A family that can be heard may be what talks: listen to it for a master cycle.
+        for f in families.iter().filter(|f| f.reach.heard) {
+            let baud = how.baud.unwrap_or(f.default_baud);
+            let found = hear_devices(&mut link, port, f, options, baud)?;
+            if !found.is_empty() {
+                log::info!(
+                    "{port}: {} heard without asking; detection took {} ms",
+                    f.name,
+                    started.elapsed().as_millis()
+                );
+                return Ok(found);
+            }
+        }
         log::warn!(
             "{port}: traffic without asking: another master (an inverter, a BMS master) drives \
              this bus; not probing it (decode it with rtu-sniff)"
@@ -681,6 +837,73 @@ fn detect_port(
     Ok(Vec::new())
 }
 
+/// Listens to a family that can be heard for [`MASTER_WAIT`] (longer than a JK-PB master's
+/// cycle) and returns one device per address heard, sending nothing.
+fn hear_devices(
+    link: &mut Link,
+    port: &str,
+    f: &'static Family,
+    options: &Options,
+    baud: u32,
+) -> anyhow::Result<Vec<Found>> {
+    let Some(mut hearer) = hear::hearer(f.name, options.invert_current) else {
+        return Ok(Vec::new());
+    };
+    link.set_baud(baud)
+        .map_err(|e| unavailable(format!("{port}: {e}")))?;
+    let mut heard: BTreeMap<u8, Info> = BTreeMap::new();
+    let until = Instant::now() + MASTER_WAIT;
+    let mut chunk = [0u8; 512];
+    while Instant::now() < until {
+        let got = match link.receive(&mut chunk, Duration::from_millis(100)) {
+            Ok(0) => break,
+            Ok(n) => {
+                crate::log::trace(&link.label, "<", &chunk[..n]);
+                hearer.feed(&chunk[..n])
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                hearer.flush()
+            }
+            Err(e) => return Err(unavailable(format!("{port}: {e}"))),
+        };
+        for h in got {
+            match h {
+                hear::Heard::Reading { address, .. } => {
+                    heard.entry(address).or_default();
+                }
+                hear::Heard::Identity { address, info } => {
+                    heard.insert(address, info);
+                }
+            }
+        }
+    }
+    Ok(heard
+        .into_iter()
+        .map(|(address, info)| {
+            let plan = PackPlan {
+                address,
+                name: None,
+                index: 0,
+            };
+            Found {
+                family: f,
+                options: options.clone(),
+                port: port.to_string(),
+                baud,
+                network: link.is_network(),
+                address,
+                device: poll::device_name(&link.label, &plan, &info),
+                info,
+            }
+        })
+        .collect())
+}
+
 /// Listens for `how_long`: did anything arrive unasked?
 fn heard_traffic(link: &mut Link, how_long: Duration) -> anyhow::Result<bool> {
     let until = Instant::now() + how_long;
@@ -727,6 +950,9 @@ fn probe_candidate(
     for &address in &c.addresses {
         std::thread::sleep(Duration::from_millis(20));
         let probe = codec.probe(address);
+        if probe.bytes.is_empty() {
+            continue; // an address the family cannot ask (JK-PB's master)
+        }
         let answer = match poll::exchange(link, codec.as_ref(), address, &probe, &[], timeout) {
             Ok(a) => a,
             Err(LinkError::Io(e)) => return Err(unavailable(format!("{port}: {e}"))),

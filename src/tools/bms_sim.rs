@@ -106,6 +106,41 @@ stamped with the real clock."
     /// Simulators of the family table (jbd, daly, ...)
     #[command(flatten)]
     Family(FamilySim),
+    /// JK-PB inverter BMS packs on one RS-485 bus: a bus master (DIP address 0) polling its
+    /// slaves, or (--slaves) slaves answering trigger frames
+    #[command(
+        name = "jk-pb",
+        help_template = crate::cli::HELP_TEMPLATE,
+        after_help = "The pseudo-terminal's path (or the tcp:// address) is printed on the first \
+stdout line. By default a master at address 0 puts a cycle on the bus every --cycle: its own \
+live and settings records (unasked), then for each --address the live and settings triggers, \
+each answered by the record and its acknowledgement; nothing it receives is answered (--rx-log \
+keeps it). With --slaves the packs answer the three trigger frames (record, then ack) and, for \
+3 s after a trigger, FC03 reads of the 0x1200/0x1400 windows (a cold bus does not answer FC03); \
+every other frame is refused."
+    )]
+    JkPb(JkPbSim),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JkPbSim {
+    #[command(flatten)]
+    pub sim: SerialSim,
+    /// No master: the packs answer trigger frames and (warm) FC03 reads
+    #[arg(long)]
+    pub slaves: bool,
+    /// Echo every request before the answer, as CH341 RS-485 adapters do (--slaves)
+    #[arg(long)]
+    pub echo: bool,
+    /// Cells per pack (1-32)
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub cells: u8,
+    /// Time from one master cycle to the next (a real master takes about 4.4 s)
+    #[arg(long, value_name = "DUR", value_parser = crate::cli::duration, default_value = "4400ms")]
+    pub cycle: Duration,
+    /// Append every byte the simulator receives to FILE, as hex, one line per read
+    #[arg(long, value_name = "FILE")]
+    pub rx_log: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -331,6 +366,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             )
         }
         Sim::Family(f) => run_family(f),
+        Sim::JkPb(j) => run_jkpb(j),
         Sim::Eflex(e) => run_eflex(e),
         Sim::Pylon(p) => run_pylon(p),
         Sim::Replay(r) => run_replay(r),
@@ -514,6 +550,167 @@ fn run_family(fs: FamilySim) -> anyhow::Result<Exit> {
         path: fs.args.write_log.as_deref(),
     };
     serve(bus, &mut slave, a.wire_baud, &a.wire)
+}
+
+/// Keeps every byte received in --rx-log (hex, one line per read), before the responder sees it.
+struct RxLog {
+    inner: Box<dyn Responder>,
+    log: Option<std::fs::File>,
+}
+
+impl RxLog {
+    fn write(log: &mut Option<std::fs::File>, bytes: &[u8]) {
+        if let Some(file) = log.as_mut() {
+            let line = crate::hexfmt::spaced(bytes);
+            if let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush()) {
+                log::warn!("--rx-log: {e}");
+            }
+        }
+    }
+}
+
+impl Responder for RxLog {
+    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        RxLog::write(&mut self.log, bytes);
+        self.inner.feed(bytes, now)
+    }
+
+    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
+        self.inner.foreign(reply)
+    }
+
+    fn refused(&mut self) -> Vec<Vec<u8>> {
+        self.inner.refused()
+    }
+}
+
+fn run_jkpb(j: JkPbSim) -> anyhow::Result<Exit> {
+    use crate::sim::jkpb::{Master, Pack, Slaves};
+    let a = &j.sim;
+    let rx_log = match &j.rx_log {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| usage(format!("--rx-log {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    if let Some(bad) = a
+        .address
+        .0
+        .iter()
+        .find(|&&x| x > 15 || (j.slaves && x == 0))
+    {
+        return Err(usage(format!(
+            "address {bad}: JK-PB slaves have DIP addresses 1-15 (0 is the master)"
+        )));
+    }
+    let faults = faults(&a.fault)?;
+    let (bus, tag) = open_bus(a, None)?;
+    let start = Instant::now();
+    let mut packs = Vec::new();
+    for &addr in a.address.0.iter().filter(|&&x| x != 0) {
+        let serial = a
+            .same_serial
+            .clone()
+            .unwrap_or_else(|| format!("SIM-{tag}-{addr:02}"));
+        let mut p = Pack::new(addr, serial, usize::from(j.cells), start);
+        for (target, name) in &faults {
+            if target.is_none_or(|t| t == addr) {
+                p.set_fault(name).map_err(usage)?;
+            }
+        }
+        packs.push(p);
+    }
+    if j.slaves {
+        let inner = RxLog {
+            inner: Box::new(Slaves::new(packs, silent(a), j.echo, a.bad_crc_every)),
+            log: rx_log,
+        };
+        let mut slave = Refusals {
+            inner: Box::new(inner),
+            log: None,
+            path: None,
+        };
+        return serve(bus, &mut slave, a.wire_baud, &a.wire);
+    }
+    let mut master = Master {
+        master: Pack::new(0, format!("SIM-{tag}-00"), usize::from(j.cells), start),
+        slaves: packs,
+        silent: silent(a),
+    };
+    let rx_log = std::sync::Arc::new(std::sync::Mutex::new(rx_log));
+    match bus {
+        Bus::Pty(pty) => {
+            let reader = pty.master.try_clone().context("pseudo-terminal")?;
+            let mut writer = pty.master.try_clone().context("pseudo-terminal")?;
+            let name = pty.path.display().to_string();
+            drive_master(&mut master, Box::new(reader), &mut writer, &rx_log, &j)
+                .map_err(|e| unavailable(format!("{name}: {e}")))?;
+            Ok(Exit::Ok)
+        }
+        Bus::Gateway { listener, .. } => loop {
+            // A transparent gateway: each client hears the bus from when it connects.
+            let (stream, peer) = listener.accept().context("accepting a client")?;
+            log::info!("client {peer} connected");
+            let reader = stream.try_clone().context("client socket")?;
+            let mut writer = stream;
+            if let Err(e) = drive_master(&mut master, Box::new(reader), &mut writer, &rx_log, &j) {
+                log::info!("client {peer}: {e}");
+            }
+        },
+    }
+}
+
+/// Puts the master's cycles on `writer` until it fails; whatever arrives on `reader` (a
+/// poller talking on a bus the master drives) is logged and kept in --rx-log, never answered.
+fn drive_master(
+    master: &mut crate::sim::jkpb::Master,
+    mut reader: Box<dyn Read + Send>,
+    writer: &mut dyn Write,
+    rx_log: &std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
+    j: &JkPbSim,
+) -> std::io::Result<()> {
+    let log = std::sync::Arc::clone(rx_log);
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 512];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => {
+                    log::warn!(
+                        "received {n} byte(s) on a bus the master drives: {}",
+                        crate::hexfmt::spaced(&chunk[..n])
+                    );
+                    if let Ok(mut f) = log.lock() {
+                        RxLog::write(&mut f, &chunk[..n]);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    });
+    loop {
+        let began = Instant::now();
+        for frame in master.cycle(began) {
+            if let Some(baud) = j.sim.wire_baud {
+                let bits = (frame.len() as u64 + 4) * 10;
+                std::thread::sleep(Duration::from_micros(
+                    bits * 1_000_000 / u64::from(baud.max(1)),
+                ));
+            }
+            crate::log::trace("sim", ">", &frame);
+            writer.write_all(&frame)?;
+        }
+        let next = began + j.cycle;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+    }
 }
 
 fn silent(a: &SerialSim) -> Vec<u8> {

@@ -6,8 +6,9 @@ use crate::io::net::Endpoint;
 use crate::io::serial::{check_port, Link, OpenError};
 use crate::ndjson::RecordWriter;
 use crate::poll::{device_name, PackPlan};
-use crate::proto::lp4::{self, Map, Window};
-use crate::proto::rtu::{Event, Frame, Framer, Kind, Stats};
+use crate::proto::hear::{self, Heard};
+use crate::proto::lp4::Map;
+use crate::proto::rtu::{Event, Frame, Framer, Stats};
 use crate::record::{is_device_id, FrameRecord, Info, Reading, Record, StatusRecord};
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -168,48 +169,40 @@ impl Sink {
         map: Map,
         out: &mut RecordWriter<impl Write>,
     ) -> anyhow::Result<()> {
-        if f.kind != Kind::Response || !matches!(f.function, 3 | 4) {
-            return Ok(());
+        // The decoding is the LP4 hearer's, shared with the listening engine.
+        for heard in hear::Lp4::response(map, f) {
+            match heard {
+                Heard::Identity { address, info } => {
+                    log::info!("address {address}: identity {:?}", info.serial);
+                    self.info.insert(address, info);
+                }
+                Heard::Reading {
+                    address,
+                    fields,
+                    mut raw,
+                } => {
+                    let info = self.info.get(&address).cloned().unwrap_or_default();
+                    let plan = PackPlan {
+                        address,
+                        name: self.names.get(&address).cloned(),
+                        index: 0,
+                    };
+                    if !self.live {
+                        raw.insert("offset".into(), f.offset.into());
+                    }
+                    let reading = Reading {
+                        ts: self.ts(f.ts),
+                        source: "lp4",
+                        device: device_name(&self.label, &plan, &info),
+                        fields,
+                        info,
+                        raw,
+                    };
+                    out.write_record(&Record::Reading(reading))?;
+                }
+            }
         }
-        let (Some(start), Some(regs)) = (f.start, f.registers()) else {
-            log::debug!(
-                "response from address {} without its request: start unknown",
-                f.address
-            );
-            return Ok(());
-        };
-        let regs: Vec<u16> = regs.collect();
-        let window = Window { start, regs: &regs };
-        let (id_start, id_count) = lp4::IDENTITY_BLOCK;
-        if start <= id_start && usize::from(start) + regs.len() >= usize::from(id_start + id_count)
-        {
-            let info = lp4::decode_identity(window);
-            log::info!("address {}: identity {:?}", f.address, info.serial);
-            self.info.insert(f.address, info);
-        }
-        let fields = lp4::decode(map, window);
-        if fields.is_empty() {
-            return Ok(());
-        }
-        let info = self.info.get(&f.address).cloned().unwrap_or_default();
-        let plan = PackPlan {
-            address: f.address,
-            name: self.names.get(&f.address).cloned(),
-            index: 0,
-        };
-        let mut raw = lp4::raw(window);
-        if !self.live {
-            raw.insert("offset".into(), f.offset.into());
-        }
-        let reading = Reading {
-            ts: self.ts(f.ts),
-            source: "lp4",
-            device: device_name(&self.label, &plan, &info),
-            fields,
-            info,
-            raw,
-        };
-        out.write_record(&Record::Reading(reading))
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 
 Input lines (stdin): `jbd BASIC_HEX CELLS_HEX` (whole reply frames),
 `daly SOC8 MOS8 STATUS8` (the 8 data bytes of the 0x90, 0x93 and 0x94 answers, hex) or
-`pylontech single|group|management FRAME` (a whole Pylon-ASCII reply without its `\r`).
+`pylontech single|group|management FRAME` (a whole Pylon-ASCII reply without its `\r`) or
+`jkpb RECORD` (a 300-byte JK-PB type-2 record, hex).
 Peers: aiobmsble (BMS.jbd_bms, the JBD decoder Home Assistant's BMS_BLE uses) and dalybms
 (python-daly-bms, its get_* decoders take the data bytes offline). Both decode offline: no
 Bluetooth or serial port is opened. python-pylontech (pylontech.Pylontech) decodes a frame with
@@ -99,7 +100,36 @@ def pylontech(kind, frame):
     }
 
 
-PEERS = {"jbd": jbd, "daly": daly, "pylontech": pylontech}
+def jkpb(record_hex):
+    """A JK-PB type-2 record: the RS-485 record is byte-identical to JK's Bluetooth JK02_32S
+    record, which aiobmsble's Jikong decoder reads (firmware 15 layout, offset 0)."""
+    import types
+    from aiobmsble.bms.jikong_bms import BMS as JK
+    data = bytes.fromhex(record_hex)
+    r = JK._conv_data(data, 0, 15)
+    temps = JK._temp_sensors(data, JK._temp_pos(types.SimpleNamespace(_sw_version=15)),
+                             r.get("temp_sensors", 0))
+    return {
+        "pack_voltage": r["voltage"],
+        "pack_current": r["current"],
+        "soc": r["battery_level"],
+        "remaining_ah": r["cycle_charge"],
+        "capacity_ah_floor": r["design_capacity"],
+        "cycle_count": r["cycles"],
+        "soh": r["battery_health"],
+        "charge_fet": r["chrg_mosfet"],
+        "discharge_fet": r["dischrg_mosfet"],
+        "balancing_current": r["balance_current"],
+        "balancing": r["balancer"],
+        "cell_count": r["cell_count"],
+        "alarms_low16": r["problem_code"] & 0xFFFF,
+        "temperatures": [float(t) for t in temps],
+        "cell_voltages": JK._cell_voltages(data, cells=r["cell_count"], start=6,
+                                           byteorder="little"),
+    }
+
+
+PEERS = {"jbd": jbd, "daly": daly, "pylontech": pylontech, "jkpb": jkpb}
 
 for line in sys.stdin:
     parts = line.split()
