@@ -530,7 +530,64 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("alarm_voltage_module", DALY, "Fault: voltage measurement module (0x98 byte 6)."),
     flag!("alarm_short_circuit", DALY, "Fault: short-circuit protection failed (0x98 byte 6)."),
     flag!("alarm_low_voltage_no_charge", DALY, "Fault: voltage too low to charge (0x98 byte 6)."),
+    num!("port_voltage", V, Some("voltage"), M, &["seplos"], "Voltage at the pack's power terminals behind the MOSFETs (0x42 custom word 6); pack_voltage is the cell stack."),
 ];
+
+/// The sources of the Pylon-ASCII families added after the per-field lists (issue 22), by
+/// source: the catalogue fields each writes. [`sources`] merges them into every field's
+/// sources, so a field's entry above needs no edit when one of these families starts writing it.
+pub const LATER_SOURCES: &[(&str, &[&str])] = &[(
+    "seplos",
+    &[
+        "pack_voltage",
+        "pack_current",
+        "soc",
+        "soh",
+        "cell_voltages",
+        "cell_voltage_min",
+        "cell_voltage_max",
+        "cell_voltage_delta_mv",
+        "cell_lowest",
+        "cell_highest",
+        "cell_count",
+        "temperatures",
+        "temperature_env",
+        "temperature_mos",
+        "remaining_ah",
+        "capacity_ah",
+        "design_capacity_ah",
+        "cycle_count",
+        "warning_cell_ov",
+        "warning_cell_uv",
+        "warning_battery_ot",
+        "warning_battery_ut",
+        "warning_ambient_temp",
+        "warning_mos_ot",
+        "warning_pack_ov",
+        "warning_pack_uv",
+        "discharge_fet",
+        "charge_fet",
+        "balancing",
+        "balancing_mask",
+        "state",
+    ],
+)];
+
+/// Every source that writes `f`: its own list and [`LATER_SOURCES`].
+pub fn sources(f: &FieldSpec) -> Vec<&'static str> {
+    let mut out = f.sources.to_vec();
+    for (source, fields) in LATER_SOURCES {
+        if fields.contains(&f.name) && !out.contains(source) {
+            out.push(source);
+        }
+    }
+    out
+}
+
+/// Whether `source` writes the field `name` by the catalogue.
+pub fn writes(source: &str, name: &str) -> bool {
+    lookup(name).is_some_and(|f| sources(f).contains(&source))
+}
 
 /// Shared fields the pylon decoder writes as well.
 const LP4_7E_PY: &[&str] = &["lp4", "eg4-7e", "pylon"];
@@ -633,7 +690,7 @@ pub fn markdown() -> String {
             f.unit.unwrap_or("—"),
             dash(f.device_class),
             dash(f.state_class),
-            f.sources.join(", "),
+            sources(f).join(", "),
             f.description
         ));
     }
@@ -654,6 +711,19 @@ mod tests {
                 f.name
             );
         }
+    }
+
+    /// The later families' lists name catalogue fields only, each once.
+    #[test]
+    fn later_sources_name_catalogue_fields() {
+        for (source, fields) in LATER_SOURCES {
+            for (i, n) in fields.iter().enumerate() {
+                assert!(lookup(n).is_some(), "{source}: {n}");
+                assert!(!fields[..i].contains(n), "{source}: {n} twice");
+            }
+        }
+        assert!(writes("seplos", "pack_voltage") && writes("lp4", "pack_voltage"));
+        assert!(!writes("seplos", "insulation_resistance"));
     }
 
     /// Every field with a unit gets a display precision (fields merged later too).

@@ -5,7 +5,7 @@
 //! subcommands, the man page, the completions and the read-only tests all come from the table.
 
 use crate::proto::codec::Codec;
-use crate::proto::{daly, jbd, lp4, pylon_ascii, pylontech, tianpower};
+use crate::proto::{daly, jbd, lp4, pylon_ascii, pylontech, seplos, tianpower};
 use crate::sim::{self, Responder};
 use std::time::Duration;
 
@@ -166,6 +166,10 @@ fn pylontech_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(pylontech::Codec)
 }
 
+fn seplos_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(seplos::Codec)
+}
+
 fn e7_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(tianpower::Codec)
 }
@@ -243,6 +247,31 @@ pub static FAMILIES: &[Family] = &[
                 selects 9600 (up) or 115200 (down). Reads 0x42 analog values, 0x44 alarms and \
                 0x92 limits every cycle, 0x51/0x93/0x96 identity once per connection; never \
                 0x94/0x95.",
+    },
+    Family {
+        name: "seplos",
+        about:
+            "Seplos v2 BMS boards (DIY 16S kits) on the RS-485/RS-232 port (ASCII ~...CR frames)",
+        default_baud: 19200,
+        detect_bauds: &[19200, 9600],
+        addressing: Addressing::Bus {
+            default: seplos::DEFAULT_ADDRESS,
+            min: 0,
+            max: 15,
+            probe: &[0],
+        },
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(1),
+        codec: seplos_codec,
+        variants: as_given,
+        simulator: Some(sim::seplos::simulator),
+        notes: "The DIP switches set the address (all off: 0, one pack). 19200 baud (some \
+                firmware 9600; detection tries both). Reads 0x42 analog values and 0x44 alarms \
+                every cycle, 0x51 device name once per connection; nothing but 0x42, 0x44, \
+                0x47, 0x51 and 0x4F is ever sent.",
     },
     Family {
         name: "eg4-7e",
@@ -464,6 +493,16 @@ mod tests {
                     && f.info.len() <= 1;
                 ok.then_some(())
                     .ok_or("not a Pylontech 0x42/0x44/0x47/0x4F/0x51/0x92/0x93/0x96 read".into())
+            }
+            "seplos" => {
+                // ~ VER 20, CID1 46, CID2 0x42/0x44/0x47/0x51/0x4F only (§16.1).
+                let f = pylon_ascii::parse(req).map_err(|e| e.to_string())?;
+                let ok = f.ver == 0x20
+                    && f.cid1 == 0x46
+                    && [0x4F, 0x42, 0x44, 0x47, 0x51].contains(&f.cid2)
+                    && f.info.len() <= 1;
+                ok.then_some(())
+                    .ok_or("not a Seplos v2 0x42/0x44/0x47/0x4F/0x51 read".into())
             }
             other => Err(format!("no allow-list written for {other}")),
         }

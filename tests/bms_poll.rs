@@ -676,3 +676,91 @@ fn detect_finds_a_pylontech_master() {
     assert_eq!(recs[0]["address"], 2);
     no_writes(&log);
 }
+
+#[test]
+fn seplos_packs_reading_identity_faults_and_no_writes() {
+    let dir = TempDir::new("bms-poll-seplos");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "seplos",
+        &[
+            "--address",
+            "0,1",
+            "--cells",
+            "15",
+            "--fault",
+            "1:cell_ov",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "seplos", "-a", "0,1", "--once", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 2);
+    let devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    assert_eq!(
+        devices,
+        [format!("{}-0", label(&s)), format!("{}-1", label(&s))]
+    );
+    for reading in &r {
+        assert_eq!(reading["source"], "seplos");
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 15);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.02, "cells {sum} vs pack {v}");
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
+        assert!(f["temperature_mos"].is_number() && f["port_voltage"].is_number());
+        assert_eq!(f["capacity_ah"], 100.0);
+        assert_eq!(f["soh"], 100.0);
+        assert_eq!(reading["info"]["model"], "SP16-SIM");
+        assert_eq!(reading["info"]["manufacturer"], "Seplos");
+    }
+    assert_eq!(r[0]["fields"]["warning_cell_ov"], false);
+    assert_eq!(r[0]["fields"]["charge_fet"], true);
+    assert_eq!(r[1]["fields"]["warning_cell_ov"], true);
+    assert_eq!(r[1]["fields"]["charge_fet"], false);
+    no_writes(&log);
+}
+
+#[test]
+fn detect_tells_a_seplos_board_from_a_pylontech_pack() {
+    let dir = TempDir::new("bms-poll-detect-seplos");
+    let logs: Vec<_> = (0..2).map(|i| dir.path(&format!("w{i}.log"))).collect();
+    // A Seplos board at DIP address 2 answers the Pylontech probe with VER 0x20 too.
+    let seplos = sim(
+        "seplos",
+        &["--address", "0,2", "--write-log", logs[0].to_str().unwrap()],
+    );
+    let pylontech = sim("pylontech", &["--write-log", logs[1].to_str().unwrap()]);
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", &seplos.path, &pylontech.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    let got: Vec<(&str, u64)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["protocol"].as_str().unwrap(),
+                r["address"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("seplos", 0), ("pylontech", 2)], "{recs:?}");
+    assert_eq!(recs[0]["baud"], 19200);
+    for l in &logs {
+        no_writes(l);
+    }
+}

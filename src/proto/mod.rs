@@ -13,4 +13,5 @@ pub mod pylon;
 pub mod pylon_ascii;
 pub mod pylontech;
 pub mod rtu;
+pub mod seplos;
 pub mod tianpower;

@@ -7,7 +7,9 @@ pub mod eg4_7e;
 pub mod jbd;
 pub mod lp4;
 pub mod pylon;
+pub mod pylon_ascii;
 pub mod pylontech;
+pub mod seplos;
 
 use std::time::Instant;
 
