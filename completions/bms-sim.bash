@@ -34,6 +34,9 @@ _bms__sim() {
             bms__sim,lp4)
                 cmd="bms__sim__subcmd__lp4"
                 ;;
+            bms__sim,pace)
+                cmd="bms__sim__subcmd__pace"
+                ;;
             bms__sim,pylon)
                 cmd="bms__sim__subcmd__pylon"
                 ;;
@@ -67,6 +70,9 @@ _bms__sim() {
             bms__sim__subcmd__help,lp4)
                 cmd="bms__sim__subcmd__help__subcmd__lp4"
                 ;;
+            bms__sim__subcmd__help,pace)
+                cmd="bms__sim__subcmd__help__subcmd__pace"
+                ;;
             bms__sim__subcmd__help,pylon)
                 cmd="bms__sim__subcmd__help__subcmd__pylon"
                 ;;
@@ -89,7 +95,7 @@ _bms__sim() {
 
     case "${cmd}" in
         bms__sim)
-            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos help"
+            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -317,7 +323,7 @@ _bms__sim() {
             return 0
             ;;
         bms__sim__subcmd__help)
-            opts="lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos help"
+            opts="lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,6 +407,20 @@ _bms__sim() {
             return 0
             ;;
         bms__sim__subcmd__help__subcmd__lp4)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__sim__subcmd__help__subcmd__pace)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -642,6 +662,96 @@ _bms__sim() {
                     return 0
                     ;;
                 --modbus-tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__sim__subcmd__pace)
+            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --address --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --silent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bad-crc-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wire-baud)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --link)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --serial-tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --same-serial)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --twice-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --garbage-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --foreign-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asleep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -5,7 +5,7 @@
 //! subcommands, the man page, the completions and the read-only tests all come from the table.
 
 use crate::proto::codec::Codec;
-use crate::proto::{daly, jbd, lp4, pylon_ascii, pylontech, seplos, tianpower};
+use crate::proto::{daly, jbd, lp4, pace, pylon_ascii, pylontech, seplos, tianpower};
 use crate::sim::{self, Responder};
 use std::time::Duration;
 
@@ -170,6 +170,10 @@ fn seplos_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(seplos::Codec)
 }
 
+fn pace_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(pace::Codec)
+}
+
 fn e7_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(tianpower::Codec)
 }
@@ -272,6 +276,30 @@ pub static FAMILIES: &[Family] = &[
                 firmware 9600; detection tries both). Reads 0x42 analog values and 0x44 alarms \
                 every cycle, 0x51 device name once per connection; nothing but 0x42, 0x44, \
                 0x47, 0x51 and 0x4F is ever sent.",
+    },
+    Family {
+        name: "pace",
+        about: "PACE v25 BMS boards (SOK, Gobel, Jakiper, BSL, ...) on the RS-485/RS-232 port (ASCII ~...CR frames, VER 0x25)",
+        default_baud: 9600,
+        detect_bauds: &[9600],
+        addressing: Addressing::Bus {
+            default: pace::DEFAULT_ADDRESS,
+            min: 0,
+            max: 15,
+            probe: &[pace::DEFAULT_ADDRESS, pace::CONSOLE_ADDRESS],
+        },
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(1),
+        codec: pace_codec,
+        variants: as_given,
+        simulator: Some(sim::pace::simulator),
+        notes: "Address 0 on the RS-485 port, 1 on the RS-232 console port (a bank's DIP \
+                switches set 0-15). Reads 0x42 analog values and 0x44 status every cycle, \
+                0xC1 hardware version and 0xC2 serial number once per connection; never 0x99 \
+                switch control, 0x9A-0x9C MOSFETs/reboot or any set-configuration code.",
     },
     Family {
         name: "eg4-7e",
@@ -503,6 +531,17 @@ mod tests {
                     && f.info.len() <= 1;
                 ok.then_some(())
                     .ok_or("not a Seplos v2 0x42/0x44/0x47/0x4F/0x51 read".into())
+            }
+            "pace" => {
+                // ~ VER 25, CID1 46, CID2 0x42/0x44/0x47/0x4F/0xC1/0xC2 only (never 0x99-0x9C
+                // nor a set-configuration code, §14.5).
+                let f = pylon_ascii::parse(req).map_err(|e| e.to_string())?;
+                let ok = f.ver == 0x25
+                    && f.cid1 == 0x46
+                    && [0x4F, 0x42, 0x44, 0x47, 0xC1, 0xC2].contains(&f.cid2)
+                    && f.info.len() <= 1;
+                ok.then_some(())
+                    .ok_or("not a PACE 0x42/0x44/0x47/0x4F/0xC1/0xC2 read".into())
             }
             other => Err(format!("no allow-list written for {other}")),
         }

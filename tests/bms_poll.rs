@@ -764,3 +764,74 @@ fn detect_tells_a_seplos_board_from_a_pylontech_pack() {
         no_writes(l);
     }
 }
+
+#[test]
+fn pace_packs_reading_identity_faults_and_no_writes() {
+    let dir = TempDir::new("bms-poll-pace");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "pace",
+        &[
+            "--address",
+            "0,1",
+            "--fault",
+            "1:pack_ov",
+            "--serial-tag",
+            "P",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "pace", "-a", "0,1", "--once", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 2);
+    for (i, reading) in r.iter().enumerate() {
+        assert_eq!(reading["source"], "pace");
+        assert_eq!(reading["info"]["serial"], format!("SIM-P-{i:02}"));
+        assert_eq!(reading["info"]["hardware"], "P16S100A-SIM-1.00");
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 16);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.02, "cells {sum} vs pack {v}");
+        // Six probes in K x 10, decoded to plausible room temperatures.
+        let t = f["temperatures"].as_array().unwrap();
+        assert_eq!(t.len(), 6);
+        assert!(t
+            .iter()
+            .all(|t| (10.0..40.0).contains(&t.as_f64().unwrap())));
+        assert_eq!(f["design_capacity_ah"], 100.0);
+    }
+    assert_eq!(r[0]["fields"]["warning_pack_ov"], false);
+    assert_eq!(r[1]["fields"]["warning_pack_ov"], true);
+    no_writes(&log);
+}
+
+#[test]
+fn detect_finds_a_pace_board_on_its_console_address() {
+    let dir = TempDir::new("bms-poll-detect-pace");
+    let log = dir.path("w.log");
+    let s = sim(
+        "pace",
+        &["--address", "1", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "pace", &s.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs[0]["protocol"], "pace");
+    assert_eq!(recs[0]["address"], 1);
+    assert_eq!(recs[0]["info"]["hardware"], "P16S100A-SIM-1.00");
+    no_writes(&log);
+}

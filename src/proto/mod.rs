@@ -9,6 +9,7 @@ pub mod jbd;
 pub mod lp4;
 pub mod mbap;
 pub mod modbus;
+pub mod pace;
 pub mod pylon;
 pub mod pylon_ascii;
 pub mod pylontech;

@@ -6,6 +6,7 @@ pub mod eflex;
 pub mod eg4_7e;
 pub mod jbd;
 pub mod lp4;
+pub mod pace;
 pub mod pylon;
 pub mod pylon_ascii;
 pub mod pylontech;
