@@ -52,6 +52,9 @@ _bms__sim() {
             bms__sim,seplos)
                 cmd="bms__sim__subcmd__seplos"
                 ;;
+            bms__sim,seplos3)
+                cmd="bms__sim__subcmd__seplos3"
+                ;;
             bms__sim__subcmd__help,daly)
                 cmd="bms__sim__subcmd__help__subcmd__daly"
                 ;;
@@ -88,6 +91,9 @@ _bms__sim() {
             bms__sim__subcmd__help,seplos)
                 cmd="bms__sim__subcmd__help__subcmd__seplos"
                 ;;
+            bms__sim__subcmd__help,seplos3)
+                cmd="bms__sim__subcmd__help__subcmd__seplos3"
+                ;;
             *)
                 ;;
         esac
@@ -95,7 +101,7 @@ _bms__sim() {
 
     case "${cmd}" in
         bms__sim)
-            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace help"
+            opts="-v -q -h -V --verbose --quiet --trace --help --version lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace seplos3 help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,7 +115,7 @@ _bms__sim() {
             return 0
             ;;
         bms__sim__subcmd__daly)
-            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --address --verbose --quiet --trace --help"
+            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --modbus-tcp --address --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -180,6 +186,10 @@ _bms__sim() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modbus-tcp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -323,7 +333,7 @@ _bms__sim() {
             return 0
             ;;
         bms__sim__subcmd__help)
-            opts="lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace help"
+            opts="lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace seplos3 help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,8 +514,22 @@ _bms__sim() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bms__sim__subcmd__help__subcmd__seplos3)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bms__sim__subcmd__jbd)
-            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --verbose --quiet --trace --help"
+            opts="-a -v -q -h --address --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --modbus-tcp --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -584,6 +608,10 @@ _bms__sim() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modbus-tcp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -673,7 +701,7 @@ _bms__sim() {
             return 0
             ;;
         bms__sim__subcmd__pace)
-            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --address --verbose --quiet --trace --help"
+            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --modbus-tcp --address --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -744,6 +772,10 @@ _bms__sim() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modbus-tcp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -813,7 +845,7 @@ _bms__sim() {
             return 0
             ;;
         bms__sim__subcmd__pylontech)
-            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --address --verbose --quiet --trace --help"
+            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --modbus-tcp --address --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -884,6 +916,10 @@ _bms__sim() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modbus-tcp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -951,7 +987,7 @@ _bms__sim() {
             return 0
             ;;
         bms__sim__subcmd__seplos)
-            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --address --verbose --quiet --trace --help"
+            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --modbus-tcp --address --verbose --quiet --trace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1022,6 +1058,104 @@ _bms__sim() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modbus-tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bms__sim__subcmd__seplos3)
+            opts="-a -v -q -h --silent --bad-crc-every --fault --wire-baud --link --serial-tag --same-serial --late-every --late-by --twice-every --garbage-every --foreign-every --tcp --cells --asleep --all-frames --write-log --host --modbus-tcp --address --verbose --quiet --trace --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --silent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bad-crc-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wire-baud)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --link)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --serial-tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --same-serial)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --late-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --twice-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --garbage-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --foreign-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asleep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --modbus-tcp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -603,6 +603,30 @@ pub const LATER_SOURCES: &[(&str, &[&str])] = &[
             "balancing_mask",
         ],
     ),
+    (
+        "seplos3",
+        &[
+            "pack_voltage",
+            "pack_current",
+            "soc",
+            "soh",
+            "cell_voltages",
+            "cell_voltage_min",
+            "cell_voltage_max",
+            "cell_voltage_delta_mv",
+            "cell_lowest",
+            "cell_highest",
+            "cell_count",
+            "temperatures",
+            "temperature_env",
+            "temperature_mos",
+            "remaining_ah",
+            "design_capacity_ah",
+            "cycle_count",
+            "discharge_fet",
+            "charge_fet",
+        ],
+    ),
 ];
 
 /// Every source that writes `f`: its own list and [`LATER_SOURCES`].

@@ -835,3 +835,70 @@ fn detect_finds_a_pace_board_on_its_console_address() {
     assert_eq!(recs[0]["info"]["hardware"], "P16S100A-SIM-1.00");
     no_writes(&log);
 }
+
+#[test]
+fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
+    let dir = TempDir::new("bms-poll-seplos3");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "seplos3",
+        &["--cells", "15", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "seplos3", "--once", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["source"], "seplos3");
+    assert_eq!(r[0]["device"], format!("{}-0", label(&s)));
+    assert_eq!(r[0]["info"]["model"], "SP16S200A-SIM");
+    let f = &r[0]["fields"];
+    assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 15);
+    assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
+    assert_eq!(f["charge_fet"], true);
+    assert_eq!(f["design_capacity_ah"], 100.0);
+    // Detection finds it at 0 (-p: the other families' probes would take their timeouts).
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "seplos3", &s.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(
+        (recs[0]["protocol"].as_str(), recs[0]["address"].as_u64()),
+        (Some("seplos3"), Some(0))
+    );
+    no_writes(&log);
+    // Two packs behind a Modbus TCP gateway, one with its MOSFETs off.
+    let mb = Sim::start_printing(
+        &[
+            "seplos3",
+            "-a",
+            "1,2",
+            "--fault",
+            "2:fets_off",
+            "--modbus-tcp",
+            "127.0.0.1:0",
+        ],
+        "modbus-tcp://",
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "seplos3", "-a", "1,2", "--once", &mb.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0]["fields"]["charge_fet"], true);
+    assert_eq!(r[1]["fields"]["charge_fet"], false);
+    // An ASCII family has no Modbus TCP mode.
+    cmd("bms-sim")
+        .args(["seplos", "--modbus-tcp", "127.0.0.1:0"])
+        .assert()
+        .code(2);
+}

@@ -15,4 +15,5 @@ pub mod pylon_ascii;
 pub mod pylontech;
 pub mod rtu;
 pub mod seplos;
+pub mod seplos3;
 pub mod tianpower;

@@ -11,6 +11,7 @@ pub mod pylon;
 pub mod pylon_ascii;
 pub mod pylontech;
 pub mod seplos;
+pub mod seplos3;
 
 use std::time::Instant;
 
