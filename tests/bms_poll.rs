@@ -902,3 +902,52 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_command_answered_with_rtn_04_is_not_sent_again() {
+    let dir = TempDir::new("bms-poll-rtn04");
+    let capture = dir.path("capture.log");
+    let s = sim(
+        "pylontech",
+        &["--address", "2,3", "--fault", "3:unsupported_0x92"],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-v",
+            "-p",
+            "pylontech",
+            "-a",
+            "2,3",
+            "--count",
+            "3",
+            "--interval",
+            "0",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let out = out.get_output();
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 6);
+    for reading in &r {
+        let has_limits = reading["fields"].get("charge_voltage_limit").is_some();
+        assert_eq!(
+            has_limits,
+            reading["device"].as_str().unwrap().ends_with("-02")
+        );
+    }
+    // Said once, at the first refusal; 0x92 went to pack 3 once and to pack 2 every cycle.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("CID2 invalid: the pack does not support charge/discharge management")
+            .count(),
+        1,
+        "{err}"
+    );
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    let sent92 = |req: &str| cap.matches(req).count();
+    assert_eq!(sent92("~20024692E00202FD2E\r"), 3, "{cap}");
+    assert_eq!(sent92("~20034692E00203FD2C\r"), 1, "{cap}");
+}

@@ -290,6 +290,10 @@ impl codec::Codec for Codec {
             ..Info::default()
         })
     }
+
+    fn unsupported(&self, error: &str) -> bool {
+        ascii::is_unsupported(error)
+    }
 }
 
 #[cfg(test)]

@@ -277,6 +277,12 @@ impl FrameError {
     }
 }
 
+/// Whether an error message (as [`judge`] gives it) is a RTN 04 reply: the pack does not
+/// know the command ([`FrameError::Unsupported`]).
+pub fn is_unsupported(error: &str) -> bool {
+    error.starts_with("CID2 invalid: the pack does not support")
+}
+
 /// LCHKSUM for a LENID (12 bits): (−(sum of its three nibbles)) mod 16, 0 for LENID 0.
 pub fn lchksum(lenid: u16) -> u8 {
     let sum = (lenid & 0xF) + ((lenid >> 4) & 0xF) + ((lenid >> 8) & 0xF);

@@ -342,6 +342,10 @@ impl codec::Codec for Codec {
             ..Info::default()
         })
     }
+
+    fn unsupported(&self, error: &str) -> bool {
+        ascii::is_unsupported(error)
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +437,8 @@ mod tests {
             e.starts_with("CID2 invalid: the pack does not support alarm states (0x44)"),
             "{e}"
         );
+        assert!(Codec.unsupported(&e));
+        assert!(!Codec.unsupported("reply from address 0x01, asked 0x00"));
     }
 
     #[test]

@@ -357,11 +357,11 @@ fn port_plans(packs: &[PlannedPack]) -> anyhow::Result<Vec<PortPlan>> {
                         path: p.port.clone(),
                         baud: p.baud,
                         packs: Vec::new(),
-                        driver: Box::new(CodecDriver {
-                            source: p.family.name,
-                            codec: (p.family.codec)(&p.options),
-                            pause: p.family.pause,
-                        }),
+                        driver: Box::new(CodecDriver::new(
+                            p.family.name,
+                            (p.family.codec)(&p.options),
+                            p.family.pause,
+                        )),
                     },
                     p.family,
                 ));
