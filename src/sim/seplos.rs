@@ -1,7 +1,7 @@
 //! Simulated Seplos v2 boards (protocols.md §14.3) on the shared Pylon-ASCII simulator core:
-//! packs at their DIP addresses (default 0) answering 0x4F, 0x42, 0x44, 0x47 and 0x51 from
-//! the drifting pack model; 0x92 and 0x93, which real boards answer with RTN 04, and every
-//! write are refused without an answer.
+//! packs at their DIP addresses (default 0) answering 0x4F, 0x42, 0x44 and 0x51 from the
+//! drifting pack model (and 0x47 with placeholder words); 0x92 and 0x93, which real boards
+//! answer with RTN 04, and every write are refused without an answer.
 
 use super::lp4::PackModel;
 use super::pylon_ascii::{Bus, Dialect, ItemFaults};
@@ -133,8 +133,8 @@ impl Dialect for Seplos {
                 d
             }
             Command::SystemParameters => {
-                // Cell high/low/under (mV), charge high/low (0.1 K), charge limit (0.01 A),
-                // pack high/low/under (0.01 V), discharge high/low (0.1 K), discharge limit.
+                // A plausible answer so a tool that asks gets one; bms-poll does not read
+                // 0x47 from Seplos (protocols.md has no Seplos layout for it yet).
                 let mut d = vec![0x00];
                 for w in [
                     3600u16, 2900, 2700, 3281, 2731, 15000, 5760, 4640, 4320, 3331, 2531, 15000,
