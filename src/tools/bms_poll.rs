@@ -48,7 +48,7 @@ read from the protocol's allow-list (protocols.md's never-send list is enforced 
 Detection tries, on each port, each protocol's read-only probe at its default baud and
 addresses, in the order above (LP4 last: each silent address costs a timeout). It first
 listens for --listen (1 s): a bus that talks without being asked has another master on it
-and is not probed. A silent port takes about 12 s to go through every protocol;
+and is not probed. A silent port takes about 21 s to go through every protocol;
 --protocol NAME with --detect probes that protocol only.
 
 Exit status: 0 every pack answered (--detect: something was found), 1 some did not (with
