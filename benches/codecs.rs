@@ -1,12 +1,13 @@
-//! Decode throughput of bms-poll's codecs: the published JBD, Daly and JK replies judged and
-//! decoded as the engine does it, many times over. `cargo bench --bench codecs`; the figures
+//! Decode throughput of bms-poll's codecs: the published JBD, Daly, JK, Seplos v2 and PACE
+//! replies (and Seplos v3 blocks) judged and decoded as the engine does it, many times over.
+//! `cargo bench --bench codecs`; the figures
 //! go to docs/performance.md by hand (scripts/bench runs this too).
 
 // A benchmark reports on stdout (scripts/bench reads it).
 #![allow(clippy::print_stdout)]
 
 use bmstap::proto::codec::{Codec, Judge};
-use bmstap::proto::{daly, jbd};
+use bmstap::proto::{daly, jbd, modbus, pace, seplos, seplos3};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -65,6 +66,32 @@ fn main() {
     println!("jbd: {j:.0} reads/s (judge + decode + JSON of 2 replies, 4 cells)");
     println!("daly: {d:.0} reads/s (judge + decode + JSON of 9 answers, 16 cells, 15 frames)");
     jk_benches(n);
+    // protocols.md §14.3 / §14.4: the real Seplos v2 16S and 15S and PACE 16S replies.
+    let seplos_replies = vec![
+        b"~2000460010960001100CD70CE90CF40CD60CEF0CE50CE10CDC0CE90CF00CE80CEF0CEA0CDA0CDE0CD8060BA60BA00B970BA60BA50BA2FD5C14A0344E0A426803134650004603E8149F0000000000000000DC6C\r".to_vec(),
+        b"~20004600A06000010F000000000000000000000000000000060000000000000000140000000000000300000200000000000000000002EB74\r".to_vec(),
+    ];
+    let pace_replies = vec![
+        b"~25014600F07A0001100CC70CC80CC70CC70CC70CC50CC60CC70CC70CC60CC70CC60CC60CC70CC60CC7060B9B0B990B990B990BB30BBCFF1FCCCD12D303286A008C2710E1E4\r".to_vec(),
+        b"~25014600004C000110000000000000000000000000000000000600000000000000000000000E000000000000EF3A\r".to_vec(),
+    ];
+    let mut pia = vec![5234u16, 65215, 15000, 20000, 0, 750, 995, 42];
+    pia.resize(0x11, 0);
+    let mut pib: Vec<u16> = (0..16).map(|i| 3270 + i).collect();
+    pib.extend([2981, 2991, 3001, 2971, 0, 0, 0, 0, 2961, 3031]);
+    let seplos3_replies = vec![
+        modbus::encode_read_reply(0, 4, &pia),
+        modbus::encode_read_reply(0, 4, &pib),
+        seplos3::encode_coils(0, &[0; 18]),
+    ];
+    let s = run(&seplos::Codec, 0, &seplos_replies, n);
+    let p = run(&pace::Codec, 1, &pace_replies, n);
+    let s3 = run(&seplos3::Codec, 0, &seplos3_replies, n);
+    println!("seplos: {s:.0} reads/s (judge + decode + JSON of 0x42 16S and 0x44 15S frames)");
+    println!("pace: {p:.0} reads/s (judge + decode + JSON of 0x42 and 0x44 16S frames)");
+    println!(
+        "seplos3: {s3:.0} reads/s (judge + decode + JSON of 2 FC04 blocks and the FC01 coils)"
+    );
 }
 
 /// The JK families (protocols.md §15): JK-B's read-all reply, JK-PB asked with triggers, and

@@ -38,7 +38,10 @@ complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "pylon" -d 'A batter
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "pylontech" -d 'Pylontech US2000/US3000/US5000/UP2500 on the RS-485/console port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "seplos" -d 'Seplos v2 BMS boards (DIY 16S kits) on the RS-485/RS-232 port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "pace" -d 'PACE v25 BMS boards (SOK, Gobel, Jakiper, BSL, ...) on the RS-485/RS-232 port (ASCII ~...CR frames, VER 0x25), simulated on a pseudo-terminal or --tcp'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "jk" -d 'JK-B / JK-BD BMS (4E 57 frames, UART-TTL GPS port or RS-485 adapter), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "seplos3" -d 'Seplos v3 BMS boards over Modbus RTU (RS-485), simulated on a pseudo-terminal or --tcp'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "jk-pb" -d 'JK-PB inverter BMS packs on one RS-485 bus: a bus master (DIP address 0) polling its slaves, or (--slaves) slaves answering trigger frames'
 complete -c bms-sim -n "__fish_bms_sim_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand lp4" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
@@ -139,6 +142,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l cells -d 'Cells 
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l modbus-tcp -d 'Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jbd" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
@@ -161,6 +165,7 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l cells -d 'Cells
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l modbus-tcp -d 'Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand daly" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
@@ -184,12 +189,61 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l cells -d '
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l modbus-tcp -d 'Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand pylontech" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l cells -d 'Cells per pack (1-16)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l modbus-tcp -d 'Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l cells -d 'Cells per pack (1-16)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l modbus-tcp -d 'Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand pace" -s h -l help -d 'Print help'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l silent -d 'Address that never answers (repeatable)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
@@ -208,11 +262,36 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l cells -d 'Cells p
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l modbus-tcp -d 'Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk" -s h -l help -d 'Print help'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l silent -d 'Address that never answers (repeatable)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l fault -d 'Set an alarm bit: NAME or ADDR:NAME, e.g. cell_ov, 2:protection_short_circuit' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l wire-baud -d 'Pace replies like a real line at this baud rate (default: as fast as possible)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l link -d 'Also make PATH a symlink to the pseudo-terminal (replacing only an earlier one into /dev/pts; removed at exit)' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l serial-tag -d 'Serial numbers are SIM-<TAG>-<ADDR> (default TAG: the pseudo-terminal\'s number)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l same-serial -d 'Every pack reports this one serial number, as LifePower4 packs built on the same day do (their serial field holds the build date)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l late-every -d 'Send every Nth reply late, after --late-by (the poller has given up on it by then)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l late-by -d 'How late --late-every replies are' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l twice-every -d 'Send every Nth reply twice' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l garbage-every -d 'Follow every Nth reply with garbage bytes (start bytes of both protocols among them)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l foreign-every -d 'Send every Nth reply with the next address in its header instead (a valid frame from the wrong pack)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l tcp -d 'Serve the packs on ADDR:PORT like a transparent RS-485-to-Ethernet gateway, one client at a time, instead of on a pseudo-terminal (port 0: any free port; the first stdout line is then tcp://ADDR:PORT)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l cells -d 'Cells per pack (1-16)' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l asleep -d 'Packs that are asleep: a Daly echoes every request and answers nothing' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l write-log -d 'Append every frame received that is not an allowed read (a write) to FILE, as hex' -r -F
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l host -d 'Daly: answer only requests from this host address, as one port does (0x40 RS-485, 0x80 UART); default: both' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l modbus-tcp -d 'Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP mode (MBAP, unit id = pack address), one client at a time' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l all-frames -d 'Send every frame of a multi-frame answer, as over Bluetooth (Daly), not only those with data'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -l trace -d 'Log every frame sent and received as hex on stderr'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand seplos3" -s h -l help -d 'Print help'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s a -l address -d 'Bus addresses of the simulated packs: 1,2,3 or 1-4' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l silent -d 'Address that never answers (repeatable)' -r
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l bad-crc-every -d 'Damage the checksum of every Nth reply' -r
@@ -236,15 +315,18 @@ complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s v -l verbose -
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -l trace -d 'Log every frame sent and received as hex on stderr'
 complete -c bms-sim -n "__fish_bms_sim_using_subcommand jk-pb" -s h -l help -d 'Print help'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "pylontech" -d 'Pylontech US2000/US3000/US5000/UP2500 on the RS-485/console port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "jk" -d 'JK-B / JK-BD BMS (4E 57 frames, UART-TTL GPS port or RS-485 adapter), simulated on a pseudo-terminal or --tcp'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "jk-pb" -d 'JK-PB inverter BMS packs on one RS-485 bus: a bus master (DIP address 0) polling its slaves, or (--slaves) slaves answering trigger frames'
-complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech jk jk-pb help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "lp4" -d 'EG4 LifePower4 v2 packs answering Modbus RTU on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "eg4-7e" -d 'First-generation EG4 LifePower packs answering the 7E/0D protocol on a pseudo-terminal'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "replay" -d 'Replay a saved byte capture into a pseudo-terminal, as if it were a live bus'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "rtu-capture" -d 'Write a synthetic Modbus RTU capture (LP4 polls and replies with line noise) to stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "eflex" -d 'Fortress eFlex batteries as a candump -L stream on stdout'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "pylon" -d 'A battery bank and its inverter on the Pylon LV CAN link, as a candump -L stream'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "jbd" -d 'JBD / Jiabaida / Xiaoxiang / Overkill Solar BMS (DD ... 77 frames, UART or RS-485), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "daly" -d 'Daly BMS, classic 13-byte A5 frames (RS-485 or UART port), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "pylontech" -d 'Pylontech US2000/US3000/US5000/UP2500 on the RS-485/console port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "seplos" -d 'Seplos v2 BMS boards (DIY 16S kits) on the RS-485/RS-232 port (ASCII ~...CR frames), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "pace" -d 'PACE v25 BMS boards (SOK, Gobel, Jakiper, BSL, ...) on the RS-485/RS-232 port (ASCII ~...CR frames, VER 0x25), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "jk" -d 'JK-B / JK-BD BMS (4E 57 frames, UART-TTL GPS port or RS-485 adapter), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "seplos3" -d 'Seplos v3 BMS boards over Modbus RTU (RS-485), simulated on a pseudo-terminal or --tcp'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "jk-pb" -d 'JK-PB inverter BMS packs on one RS-485 bus: a bus master (DIP address 0) polling its slaves, or (--slaves) slaves answering trigger frames'
+complete -c bms-sim -n "__fish_bms_sim_using_subcommand help; and not __fish_seen_subcommand_from lp4 eg4-7e replay rtu-capture eflex pylon jbd daly pylontech seplos pace jk seplos3 jk-pb help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

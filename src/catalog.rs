@@ -546,7 +546,120 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("alarm_discharge_on_failed", JKPB, "Fault: the discharge MOSFET failed to switch on (alarm bit 20)."),
     flag!("alarm_parallel_module", JKPB, "Fault: a parallel (current-limiting) module (alarm bit 23)."),
     flag!("protection_box_ot", &["jk"], "Protection: battery box over-temperature (warning bit 8)."),
+    num!("port_voltage", V, Some("voltage"), M, &["seplos"], "Voltage at the pack's power terminals behind the MOSFETs (0x42 custom word 6); pack_voltage is the cell stack."),
 ];
+
+/// The sources of the Pylon-ASCII families added after the per-field lists (issue 22), by
+/// source: the catalogue fields each writes. [`sources`] merges them into every field's
+/// sources, so a field's entry above needs no edit when one of these families starts writing it.
+pub const LATER_SOURCES: &[(&str, &[&str])] = &[
+    (
+        "seplos",
+        &[
+            "pack_voltage",
+            "pack_current",
+            "soc",
+            "soh",
+            "cell_voltages",
+            "cell_voltage_min",
+            "cell_voltage_max",
+            "cell_voltage_delta_mv",
+            "cell_lowest",
+            "cell_highest",
+            "cell_count",
+            "temperatures",
+            "temperature_env",
+            "temperature_mos",
+            "remaining_ah",
+            "capacity_ah",
+            "design_capacity_ah",
+            "cycle_count",
+            "warning_cell_ov",
+            "warning_cell_uv",
+            "warning_battery_ot",
+            "warning_battery_ut",
+            "warning_ambient_temp",
+            "warning_mos_ot",
+            "warning_pack_ov",
+            "warning_pack_uv",
+            "discharge_fet",
+            "charge_fet",
+            "balancing",
+            "balancing_mask",
+            "state",
+        ],
+    ),
+    (
+        "pace",
+        &[
+            "pack_voltage",
+            "pack_current",
+            "soc",
+            "cell_voltages",
+            "cell_voltage_min",
+            "cell_voltage_max",
+            "cell_voltage_delta_mv",
+            "cell_lowest",
+            "cell_highest",
+            "cell_count",
+            "temperatures",
+            "remaining_ah",
+            "capacity_ah",
+            "design_capacity_ah",
+            "cycle_count",
+            "warning_cell_ov",
+            "warning_cell_uv",
+            "warning_battery_ot",
+            "warning_battery_ut",
+            "warning_charge_oc",
+            "warning_pack_ov",
+            "warning_pack_uv",
+            "warning_discharge_oc",
+            "balancing",
+            "balancing_mask",
+        ],
+    ),
+    (
+        "seplos3",
+        &[
+            "pack_voltage",
+            "pack_current",
+            "soc",
+            "soh",
+            "cell_voltages",
+            "cell_voltage_min",
+            "cell_voltage_max",
+            "cell_voltage_delta_mv",
+            "cell_lowest",
+            "cell_highest",
+            "cell_count",
+            "temperatures",
+            "temperature_env",
+            "temperature_mos",
+            "remaining_ah",
+            "design_capacity_ah",
+            "cycle_count",
+            "discharge_fet",
+            "charge_fet",
+        ],
+    ),
+];
+
+/// Every source that writes `f`: its own list and [`LATER_SOURCES`].
+pub fn sources(f: &FieldSpec) -> Vec<&'static str> {
+    let mut out = f.sources.to_vec();
+    for (source, fields) in LATER_SOURCES {
+        if fields.contains(&f.name) && !out.contains(source) {
+            out.push(source);
+        }
+    }
+    out
+}
+
+/// Whether `source` writes the field `name` by the catalogue.
+pub fn writes(source: &str, name: &str) -> bool {
+    lookup(name).is_some_and(|f| sources(f).contains(&source))
+}
 
 /// Decimals Home Assistant shows for a field with a unit (it shows voltages with none unless
 /// told): from the unit and the name, with [`PRECISION`] for exceptions. A field added with the
@@ -645,7 +758,7 @@ pub fn markdown() -> String {
             f.unit.unwrap_or("—"),
             dash(f.device_class),
             dash(f.state_class),
-            f.sources.join(", "),
+            sources(f).join(", "),
             f.description
         ));
     }
@@ -666,6 +779,19 @@ mod tests {
                 f.name
             );
         }
+    }
+
+    /// The later families' lists name catalogue fields only, each once.
+    #[test]
+    fn later_sources_name_catalogue_fields() {
+        for (source, fields) in LATER_SOURCES {
+            for (i, n) in fields.iter().enumerate() {
+                assert!(lookup(n).is_some(), "{source}: {n}");
+                assert!(!fields[..i].contains(n), "{source}: {n} twice");
+            }
+        }
+        assert!(writes("seplos", "pack_voltage") && writes("lp4", "pack_voltage"));
+        assert!(!writes("seplos", "insulation_resistance"));
     }
 
     /// Every field with a unit gets a display precision (fields merged later too).

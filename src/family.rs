@@ -5,7 +5,9 @@
 //! subcommands, the man page, the completions and the read-only tests all come from the table.
 
 use crate::proto::codec::Codec;
-use crate::proto::{daly, jbd, jk, jkpb, lp4, pylon_ascii, pylontech, tianpower};
+use crate::proto::{
+    daly, jbd, jk, jkpb, lp4, pace, pylon_ascii, pylontech, seplos, seplos3, tianpower,
+};
 use crate::sim::{self, Responder};
 use std::time::Duration;
 
@@ -196,6 +198,18 @@ fn pylontech_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(pylontech::Codec)
 }
 
+fn seplos_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(seplos::Codec)
+}
+
+fn pace_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(pace::Codec)
+}
+
+fn seplos3_codec(_: &Options) -> Box<dyn Codec> {
+    Box::new(seplos3::Codec)
+}
+
 fn e7_codec(_: &Options) -> Box<dyn Codec> {
     Box::new(tianpower::Codec)
 }
@@ -292,6 +306,57 @@ pub static FAMILIES: &[Family] = &[
                 0x94/0x95.",
     },
     Family {
+        name: "seplos",
+        about:
+            "Seplos v2 BMS boards (DIY 16S kits) on the RS-485/RS-232 port (ASCII ~...CR frames)",
+        default_baud: 19200,
+        detect_bauds: &[19200, 9600],
+        addressing: Addressing::Bus {
+            default: seplos::DEFAULT_ADDRESS,
+            min: 0,
+            max: 15,
+            probe: &[0],
+        },
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(1),
+        codec: seplos_codec,
+        variants: as_given,
+        simulator: Some(sim::seplos::simulator),
+        notes: "The DIP switches set the address (all off: 0, one pack). 19200 baud (some \
+                firmware 9600; detection tries both). Reads 0x42 analog values and 0x44 alarms \
+                every cycle, 0x51 device name once per connection; nothing but 0x42, 0x44, \
+                0x47, 0x51 and 0x4F is ever sent.",
+        reach: Reach::ASKED,
+    },
+    Family {
+        name: "pace",
+        about: "PACE v25 BMS boards (SOK, Gobel, Jakiper, BSL, ...) on the RS-485/RS-232 port (ASCII ~...CR frames, VER 0x25)",
+        default_baud: 9600,
+        detect_bauds: &[9600],
+        addressing: Addressing::Bus {
+            default: pace::DEFAULT_ADDRESS,
+            min: 0,
+            max: 15,
+            probe: &[pace::DEFAULT_ADDRESS, pace::CONSOLE_ADDRESS],
+        },
+        modbus: false,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(1),
+        codec: pace_codec,
+        variants: as_given,
+        simulator: Some(sim::pace::simulator),
+        notes: "Address 0 on the RS-485 port, 1 on the RS-232 console port (a bank's DIP \
+                switches set 0-15). Reads 0x42 analog values and 0x44 status every cycle, \
+                0xC1 hardware version and 0xC2 serial number once per connection; never 0x99 \
+                switch control, 0x9A-0x9C MOSFETs/reboot or any set-configuration code.",
+        reach: Reach::ASKED,
+    },
+    Family {
         name: "eg4-7e",
         about: "First-generation EG4 LifePower (TianPower BMS) over the 7E/0D protocol",
         default_baud: 9600,
@@ -380,6 +445,32 @@ pub static FAMILIES: &[Family] = &[
         simulator: None,
         notes: "The same codec as lp4-poll (V01.06 map); modbus-tcp:// gateways work.",
     },
+    Family {
+        name: "seplos3",
+        about: "Seplos v3 BMS boards over Modbus RTU (RS-485)",
+        default_baud: 19200,
+        detect_bauds: &[19200],
+        addressing: Addressing::Bus {
+            default: seplos3::DEFAULT_ADDRESS,
+            min: 0,
+            max: 16,
+            probe: &[seplos3::DEFAULT_ADDRESS, 1],
+        },
+        modbus: true,
+        gap: Duration::from_millis(100),
+        pause: Duration::from_millis(20),
+        timeout: Duration::from_millis(500),
+        probe_timeout: Duration::from_millis(400),
+        codec: seplos3_codec,
+        variants: as_given,
+        simulator: Some(sim::seplos3::simulator),
+        notes: "A single pack answers at address 0 (the Modbus broadcast address: poll it only \
+                where the Seplos is alone on the line), packs behind a master at 1-16; \
+                detection tries it last. Reads FC04 0x1000 pack and 0x1100 cell blocks and the \
+                FC01 0x1200 status coils every cycle, the 0x1700 identity text once per \
+                connection; never FC05/06/0F/10. modbus-tcp:// gateways work.",
+        reach: Reach::ASKED,
+    },
 ];
 
 /// The protocol table as Markdown, for docs/bms-poll.md (scripts/gen-docs keeps it current).
@@ -440,7 +531,14 @@ pub fn recognize(bytes: &[u8], expected: &str) -> Option<String> {
         }
     }
     let found = which_framing(bytes)?;
-    (found != expected).then(|| {
+    // Framing alone does not tell Pylontech from Seplos v2 (both VER 0x20), nor LP4 from
+    // Seplos v3 (both Modbus RTU).
+    let alike = |a: &str, b: &str| {
+        a == b
+            || [a, b].iter().all(|n| ["pylontech", "seplos"].contains(n))
+            || [a, b].iter().all(|n| ["lp4", "seplos3"].contains(n))
+    };
+    (!alike(found, expected)).then(|| {
         format!(
             "the bytes on this bus are {found} frames, not {expected}: is it the right \
              protocol? (bms-poll --detect finds out; bms-poll --protocol {found} reads it)"
@@ -458,8 +556,9 @@ fn which_framing(bytes: &[u8]) -> Option<&'static str> {
         if let jbd::Scan::Frame { .. } = jbd::scan(b) {
             return Some("jbd");
         }
-        if let pylon_ascii::Scan::Frame { .. } = pylon_ascii::scan(b) {
-            return Some("pylontech");
+        if let pylon_ascii::Scan::Frame { len } = pylon_ascii::scan(b) {
+            let pace = pylon_ascii::parse(&b[..len]).is_ok_and(|f| f.ver == pylon_ascii::VER_25);
+            return Some(if pace { "pace" } else { "pylontech" });
         }
         if daly::scan(b) == daly::Scan::Frame {
             return Some("daly");
@@ -595,6 +694,46 @@ mod tests {
                 ok.then_some(())
                     .ok_or("not a JK-PB trigger or an FC03 read of 0x1200/0x1400".into())
             }
+            "seplos" => {
+                // ~ VER 20, CID1 46, CID2 0x42/0x44/0x47/0x51/0x4F only (§16.1).
+                let f = pylon_ascii::parse(req).map_err(|e| e.to_string())?;
+                let ok = f.ver == 0x20
+                    && f.cid1 == 0x46
+                    && [0x4F, 0x42, 0x44, 0x47, 0x51].contains(&f.cid2)
+                    && f.info.len() <= 1;
+                ok.then_some(())
+                    .ok_or("not a Seplos v2 0x42/0x44/0x47/0x4F/0x51 read".into())
+            }
+            "pace" => {
+                // ~ VER 25, CID1 46, CID2 0x42/0x44/0x47/0x4F/0xC1/0xC2 only (never 0x99-0x9C
+                // nor a set-configuration code, §14.5).
+                let f = pylon_ascii::parse(req).map_err(|e| e.to_string())?;
+                let ok = f.ver == 0x25
+                    && f.cid1 == 0x46
+                    && [0x4F, 0x42, 0x44, 0x47, 0xC1, 0xC2].contains(&f.cid2)
+                    && f.info.len() <= 1;
+                ok.then_some(())
+                    .ok_or("not a PACE 0x42/0x44/0x47/0x4F/0xC1/0xC2 read".into())
+            }
+            "seplos3" => {
+                // FC04 of the 0x1000/0x1100/0x1700 blocks or FC01 of the 0x1200 coils, CRC
+                // valid; never FC05/06/0F/10 (§14.6).
+                let blocks = [
+                    (4u8, 0x1000u16, 0x11u16),
+                    (4, 0x1100, 0x1A),
+                    (4, 0x1700, 0x0A),
+                    (1, 0x1200, 0x90),
+                ];
+                let ok = req.len() == 8
+                    && crate::proto::modbus::crc_ok(req)
+                    && blocks.iter().any(|&(fc, start, count)| {
+                        req[1] == fc
+                            && u16::from_be_bytes([req[2], req[3]]) == start
+                            && u16::from_be_bytes([req[4], req[5]]) == count
+                    });
+                ok.then_some(())
+                    .ok_or("not a Seplos v3 FC04/FC01 read of a known block".into())
+            }
             other => Err(format!("no allow-list written for {other}")),
         }
     }
@@ -621,8 +760,10 @@ mod tests {
             let probe = codec.probe(f.default_address());
             assert!(probe.required);
         }
-        // LP4's slow probes go last.
-        assert_eq!(FAMILIES.last().map(|f| f.name), Some("lp4"));
+        // LP4's slow probes go last but one; the read at Modbus address 0 (Seplos v3) last.
+        let n = FAMILIES.len();
+        assert_eq!(FAMILIES[n - 2].name, "lp4");
+        assert_eq!(FAMILIES[n - 1].name, "seplos3");
         assert!(find("jbd").is_some() && find("nope").is_none());
     }
 
@@ -661,6 +802,16 @@ mod tests {
         assert!(recognize(&rec, "jbd").unwrap().contains("jk-pb frames"));
         let jk_reply = jk::encode_reply(&[0x85, 50]).unwrap();
         assert!(recognize(&jk_reply, "daly").unwrap().contains("jk frames"));
+        // Pylon-ASCII frames: VER 0x25 is PACE; VER 0x20 may be Pylontech or Seplos v2.
+        let pace = pylon_ascii::reply(0x25, 1, 0, &[1, 2]);
+        assert!(recognize(&pace, "seplos").unwrap().contains("pace frames"));
+        assert!(recognize(&pace, "pace").is_none());
+        let v20 = pylon_ascii::reply(0x20, 0, 0, &[1, 2]);
+        assert!(recognize(&v20, "seplos").is_none());
+        assert!(recognize(&v20, "pace")
+            .unwrap()
+            .contains("pylontech frames"));
+        assert!(recognize(&rtu, "seplos3").is_none());
         // Noise says nothing.
         assert!(recognize(&[1, 2, 3, 4, 5, 6, 7, 8, 9], "lp4").is_none());
         assert!(recognize(&[], "lp4").is_none());

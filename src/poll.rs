@@ -48,6 +48,8 @@ pub trait Driver: Send {
         pack: &PackPlan,
         timeout: Duration,
     ) -> Result<Polled, LinkError>;
+    /// The port was reopened: what was learnt about the devices on it is forgotten.
+    fn reconnected(&mut self) {}
 }
 
 /// One pack on a port.
@@ -439,6 +441,7 @@ impl PortWorker {
                         p.identity = Identity::Pending;
                     }
                 }
+                self.driver.reconnected();
             }
             Err(e) => {
                 if let Some(line) = self.port_errors.fail(&e.to_string(), Instant::now()) {
@@ -484,15 +487,52 @@ pub fn run_requests(
     timeout: Duration,
     pause: Duration,
 ) -> Result<Vec<Option<Vec<u8>>>, LinkError> {
+    run_requests_skipping(
+        link,
+        codec,
+        address,
+        requests,
+        timeout,
+        pause,
+        &mut Vec::new(),
+    )
+}
+
+/// [`run_requests`], leaving out the optional requests in `unsupported` (None without
+/// sending them) and adding to it each optional request the device says it does not support
+/// ([`Codec::unsupported`]), so it is not sent again (until the caller forgets the list).
+pub fn run_requests_skipping(
+    link: &mut Link,
+    codec: &dyn Codec,
+    address: u8,
+    requests: &[Request],
+    timeout: Duration,
+    pause: Duration,
+    unsupported: &mut Vec<Vec<u8>>,
+) -> Result<Vec<Option<Vec<u8>>>, LinkError> {
     let mut answers: Vec<Option<Vec<u8>>> = Vec::with_capacity(requests.len());
-    for (i, req) in requests.iter().enumerate() {
-        if i > 0 && !pause.is_zero() {
+    let mut sent = 0;
+    for req in requests {
+        if !req.required && unsupported.contains(&req.bytes) {
+            answers.push(None);
+            continue;
+        }
+        if sent > 0 && !pause.is_zero() {
             thread::sleep(pause);
         }
+        sent += 1;
         match exchange(link, codec, address, req, &answers, timeout) {
             Ok(a) => answers.push(Some(a)),
             Err(LinkError::Io(e)) => return Err(LinkError::Io(e)),
             Err(e) if req.required => return Err(e),
+            Err(LinkError::Reply(e)) if codec.unsupported(&e) => {
+                log::info!(
+                    "{} address {address}: {e}; not asked again until the port is reopened",
+                    link.label
+                );
+                unsupported.push(req.bytes.clone());
+                answers.push(None);
+            }
             Err(e) => {
                 log::debug!(
                     "{} address {address}: request {:#04x}: {e}",
@@ -512,6 +552,20 @@ pub struct CodecDriver {
     pub codec: Box<dyn Codec>,
     /// Pause between the requests of one read (some BMS need a breath between them).
     pub pause: Duration,
+    /// Per address, the optional requests the device said it does not support (RTN 04):
+    /// not sent again until the port is reopened.
+    pub unsupported: BTreeMap<u8, Vec<Vec<u8>>>,
+}
+
+impl CodecDriver {
+    pub fn new(source: &'static str, codec: Box<dyn Codec>, pause: Duration) -> CodecDriver {
+        CodecDriver {
+            source,
+            codec,
+            pause,
+            unsupported: BTreeMap::new(),
+        }
+    }
 }
 
 impl Driver for CodecDriver {
@@ -529,13 +583,14 @@ impl Driver for CodecDriver {
         if requests.is_empty() {
             return Ok(None);
         }
-        let answers = run_requests(
+        let answers = run_requests_skipping(
             link,
             self.codec.as_ref(),
             pack.address,
             &requests,
             timeout,
             self.pause,
+            self.unsupported.entry(pack.address).or_default(),
         )?;
         Ok(self.codec.decode_identity(pack.address, &answers))
     }
@@ -547,13 +602,14 @@ impl Driver for CodecDriver {
         timeout: Duration,
     ) -> Result<Polled, LinkError> {
         let requests = self.codec.status(pack.address);
-        let answers = run_requests(
+        let answers = run_requests_skipping(
             link,
             self.codec.as_ref(),
             pack.address,
             &requests,
             timeout,
             self.pause,
+            self.unsupported.entry(pack.address).or_default(),
         )?;
         let d = self
             .codec
@@ -563,6 +619,10 @@ impl Driver for CodecDriver {
             fields: d.fields,
             raw: d.raw,
         })
+    }
+
+    fn reconnected(&mut self) {
+        self.unsupported.clear();
     }
 }
 

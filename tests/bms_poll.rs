@@ -1043,3 +1043,278 @@ fn jk_pb_listening_is_not_mixed_with_polling_and_the_master_is_never_asked() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn seplos_packs_reading_identity_faults_and_no_writes() {
+    let dir = TempDir::new("bms-poll-seplos");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "seplos",
+        &[
+            "--address",
+            "0,1",
+            "--cells",
+            "15",
+            "--fault",
+            "1:cell_ov",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "seplos", "-a", "0,1", "--once", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 2);
+    let devices: Vec<&str> = r.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    assert_eq!(
+        devices,
+        [format!("{}-0", label(&s)), format!("{}-1", label(&s))]
+    );
+    for reading in &r {
+        assert_eq!(reading["source"], "seplos");
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 15);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.02, "cells {sum} vs pack {v}");
+        assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
+        assert!(f["temperature_mos"].is_number() && f["port_voltage"].is_number());
+        assert_eq!(f["capacity_ah"], 100.0);
+        assert_eq!(f["soh"], 100.0);
+        assert_eq!(reading["info"]["model"], "SP16-SIM");
+        assert_eq!(reading["info"]["manufacturer"], "Seplos");
+    }
+    assert_eq!(r[0]["fields"]["warning_cell_ov"], false);
+    assert_eq!(r[0]["fields"]["charge_fet"], true);
+    assert_eq!(r[1]["fields"]["warning_cell_ov"], true);
+    assert_eq!(r[1]["fields"]["charge_fet"], false);
+    no_writes(&log);
+}
+
+#[test]
+fn detect_tells_a_seplos_board_from_a_pylontech_pack() {
+    let dir = TempDir::new("bms-poll-detect-seplos");
+    let logs: Vec<_> = (0..2).map(|i| dir.path(&format!("w{i}.log"))).collect();
+    // A Seplos board at DIP address 2 answers the Pylontech probe with VER 0x20 too.
+    let seplos = sim(
+        "seplos",
+        &["--address", "0,2", "--write-log", logs[0].to_str().unwrap()],
+    );
+    let pylontech = sim("pylontech", &["--write-log", logs[1].to_str().unwrap()]);
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", &seplos.path, &pylontech.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    let got: Vec<(&str, u64)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["protocol"].as_str().unwrap(),
+                r["address"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("seplos", 0), ("pylontech", 2)], "{recs:?}");
+    assert_eq!(recs[0]["baud"], 19200);
+    for l in &logs {
+        no_writes(l);
+    }
+}
+
+#[test]
+fn pace_packs_reading_identity_faults_and_no_writes() {
+    let dir = TempDir::new("bms-poll-pace");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "pace",
+        &[
+            "--address",
+            "0,1",
+            "--fault",
+            "1:pack_ov",
+            "--serial-tag",
+            "P",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "pace", "-a", "0,1", "--once", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 2);
+    for (i, reading) in r.iter().enumerate() {
+        assert_eq!(reading["source"], "pace");
+        assert_eq!(reading["info"]["serial"], format!("SIM-P-{i:02}"));
+        assert_eq!(reading["info"]["hardware"], "P16S100A-SIM-1.00");
+        let f = &reading["fields"];
+        let cells = f["cell_voltages"].as_array().unwrap();
+        assert_eq!(cells.len(), 16);
+        let sum: f64 = cells.iter().map(|c| c.as_f64().unwrap()).sum();
+        let v = f["pack_voltage"].as_f64().unwrap();
+        assert!((sum - v).abs() < 0.02, "cells {sum} vs pack {v}");
+        // Six probes in K x 10, decoded to plausible room temperatures.
+        let t = f["temperatures"].as_array().unwrap();
+        assert_eq!(t.len(), 6);
+        assert!(t
+            .iter()
+            .all(|t| (10.0..40.0).contains(&t.as_f64().unwrap())));
+        assert_eq!(f["design_capacity_ah"], 100.0);
+    }
+    assert_eq!(r[0]["fields"]["warning_pack_ov"], false);
+    assert_eq!(r[1]["fields"]["warning_pack_ov"], true);
+    no_writes(&log);
+}
+
+#[test]
+fn detect_finds_a_pace_board_on_its_console_address() {
+    let dir = TempDir::new("bms-poll-detect-pace");
+    let log = dir.path("w.log");
+    let s = sim(
+        "pace",
+        &["--address", "1", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "pace", &s.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(recs[0]["protocol"], "pace");
+    assert_eq!(recs[0]["address"], 1);
+    assert_eq!(recs[0]["info"]["hardware"], "P16S100A-SIM-1.00");
+    no_writes(&log);
+}
+
+#[test]
+fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
+    let dir = TempDir::new("bms-poll-seplos3");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "seplos3",
+        &["--cells", "15", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args(["--protocol", "seplos3", "--once", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["source"], "seplos3");
+    assert_eq!(r[0]["device"], format!("{}-0", label(&s)));
+    assert_eq!(r[0]["info"]["model"], "SP16S200A-SIM");
+    let f = &r[0]["fields"];
+    assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 15);
+    assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
+    assert_eq!(f["charge_fet"], true);
+    assert_eq!(f["design_capacity_ah"], 100.0);
+    // Detection finds it at 0 (-p: the other families' probes would take their timeouts).
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "seplos3", &s.path])
+        .assert()
+        .success();
+    let recs = records(&out.get_output().stdout);
+    assert_eq!(
+        (recs[0]["protocol"].as_str(), recs[0]["address"].as_u64()),
+        (Some("seplos3"), Some(0))
+    );
+    no_writes(&log);
+    // Two packs behind a Modbus TCP gateway, one with its MOSFETs off.
+    let mb = Sim::start_printing(
+        &[
+            "seplos3",
+            "-a",
+            "1,2",
+            "--fault",
+            "2:fets_off",
+            "--modbus-tcp",
+            "127.0.0.1:0",
+        ],
+        "modbus-tcp://",
+    );
+    let out = cmd("bms-poll")
+        .args(["-p", "seplos3", "-a", "1,2", "--once", &mb.path])
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0]["fields"]["charge_fet"], true);
+    assert_eq!(r[1]["fields"]["charge_fet"], false);
+    // An ASCII family has no Modbus TCP mode.
+    cmd("bms-sim")
+        .args(["seplos", "--modbus-tcp", "127.0.0.1:0"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn a_command_answered_with_rtn_04_is_not_sent_again() {
+    let dir = TempDir::new("bms-poll-rtn04");
+    let capture = dir.path("capture.log");
+    let s = sim(
+        "pylontech",
+        &["--address", "2,3", "--fault", "3:unsupported_0x92"],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-v",
+            "-p",
+            "pylontech",
+            "-a",
+            "2,3",
+            "--count",
+            "3",
+            "--interval",
+            "0",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let out = out.get_output();
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 6);
+    for reading in &r {
+        let has_limits = reading["fields"].get("charge_voltage_limit").is_some();
+        assert_eq!(
+            has_limits,
+            reading["device"].as_str().unwrap().ends_with("-02")
+        );
+    }
+    // Said once, at the first refusal; 0x92 went to pack 3 once and to pack 2 every cycle.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("CID2 invalid: the pack does not support charge/discharge management")
+            .count(),
+        1,
+        "{err}"
+    );
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    let sent92 = |req: &str| cap.matches(req).count();
+    assert_eq!(sent92("~20024692E00202FD2E\r"), 3, "{cap}");
+    assert_eq!(sent92("~20034692E00203FD2C\r"), 1, "{cap}");
+}

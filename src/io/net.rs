@@ -122,7 +122,12 @@ pub fn connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
             Ok(s) => {
-                tune(&s).map_err(ConnectError::Other)?;
+                // Tuning is best effort: a peer that resets the connection at once makes the
+                // socket options fail (ECONNRESET); the first read or write reports that as a
+                // lost connection, as it does for a reset a moment later.
+                if let Err(e) = tune(&s) {
+                    log::debug!("{addr}: cannot set keep-alive/no-delay: {e}");
+                }
                 return Ok(s);
             }
             Err(e) => {

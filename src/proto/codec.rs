@@ -86,6 +86,13 @@ pub trait Codec: Send {
 
     /// Checks a probe's answer for plausible values; Ok with what it tells of the device.
     fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String>;
+
+    /// Whether `error` (from [`Codec::judge`]) is the device saying it does not know the
+    /// command (Pylon-ASCII RTN 04): the engine then stops sending that optional request to
+    /// that device until the port is reopened.
+    fn unsupported(&self, _error: &str) -> bool {
+        false
+    }
 }
 
 /// Every distinct request a codec can send to the addresses given: identity, status and

@@ -277,6 +277,12 @@ impl FrameError {
     }
 }
 
+/// Whether an error message (as [`judge`] gives it) is a RTN 04 reply: the pack does not
+/// know the command ([`FrameError::Unsupported`]).
+pub fn is_unsupported(error: &str) -> bool {
+    error.starts_with("CID2 invalid: the pack does not support")
+}
+
 /// LCHKSUM for a LENID (12 bits): (−(sum of its three nibbles)) mod 16, 0 for LENID 0.
 pub fn lchksum(lenid: u16) -> u8 {
     let sum = (lenid & 0xF) + ((lenid >> 4) & 0xF) + ((lenid >> 8) & 0xF);
@@ -539,6 +545,60 @@ pub fn reply_info(
         return Err(FrameError::Cid1(f.cid1));
     }
     Ok(f.info)
+}
+
+/// The poll engine's judgement of `buf`, everything received for `req` (a request of
+/// `vendor`'s dialect asking for `req.what`, a CID2) from the pack at `address`: the adapter's
+/// echo of the request and noise before a frame are skipped; another pack's frame is noted and
+/// skipped; a frame that is the answer (or names a RTN) ends the read.
+pub fn judge(
+    vendor: Vendor,
+    address: u8,
+    req: &crate::proto::codec::Request,
+    buf: &[u8],
+    last: bool,
+) -> crate::proto::codec::Judge {
+    use crate::proto::codec::Judge;
+    let mut pos = 0;
+    let mut why: Option<String> = None;
+    while pos < buf.len() {
+        match scan(&buf[pos..]) {
+            Scan::Frame { len } => {
+                let frame = &buf[pos..pos + len];
+                pos += len;
+                if frame == req.bytes.as_slice() {
+                    continue; // the adapter's echo of our request
+                }
+                let Some(cmd) = Command::from_cid2(req.what) else {
+                    return Judge::Done(Err(format!("{:#04x} is not a read", req.what)));
+                };
+                match reply_info(frame, vendor, address, cmd) {
+                    Err(e @ FrameError::Adr { .. }) => why = Some(e.to_string()),
+                    Err(e) => return Judge::Done(Err(e.to_string())),
+                    Ok(_) => return Judge::Done(Ok(frame.to_vec())),
+                }
+            }
+            Scan::Garbage { skip, reason } => {
+                if !reason.starts_with("bytes before") {
+                    why = Some(reason.to_string());
+                }
+                pos += skip;
+            }
+            Scan::NeedMore => break,
+        }
+    }
+    match (last, why) {
+        (true, Some(why)) => Judge::Done(Err(why)),
+        (true, None) if pos >= buf.len() => {
+            Judge::Done(Err(format!("{} byte(s) of noise, no frame", buf.len())))
+        }
+        (true, None) => Judge::Done(Err(format!(
+            "short reply: {} byte(s) of a frame",
+            buf.len() - pos
+        ))),
+        (false, Some(_)) => Judge::Settle,
+        (false, None) => Judge::More,
+    }
 }
 
 #[cfg(test)]

@@ -9,14 +9,14 @@
 //! [`pylon_ascii::Vendor::allowed`] (never 0x94 set-management, never 0x95 turn-off).
 
 use crate::proto::codec::{self, Decoded, Judge};
-use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Scan, Vendor};
+use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
 
 /// The master pack's address.
 pub const MASTER: u8 = 2;
 
-fn round(v: f64, places: i32) -> f64 {
+pub(crate) fn round(v: f64, places: i32) -> f64 {
     let k = 10f64.powi(places);
     (v * k).round() / k
 }
@@ -26,15 +26,15 @@ pub fn celsius(raw: u16) -> f64 {
     round((f64::from(raw) - 2731.0) / 10.0, 1)
 }
 
-/// A reader over INFO bytes that names what is missing.
-struct Rd<'a> {
+/// A reader over INFO bytes that names what is missing (shared by the Seplos and PACE codecs).
+pub(crate) struct Rd<'a> {
     d: &'a [u8],
     pos: usize,
     what: &'static str,
 }
 
 impl<'a> Rd<'a> {
-    fn new(d: &'a [u8], what: &'static str) -> Self {
+    pub(crate) fn new(d: &'a [u8], what: &'static str) -> Self {
         Rd { d, pos: 0, what }
     }
     fn short(&self, need: usize) -> String {
@@ -45,12 +45,12 @@ impl<'a> Rd<'a> {
             self.pos + need
         )
     }
-    fn u8(&mut self) -> Result<u8, String> {
+    pub(crate) fn u8(&mut self) -> Result<u8, String> {
         let b = *self.d.get(self.pos).ok_or_else(|| self.short(1))?;
         self.pos += 1;
         Ok(b)
     }
-    fn u16(&mut self) -> Result<u16, String> {
+    pub(crate) fn u16(&mut self) -> Result<u16, String> {
         let s = self
             .d
             .get(self.pos..self.pos + 2)
@@ -66,7 +66,7 @@ impl<'a> Rd<'a> {
         self.pos += 3;
         Ok(u32::from_be_bytes([0, s[0], s[1], s[2]]))
     }
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
         let s = self
             .d
             .get(self.pos..self.pos + n)
@@ -158,6 +158,13 @@ pub fn parse_analog_group(info: &[u8]) -> Result<Vec<Analog>, String> {
         ));
     }
     (0..k).map(|_| module(&mut r)).collect()
+}
+
+/// The INFO length of a single-pack 0x42 reply carrying `a`: DATAFLAG, command value, then
+/// the module block.
+pub fn analog_len(a: &Analog) -> usize {
+    let wide = if a.user_count >= 4 { 6 } else { 0 };
+    2 + 1 + 2 * a.cells_mv.len() + 1 + 2 * a.temps.len() + 2 + 2 + 2 + 1 + 2 + 2 + wide
 }
 
 /// The fields of one module's analog values.
@@ -258,7 +265,7 @@ pub fn parse_management(info: &[u8], f: &mut Fields) -> Result<(), String> {
     Ok(())
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     bytes
         .iter()
         .map(|&b| {
@@ -369,43 +376,7 @@ impl codec::Codec for Codec {
         buf: &[u8],
         last: bool,
     ) -> Judge {
-        let mut pos = 0;
-        let mut why: Option<String> = None;
-        while pos < buf.len() {
-            match ascii::scan(&buf[pos..]) {
-                Scan::Frame { len } => {
-                    let frame = &buf[pos..pos + len];
-                    pos += len;
-                    if frame == req.bytes.as_slice() {
-                        continue; // the adapter's echo of our request
-                    }
-                    match info_of(frame, address, req.what) {
-                        Err(e) if e.starts_with("reply from address") => why = Some(e),
-                        Err(e) => return Judge::Done(Err(e)),
-                        Ok(_) => return Judge::Done(Ok(frame.to_vec())),
-                    }
-                }
-                Scan::Garbage { skip, reason } => {
-                    if !reason.starts_with("bytes before") {
-                        why = Some(reason.to_string());
-                    }
-                    pos += skip;
-                }
-                Scan::NeedMore => break,
-            }
-        }
-        match (last, why) {
-            (true, Some(why)) => Judge::Done(Err(why)),
-            (true, None) if pos >= buf.len() => {
-                Judge::Done(Err(format!("{} byte(s) of noise, no frame", buf.len())))
-            }
-            (true, None) => Judge::Done(Err(format!(
-                "short reply: {} byte(s) of a frame",
-                buf.len() - pos
-            ))),
-            (false, Some(_)) => Judge::Settle,
-            (false, None) => Judge::More,
-        }
+        ascii::judge(Vendor::Pylontech, address, req, buf, last)
     }
 
     fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
@@ -447,14 +418,30 @@ impl codec::Codec for Codec {
     }
 
     fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
-        let a = parse_analog(&info_of(answer, address, 0x42)?)?;
+        let info = info_of(answer, address, 0x42)?;
+        let a = parse_analog(&info)?;
         if !(8..=16).contains(&a.cells_mv.len()) {
             return Err(format!("{} cells: not a Pylontech pack", a.cells_mv.len()));
+        }
+        // A Seplos v2 pack answers the same request with VER 0x20 too; its INFO has a custom
+        // count of 10 and more bytes than one Pylontech module block (protocols.md §16).
+        let want = analog_len(&a);
+        if !matches!(a.user_count, 2 | 4) || info.len() != want {
+            return Err(format!(
+                "user-defined count {} and {} INFO bytes (a Pylontech module has 2 or 4 and \
+                 {want}): not a Pylontech pack",
+                a.user_count,
+                info.len()
+            ));
         }
         Ok(Info {
             manufacturer: Some("Pylontech".into()),
             ..Info::default()
         })
+    }
+
+    fn unsupported(&self, error: &str) -> bool {
+        ascii::is_unsupported(error)
     }
 }
 

@@ -8,8 +8,12 @@ pub mod jbd;
 pub mod jk;
 pub mod jkpb;
 pub mod lp4;
+pub mod pace;
 pub mod pylon;
+pub mod pylon_ascii;
 pub mod pylontech;
+pub mod seplos;
+pub mod seplos3;
 
 use std::time::Instant;
 

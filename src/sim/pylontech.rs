@@ -20,7 +20,12 @@ struct Pack {
     silent: bool,
     /// Status 1 protection bits raised by --fault.
     status1: u8,
+    /// --fault unsupported_0x92: 0x92 is answered with RTN 04 (firmware without it).
+    no_management: bool,
 }
+
+/// The --fault that makes a pack answer 0x92 with RTN 04.
+pub const NO_MANAGEMENT: &str = "unsupported_0x92";
 
 pub struct Bank {
     packs: Vec<Pack>,
@@ -58,9 +63,19 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
             model: PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start),
             silent: spec.silent.contains(&a) || spec.asleep.contains(&a),
             status1: 0,
+            no_management: false,
         })
         .collect();
     for (addr, name) in &spec.faults {
+        if name == NO_MANAGEMENT {
+            for p in packs
+                .iter_mut()
+                .filter(|p| addr.is_none_or(|a| a == p.address))
+            {
+                p.no_management = true;
+            }
+            continue;
+        }
         let full = if name.starts_with("protection_") {
             name.clone()
         } else {
@@ -69,7 +84,7 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         let (_, bit) = FAULTS.iter().find(|(n, _)| *n == full).ok_or_else(|| {
             let names: Vec<&str> = FAULTS.iter().map(|(n, _)| *n).collect();
             format!(
-                "unknown fault '{name}' for pylontech: use one of {}",
+                "unknown fault '{name}' for pylontech: use one of {}, {NO_MANAGEMENT}",
                 names.join(", ")
             )
         })?;
@@ -152,6 +167,11 @@ impl Bank {
                         let fets = if p.status1 != 0 { 0 } else { 0x06 };
                         d.extend([p.status1, fets, 0, 0, 0]);
                         d
+                    }
+                    Command::Management if p.no_management => {
+                        let reply = ascii::reply(ascii::VER_20, adr, 0x04, &[]);
+                        self.replies += 1;
+                        return Some(reply);
                     }
                     Command::Management => {
                         let mut d = vec![adr];

@@ -54,7 +54,7 @@ Detection tries, on each port, each protocol's read-only probe at its default ba
 addresses, in the order above (LP4 last: each silent address costs a timeout). It first
 listens for --listen (1 s): a bus that talks without being asked has another master on it
 and is not probed (a JK-PB master's records are listened to for 5 s: each address heard is
-reported). A silent port takes about 17 s to go through every protocol;
+reported). A silent port takes about 22 s to go through every protocol;
 --protocol NAME with --detect probes that protocol only.
 
 Exit status: 0 every pack answered (--detect: something was found), 1 some did not (with
@@ -500,11 +500,11 @@ fn port_plans(packs: &[PlannedPack]) -> anyhow::Result<Vec<PortPlan>> {
                         path: p.port.clone(),
                         baud: p.baud,
                         packs: Vec::new(),
-                        driver: Box::new(CodecDriver {
-                            source: p.family.name,
-                            codec: (p.family.codec)(&p.options),
-                            pause: p.family.pause,
-                        }),
+                        driver: Box::new(CodecDriver::new(
+                            p.family.name,
+                            (p.family.codec)(&p.options),
+                            p.family.pause,
+                        )),
                     },
                     p.family,
                 ));

@@ -413,6 +413,10 @@ pub struct FamilySimArgs {
     /// 0x80 UART); default: both
     #[arg(long, value_name = "ADDR", value_parser = addresses)]
     pub host: Option<Addresses>,
+    /// Modbus families (seplos3): serve the packs on ADDR:PORT like a gateway in Modbus TCP
+    /// mode (MBAP, unit id = pack address), one client at a time
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["tcp", "link"])]
+    pub modbus_tcp: Option<String>,
 }
 
 fn family_sims() -> impl Iterator<Item = &'static crate::family::Family> {
@@ -525,7 +529,13 @@ fn run_family(fs: FamilySim) -> anyhow::Result<Exit> {
         .into_iter()
         .map(|(t, n)| (t, n.to_string()))
         .collect();
-    let (bus, tag) = open_bus(a, None)?;
+    if fs.args.modbus_tcp.is_some() && !fs.family.modbus {
+        return Err(usage(format!(
+            "--modbus-tcp: {} is not Modbus (use --tcp for a transparent gateway)",
+            fs.family.name
+        )));
+    }
+    let (bus, tag) = open_bus(a, fs.args.modbus_tcp.as_deref())?;
     let spec = crate::family::SimSpec {
         addresses: a.address.0.clone(),
         silent: silent(a),

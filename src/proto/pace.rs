@@ -1,0 +1,421 @@
+//! PACE v25 ("paceic") BMS boards, sold under SOK, Gobel, Jakiper, BSL and others, over RS-485 /
+//! RS-232 (protocols.md §14.4), on the shared Pylon-ASCII framer
+//! ([`crate::proto::pylon_ascii`]) with VER 0x25.
+//!
+//! ADR 1 on the RS-232 console port, 0 on RS-485; the 0x42/0x44 requests carry the address as
+//! their one-byte INFO. 0x42 analog values every cycle, 0x44 status when the board answers it,
+//! 0xC1 hardware version and 0xC2 serial number once per connection. Temperatures are K × 10;
+//! the PACE document subtracts 2730 (Pylontech and Seplos 2731), and so does this codec.
+//! Read-only: requests come from the PACE allow-list of [`ascii::Vendor::allowed`] (never 0x99
+//! switch control, 0x9A–0x9C MOSFETs and reboot, nor any set-configuration code).
+
+use crate::proto::codec::{self, Decoded, Judge};
+use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
+use crate::proto::pylontech::{round, text, Rd};
+use crate::record::{Fields, Info, Value};
+use serde_json::{json, Map};
+
+/// The address on the RS-485 port (the RS-232 console port answers at 1).
+pub const DEFAULT_ADDRESS: u8 = 0;
+/// The address on the RS-232 console port.
+pub const CONSOLE_ADDRESS: u8 = 1;
+/// The custom count of a 0x42 reply: full capacity, cycles, design capacity.
+pub const CUSTOM_COUNT: u8 = 3;
+
+/// °C from u16 K × 10, as the PACE document decodes it (− 2730).
+pub fn celsius(raw: u16) -> f64 {
+    round((f64::from(raw) - 2730.0) / 10.0, 1)
+}
+
+/// One pack's 0x42 analog values, raw as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analog {
+    /// The responding bus id.
+    pub bus_id: u8,
+    pub cells_mv: Vec<u16>,
+    /// u16 K × 10.
+    pub temps: Vec<u16>,
+    /// s16 × 10 mA, + = charge.
+    pub current: i16,
+    /// u16 mV.
+    pub voltage_mv: u16,
+    /// u16 × 10 mAh.
+    pub remaining: u16,
+    /// The custom count: [`CUSTOM_COUNT`].
+    pub custom: u8,
+    /// u16 × 10 mAh.
+    pub full: u16,
+    pub cycles: u16,
+    /// u16 × 10 mAh.
+    pub design: u16,
+}
+
+/// The INFO of a 0x42 reply: DATAFLAG, bus id, M, M cells, N, N temperatures, current,
+/// voltage, remaining, custom count 3, full, cycles, design.
+pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
+    let mut r = Rd::new(info, "analog values (0x42)");
+    let _flag = r.u8()?;
+    let bus_id = r.u8()?;
+    let m = r.u8()?;
+    if !(1..=24).contains(&m) {
+        return Err(format!("analog values (0x42): implausible cell count {m}"));
+    }
+    let cells_mv = (0..m).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
+    let n = r.u8()?;
+    if n > 16 {
+        return Err(format!(
+            "analog values (0x42): implausible temperature count {n}"
+        ));
+    }
+    let temps = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
+    let current = r.u16()? as i16;
+    let voltage_mv = r.u16()?;
+    let remaining = r.u16()?;
+    let custom = r.u8()?;
+    if custom < CUSTOM_COUNT {
+        return Err(format!(
+            "analog values (0x42): custom count {custom}, a PACE board sends {CUSTOM_COUNT}"
+        ));
+    }
+    let full = r.u16()?;
+    let cycles = r.u16()?;
+    let design = r.u16()?;
+    Ok(Analog {
+        bus_id,
+        cells_mv,
+        temps,
+        current,
+        voltage_mv,
+        remaining,
+        custom,
+        full,
+        cycles,
+        design,
+    })
+}
+
+/// The INFO of a 0x42 reply carrying `a` (simulators, tests).
+pub fn encode_analog(a: &Analog) -> Vec<u8> {
+    let mut d = vec![0x00, a.bus_id, a.cells_mv.len().min(255) as u8];
+    for c in &a.cells_mv {
+        d.extend_from_slice(&c.to_be_bytes());
+    }
+    d.push(a.temps.len().min(255) as u8);
+    for t in &a.temps {
+        d.extend_from_slice(&t.to_be_bytes());
+    }
+    d.extend_from_slice(&a.current.to_be_bytes());
+    d.extend_from_slice(&a.voltage_mv.to_be_bytes());
+    d.extend_from_slice(&a.remaining.to_be_bytes());
+    d.push(CUSTOM_COUNT);
+    for w in [a.full, a.cycles, a.design] {
+        d.extend_from_slice(&w.to_be_bytes());
+    }
+    d
+}
+
+/// The fields of one pack's analog values.
+pub fn analog_fields(a: &Analog, f: &mut Fields) {
+    f.float("pack_voltage", f64::from(a.voltage_mv) / 1000.0);
+    f.float("pack_current", round(f64::from(a.current) / 100.0, 2));
+    if a.full > 0 {
+        let soc = (f64::from(a.remaining) * 100.0 / f64::from(a.full)).round() as i64;
+        f.int("soc", soc.min(100));
+    }
+    let v: Vec<f64> = a
+        .cells_mv
+        .iter()
+        .map(|&mv| f64::from(mv) / 1000.0)
+        .collect();
+    f.add_cell_stats(&v);
+    f.set("cell_voltages", Value::Floats(v));
+    f.int("cell_count", a.cells_mv.len() as i64);
+    if !a.temps.is_empty() {
+        f.set(
+            "temperatures",
+            Value::Floats(a.temps.iter().map(|&t| celsius(t)).collect()),
+        );
+    }
+    f.float("remaining_ah", round(f64::from(a.remaining) / 100.0, 2));
+    f.float("capacity_ah", round(f64::from(a.full) / 100.0, 2));
+    f.float("design_capacity_ah", round(f64::from(a.design) / 100.0, 2));
+    f.int("cycle_count", a.cycles);
+}
+
+/// The 0x44 status (pbmstools-communication.md "Get Status") as fields: the item warnings
+/// (00 normal, 01 below the lower limit, 02 above the upper limit) and the balance bits. The
+/// protection, system, configuration, fault and warning status bytes, whose bits protocols.md
+/// does not settle, go to `raw` as hex.
+pub fn parse_status(
+    info: &[u8],
+    f: &mut Fields,
+    raw: &mut Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    let mut r = Rd::new(info, "status (0x44)");
+    let _flag = r.u8()?;
+    let _bus_id = r.u8()?;
+    let m = usize::from(r.u8()?);
+    let cells = r.bytes(m)?;
+    let n = usize::from(r.u8()?);
+    let temps = r.bytes(n)?;
+    let charge_current = r.u8()?;
+    let voltage = r.u8()?;
+    let discharge_current = r.u8()?;
+    let s = r.bytes(9)?;
+    let any = |states: &[u8], v: u8| states.contains(&v);
+    f.bool("warning_cell_ov", any(cells, 2));
+    f.bool("warning_cell_uv", any(cells, 1));
+    f.bool("warning_battery_ot", any(temps, 2));
+    f.bool("warning_battery_ut", any(temps, 1));
+    f.bool("warning_charge_oc", charge_current == 2);
+    f.bool("warning_pack_ov", voltage == 2);
+    f.bool("warning_pack_uv", voltage == 1);
+    f.bool("warning_discharge_oc", discharge_current == 2);
+    // Balance status: high byte cells 9–16, low byte cells 1–8.
+    let mask = u16::from_be_bytes([s[5], s[6]]);
+    f.bool("balancing", mask != 0);
+    f.int("balancing_mask", mask);
+    for (i, name) in [
+        "protection_status_1",
+        "protection_status_2",
+        "system_status",
+        "configuration_status",
+        "fault_status",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        raw.insert(name.into(), json!(format!("{:02x}", s[i])));
+    }
+    raw.insert("warning_status".into(), json!(hex::encode(&s[7..9])));
+    Ok(())
+}
+
+/// The pack's identity from the 0xC1 (hardware version) and 0xC2 (serial number) replies'
+/// INFO: ASCII, space/NUL padded.
+pub fn identity(c1: Option<&[u8]>, c2: Option<&[u8]>) -> Info {
+    let mut i = Info {
+        hardware: c1.map(text).filter(|s| !s.is_empty()),
+        serial: c2.map(text).filter(|s| !s.is_empty()),
+        ..Info::default()
+    };
+    if !i.is_empty() {
+        i.manufacturer = Some("PACE".into());
+    }
+    i
+}
+
+/// The PACE v25 codec for the poll engine: one pack per address.
+#[derive(Debug, Clone, Default)]
+pub struct Codec;
+
+fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
+    // The allow-list holds every command used here; a refusal would be a bug in this file.
+    let bytes = ascii::request(Vendor::Pace, address, cmd, info).unwrap_or_default();
+    codec::Request {
+        bytes,
+        what: cmd.cid2(),
+        required,
+    }
+}
+
+fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
+    let cmd = Command::from_cid2(what).ok_or("not a PACE read")?;
+    ascii::reply_info(frame, Vendor::Pace, address, cmd).map_err(|e| e.to_string())
+}
+
+impl codec::Codec for Codec {
+    fn identity(&self, address: u8) -> Vec<codec::Request> {
+        vec![
+            req(address, Command::PaceHardware, ReqInfo::None, false),
+            req(address, Command::PaceSerial, ReqInfo::None, false),
+        ]
+    }
+
+    fn status(&self, address: u8) -> Vec<codec::Request> {
+        vec![
+            req(address, Command::Analog, ReqInfo::Byte(address), true),
+            req(address, Command::Alarms, ReqInfo::Byte(address), false),
+        ]
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &codec::Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge {
+        ascii::judge(Vendor::Pace, address, req, buf, last)
+    }
+
+    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let analog = answers
+            .first()
+            .and_then(Option::as_deref)
+            .ok_or("no analog values")?;
+        let a = parse_analog(&info_of(analog, address, 0x42)?)?;
+        let mut fields = Fields::new();
+        let mut raw = Map::new();
+        analog_fields(&a, &mut fields);
+        if let Some(frame) = answers.get(1).and_then(Option::as_deref) {
+            parse_status(&info_of(frame, address, 0x44)?, &mut fields, &mut raw)?;
+        }
+        Ok(Decoded { fields, raw })
+    }
+
+    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
+        let get = |i: usize, what: u8| {
+            answers
+                .get(i)
+                .and_then(Option::as_deref)
+                .and_then(|f| info_of(f, address, what).ok())
+        };
+        let i = identity(get(0, 0xC1).as_deref(), get(1, 0xC2).as_deref());
+        (!i.is_empty()).then_some(i)
+    }
+
+    fn probe(&self, address: u8) -> codec::Request {
+        req(address, Command::Analog, ReqInfo::Byte(address), true)
+    }
+
+    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
+        let a = parse_analog(&info_of(answer, address, 0x42)?)?;
+        if !(8..=16).contains(&a.cells_mv.len()) {
+            return Err(format!("{} cells: not a PACE pack", a.cells_mv.len()));
+        }
+        Ok(Info {
+            manufacturer: Some("PACE".into()),
+            ..Info::default()
+        })
+    }
+
+    fn unsupported(&self, error: &str) -> bool {
+        ascii::is_unsupported(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::codec::Codec as _;
+
+    // protocols.md §14.4 (syssi/esphome-pace-bms docs/pbmstools-communication.md).
+    const P16_42: &str = "~25014600F07A0001100CC70CC80CC70CC70CC70CC50CC60CC70CC70CC60CC70CC60CC60CC70CC60CC7060B9B0B990B990B990BB30BBCFF1FCCCD12D303286A008C2710E1E4\r";
+    const P16_44: &str = "~25014600004C000110000000000000000000000000000000000600000000000000000000000E000000000000EF3A\r";
+    const P16_C1: &str = "~25014600602850313653313030412D313831322D312E30302000F58E\r";
+    const P16_C2: &str = "~25014600B05031383132313031333830333039442020202020202020202020202020202020202020202020202020EE0F\r";
+
+    fn decoded(answers: &[Option<&str>]) -> Decoded {
+        let a: Vec<Option<Vec<u8>>> = answers
+            .iter()
+            .map(|s| s.map(|s| s.as_bytes().to_vec()))
+            .collect();
+        Codec.decode(1, &a).unwrap()
+    }
+
+    #[test]
+    fn golden_16s_with_kelvin_probes() {
+        let d = decoded(&[Some(P16_42), Some(P16_44)]);
+        let get = |n: &str| d.fields.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(
+            get("cell_voltages"),
+            Value::Floats(vec![
+                3.271, 3.272, 3.271, 3.271, 3.271, 3.269, 3.27, 3.271, 3.271, 3.27, 3.271, 3.27,
+                3.27, 3.271, 3.27, 3.271
+            ])
+        );
+        assert_eq!(
+            get("temperatures"),
+            Value::Floats(vec![24.1, 23.9, 23.9, 23.9, 26.5, 27.4])
+        );
+        assert_eq!(get("pack_current"), Value::Float(-2.25));
+        assert_eq!(get("pack_voltage"), Value::Float(52.429));
+        assert_eq!(get("remaining_ah"), Value::Float(48.19));
+        assert_eq!(get("capacity_ah"), Value::Float(103.46));
+        assert_eq!(get("cycle_count"), Value::Int(140));
+        assert_eq!(get("design_capacity_ah"), Value::Float(100.0));
+        assert_eq!(get("soc"), Value::Int(47));
+        // The status reply: every item normal, no cell balancing; system status 0x0E kept raw.
+        assert_eq!(get("warning_cell_ov"), Value::Bool(false));
+        assert_eq!(get("balancing"), Value::Bool(false));
+        assert_eq!(d.raw["system_status"], "0e");
+        let info = ascii::parse(P16_42.as_bytes()).unwrap().info;
+        assert_eq!(encode_analog(&parse_analog(&info).unwrap()), info);
+    }
+
+    #[test]
+    fn golden_identity() {
+        let i = Codec
+            .decode_identity(
+                1,
+                &[
+                    Some(P16_C1.as_bytes().to_vec()),
+                    Some(P16_C2.as_bytes().to_vec()),
+                ],
+            )
+            .unwrap();
+        assert_eq!(i.hardware.as_deref(), Some("P16S100A-1812-1.00"));
+        assert_eq!(i.serial.as_deref(), Some("1812101380309D"));
+        assert_eq!(i.manufacturer.as_deref(), Some("PACE"));
+    }
+
+    #[test]
+    fn requests_are_reads_of_the_pace_allow_list() {
+        assert_eq!(Codec.probe(1).bytes, b"~25014642E00201FD30\r".to_vec());
+        assert_eq!(Codec.probe(0).bytes, b"~25004642E00200FD32\r".to_vec());
+        assert_eq!(Codec.status(1)[1].bytes, b"~25014644E00201FD2E\r".to_vec());
+        assert_eq!(Codec.identity(1)[0].bytes, b"~250146C10000FD9A\r".to_vec());
+        for a in 0..=15 {
+            for r in Codec
+                .identity(a)
+                .into_iter()
+                .chain(Codec.status(a))
+                .chain([Codec.probe(a)])
+            {
+                let f = ascii::parse(&r.bytes).unwrap();
+                assert!([0x42, 0x44, 0xC1, 0xC2].contains(&f.cid2), "{r:?}");
+                assert_eq!((f.ver, f.adr, f.cid2), (0x25, a, r.what));
+            }
+        }
+    }
+
+    #[test]
+    fn a_ver_20_reply_is_not_pace() {
+        let seplos = "~2000460010960001100CD70CE90CF40CD60CEF0CE50CE10CDC0CE90CF00CE80CEF0CEA0CDA0CDE0CD8060BA60BA00B970BA60BA50BA2FD5C14A0344E0A426803134650004603E8149F0000000000000000DC6C\r";
+        let e = Codec.check_probe(0, seplos.as_bytes()).unwrap_err();
+        assert!(e.contains("VER 0x20"), "{e}");
+        assert!(Codec.check_probe(1, P16_42.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn every_field_is_in_the_catalogue_for_pace() {
+        let d = decoded(&[Some(P16_42), Some(P16_44)]);
+        for (name, _) in d.fields.iter() {
+            assert!(crate::catalog::writes("pace", name), "{name}");
+        }
+    }
+
+    #[test]
+    fn no_panic_on_any_prefix_or_flip() {
+        for s in [P16_42, P16_44, P16_C1, P16_C2] {
+            let info = ascii::parse(s.as_bytes()).unwrap().info;
+            for n in 0..=info.len() {
+                let _ = parse_analog(&info[..n]);
+                let _ = parse_status(&info[..n], &mut Fields::new(), &mut Map::new());
+                let _ = identity(Some(&info[..n]), Some(&info[..n]));
+            }
+            for i in 0..info.len() {
+                for bit in 0..8 {
+                    let mut d = info.clone();
+                    d[i] ^= 1 << bit;
+                    if let Ok(a) = parse_analog(&d) {
+                        analog_fields(&a, &mut Fields::new());
+                    }
+                    let _ = parse_status(&d, &mut Fields::new(), &mut Map::new());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Seplos v3 BMS boards over Modbus RTU (protocols.md §14.6): 19200 8N1, CRC-16/MODBUS.
+//!
+//! A single pack answers at slave 0, the Modbus broadcast address, so replies from 0 are
+//! accepted (dbus-serialbattery patches minimalmodbus for the same); packs behind a master
+//! answer at 1–16. Per cycle: FC04 input registers 0x1000 (PIA: pack voltage, current,
+//! remaining and design capacity, SOC, SOH, cycles) and 0x1100 (PIB: cells, temperatures),
+//! and FC01 coils 0x1200 (PIC: status bits, the MOSFETs among them); once per connection
+//! FC04 0x1700 (the identity text). Read-only: only FC01 and FC04 requests exist here; FC05,
+//! FC06, FC0F and FC10 (MOSFETs, settings) cannot be expressed.
+
+use crate::proto::codec::{self, Decoded, Judge, Request};
+use crate::proto::modbus::{self, ReadRequest, ReplyScan};
+use crate::proto::pylontech::round;
+use crate::record::{Fields, Info, Value};
+use serde_json::{json, Map};
+
+/// The address of a single pack (the broadcast address; see the module docs).
+pub const DEFAULT_ADDRESS: u8 = 0;
+/// FC04: read input registers.
+pub const FC_INPUTS: u8 = 0x04;
+/// FC01: read coils.
+pub const FC_COILS: u8 = 0x01;
+/// PIA: the pack block (aiobmsble's 0x11 registers, as in the real capture).
+pub const PIA: (u16, u16) = (0x1000, 0x11);
+/// PIB: cells and temperatures.
+pub const PIB: (u16, u16) = (0x1100, 0x1A);
+/// PIC: status coils (discharge MOSFET bit 0x78, charge MOSFET 0x79).
+pub const PIC: (u16, u16) = (0x1200, 0x90);
+/// The identity block as dbus-serialbattery reads it (10 registers of ASCII).
+pub const IDENTITY: (u16, u16) = (0x1700, 0x0A);
+/// Coil numbers of the MOSFET states in PIC.
+pub const COIL_DISCHARGE_FET: u16 = 0x78;
+pub const COIL_CHARGE_FET: u16 = 0x79;
+
+/// The reads this codec makes, by function code and block: the whole allow-list.
+pub const READS: [(u8, (u16, u16)); 4] = [
+    (FC_INPUTS, PIA),
+    (FC_INPUTS, PIB),
+    (FC_COILS, PIC),
+    (FC_INPUTS, IDENTITY),
+];
+
+/// A read request of one of [`READS`] to `address`: 8 bytes with CRC.
+pub fn read(address: u8, function: u8, (start, count): (u16, u16)) -> Vec<u8> {
+    ReadRequest {
+        address,
+        function,
+        start,
+        count,
+    }
+    .encode()
+}
+
+/// Bytes of a coil reply's data for `count` coils.
+pub fn coil_bytes(count: u16) -> usize {
+    usize::from(count).div_ceil(8)
+}
+
+/// An FC01 reply (for the simulator): address, 01, byte count, coil bytes, CRC.
+pub fn encode_coils(address: u8, coils: &[u8]) -> Vec<u8> {
+    let mut f = vec![address, FC_COILS, coils.len().min(255) as u8];
+    f.extend_from_slice(coils);
+    modbus::append_crc(&mut f);
+    f
+}
+
+/// Looks for the FC01 reply to a coil read of `count` coils from `address` in `buf`: the
+/// coil bytes, an exception, or None while it may still come.
+fn scan_coils(buf: &[u8], address: u8, count: u16) -> Option<Result<Vec<u8>, String>> {
+    let n = coil_bytes(count);
+    let want = 5 + n;
+    for i in 0..buf.len() {
+        let b = &buf[i..];
+        if b.len() >= want
+            && b[0] == address
+            && b[1] == FC_COILS
+            && usize::from(b[2]) == n
+            && modbus::crc_ok(&b[..want])
+        {
+            return Some(Ok(b[3..3 + n].to_vec()));
+        }
+        if b.len() >= 5 && b[0] == address && b[1] == FC_COILS | 0x80 && modbus::crc_ok(&b[..5]) {
+            return Some(Err(format!(
+                "exception {:#04x} ({})",
+                b[2],
+                modbus::exception_name(b[2])
+            )));
+        }
+    }
+    None
+}
+
+/// Registers from an FC04 answer's bytes.
+fn registers(bytes: &[u8]) -> Vec<u16> {
+    bytes
+        .chunks_exact(2)
+        .map(|w| u16::from_be_bytes([w[0], w[1]]))
+        .collect()
+}
+
+/// °C from u16 × 0.1 K (aiobmsble subtracts 2731; dbus-serialbattery 2730).
+pub fn celsius(raw: u16) -> f64 {
+    round((f64::from(raw) - 2731.0) / 10.0, 1)
+}
+
+/// The PIA fields: register 0 pack voltage × 0.01 V, 1 current s16 × 0.01 A, 2 remaining ×
+/// 0.01 Ah, 3 design capacity × 0.01 Ah (aiobmsble), 5 SOC × 0.1 %, 6 SOH × 0.1 %, 7 cycles.
+pub fn pia_fields(regs: &[u16], f: &mut Fields) -> Result<(), String> {
+    if regs.len() < 8 {
+        return Err(format!(
+            "pack block (0x1000): {} registers, need at least 8",
+            regs.len()
+        ));
+    }
+    f.float("pack_voltage", round(f64::from(regs[0]) / 100.0, 2));
+    f.float("pack_current", round(f64::from(regs[1] as i16) / 100.0, 2));
+    f.float("remaining_ah", round(f64::from(regs[2]) / 100.0, 2));
+    f.float("design_capacity_ah", round(f64::from(regs[3]) / 100.0, 2));
+    f.float("soc", round(f64::from(regs[5]) / 10.0, 1));
+    f.float("soh", round(f64::from(regs[6]) / 10.0, 1));
+    f.int("cycle_count", regs[7]);
+    Ok(())
+}
+
+/// The PIB fields: registers 0–15 cells (mV; a cell reading 0 is not there), 16–19 cell
+/// temperatures, 24 environment and 25 MOSFET (aiobmsble), all × 0.1 K.
+pub fn pib_fields(regs: &[u16], f: &mut Fields) -> Result<(), String> {
+    if regs.len() < 20 {
+        return Err(format!(
+            "cell block (0x1100): {} registers, need at least 20",
+            regs.len()
+        ));
+    }
+    let cells: Vec<f64> = regs[..16]
+        .iter()
+        .take_while(|&&mv| mv != 0)
+        .map(|&mv| f64::from(mv) / 1000.0)
+        .collect();
+    if cells.is_empty() {
+        return Err("cell block (0x1100): no cell voltages".into());
+    }
+    f.add_cell_stats(&cells);
+    f.int("cell_count", cells.len() as i64);
+    f.set("cell_voltages", Value::Floats(cells));
+    f.set(
+        "temperatures",
+        Value::Floats(regs[16..20].iter().map(|&t| celsius(t)).collect()),
+    );
+    if let Some(&env) = regs.get(24) {
+        f.float("temperature_env", celsius(env));
+    }
+    if let Some(&mos) = regs.get(25) {
+        f.float("temperature_mos", celsius(mos));
+    }
+    Ok(())
+}
+
+/// Whether coil `n` is set in FC01 data bytes (coil 8k + j is bit j of byte k).
+pub fn coil(data: &[u8], n: u16) -> Option<bool> {
+    data.get(usize::from(n / 8))
+        .map(|b| b & (1 << (n % 8)) != 0)
+}
+
+/// The identity text of the 0x1700 block: the ASCII of its registers, trimmed.
+pub fn identity(bytes: &[u8]) -> Info {
+    let text = crate::proto::pylontech::text(bytes);
+    Info {
+        model: Some(text).filter(|s| !s.is_empty()),
+        manufacturer: Some("Seplos".into()),
+        ..Info::default()
+    }
+}
+
+/// The Seplos v3 codec for the poll engine.
+#[derive(Debug, Clone, Default)]
+pub struct Codec;
+
+impl codec::Codec for Codec {
+    fn identity(&self, address: u8) -> Vec<Request> {
+        vec![Request::optional(
+            read(address, FC_INPUTS, IDENTITY),
+            FC_INPUTS,
+        )]
+    }
+
+    fn status(&self, address: u8) -> Vec<Request> {
+        vec![
+            Request::required(read(address, FC_INPUTS, PIA), FC_INPUTS),
+            Request::required(read(address, FC_INPUTS, PIB), FC_INPUTS),
+            Request::optional(read(address, FC_COILS, PIC), FC_COILS),
+        ]
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge {
+        let (Some(&function), Some(start), Some(count)) =
+            (req.bytes.get(1), req.bytes.get(2..4), req.bytes.get(4..6))
+        else {
+            return Judge::Done(Err("not a read request".into()));
+        };
+        let count = u16::from_be_bytes([count[0], count[1]]);
+        if function == FC_COILS {
+            return match scan_coils(buf, address, count) {
+                Some(r) => Judge::Done(r),
+                None if last => Judge::Done(Err(if buf.is_empty() {
+                    "no reply".into()
+                } else {
+                    format!("no valid coil reply in {} byte(s)", buf.len())
+                })),
+                None => Judge::More,
+            };
+        }
+        let rr = ReadRequest {
+            address,
+            function,
+            start: u16::from_be_bytes([start[0], start[1]]),
+            count,
+        };
+        match modbus::scan_reply(buf, &rr) {
+            ReplyScan::Done { registers, .. } => {
+                Judge::Done(Ok(registers.iter().flat_map(|r| r.to_be_bytes()).collect()))
+            }
+            ReplyScan::Failed(e) => Judge::Done(Err(e.to_string())),
+            ReplyScan::Incomplete if last => {
+                Judge::Done(Err(modbus::reply_error(buf, &rr).to_string()))
+            }
+            ReplyScan::Incomplete if buf.len() >= rr.reply_len() => Judge::Settle,
+            ReplyScan::Incomplete => Judge::More,
+        }
+    }
+
+    fn decode(&self, _address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let pia = registers(
+            answers
+                .first()
+                .and_then(Option::as_deref)
+                .ok_or("no pack block")?,
+        );
+        let pib = registers(
+            answers
+                .get(1)
+                .and_then(Option::as_deref)
+                .ok_or("no cell block")?,
+        );
+        let mut fields = Fields::new();
+        pia_fields(&pia, &mut fields)?;
+        pib_fields(&pib, &mut fields)?;
+        let mut raw = Map::new();
+        if let Some(pic) = answers.get(2).and_then(Option::as_deref) {
+            if let (Some(d), Some(c)) = (coil(pic, COIL_DISCHARGE_FET), coil(pic, COIL_CHARGE_FET))
+            {
+                fields.bool("discharge_fet", d);
+                fields.bool("charge_fet", c);
+            }
+            raw.insert("pic".into(), json!(hex::encode(pic)));
+        }
+        raw.insert("pia".into(), json!(pia));
+        raw.insert("pib".into(), json!(pib));
+        Ok(Decoded { fields, raw })
+    }
+
+    fn decode_identity(&self, _address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
+        let bytes = answers.first().and_then(Option::as_deref)?;
+        Some(identity(bytes))
+    }
+
+    fn probe(&self, address: u8) -> Request {
+        Request::required(read(address, FC_INPUTS, IDENTITY), FC_INPUTS)
+    }
+
+    fn check_probe(&self, _address: u8, answer: &[u8]) -> Result<Info, String> {
+        // 10 registers of text: printable ASCII, spaces or NUL padding, some of it letters.
+        let printable = answer
+            .iter()
+            .all(|&b| b == 0 || b == b' ' || b.is_ascii_graphic());
+        if answer.len() != 2 * usize::from(IDENTITY.1)
+            || !printable
+            || !answer.iter().any(u8::is_ascii_alphanumeric)
+        {
+            return Err(format!(
+                "the identity block is not text ({}): not a Seplos v3 board",
+                hex::encode(answer)
+            ));
+        }
+        Ok(identity(answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::codec::Codec as _;
+
+    #[test]
+    fn requests_match_the_published_bytes() {
+        // protocols.md §14.6 (the SG16S200A session) and §16's probe.
+        assert_eq!(
+            read(1, 4, PIA),
+            [0x01, 0x04, 0x10, 0x00, 0x00, 0x11, 0x34, 0xC6]
+        );
+        assert_eq!(
+            read(1, 4, PIB),
+            [0x01, 0x04, 0x11, 0x00, 0x00, 0x1A, 0x74, 0xFD]
+        );
+        assert_eq!(
+            Codec.probe(0).bytes,
+            [0x00, 0x04, 0x17, 0x00, 0x00, 0x0A, 0x74, 0x68]
+        );
+        // Every request is FC01/FC04 to a block of READS.
+        for a in 0..=16 {
+            for r in Codec
+                .identity(a)
+                .into_iter()
+                .chain(Codec.status(a))
+                .chain([Codec.probe(a)])
+            {
+                assert!(modbus::crc_ok(&r.bytes));
+                assert!(
+                    READS.iter().any(|&(fc, b)| read(a, fc, b) == r.bytes),
+                    "{r:?}"
+                );
+            }
+        }
+    }
+
+    fn pia_regs() -> Vec<u16> {
+        // 52.34 V (the aiobmsble test's pack), −3.21 A, 150.00 Ah of 200.00 Ah, SOC 75.0 %,
+        // SOH 99.5 %, 42 cycles.
+        let mut r = vec![5234, (-321i16) as u16, 15000, 20000, 0, 750, 995, 42];
+        r.resize(usize::from(PIA.1), 0);
+        r
+    }
+
+    fn pib_regs(cells: usize) -> Vec<u16> {
+        let mut r: Vec<u16> = (0..16)
+            .map(|i| if i < cells { 3270 + i as u16 } else { 0 })
+            .collect();
+        r.extend([2981, 2991, 3001, 2971, 0, 0, 0, 0, 2961, 3031]);
+        r
+    }
+
+    fn answer(regs: &[u16]) -> Option<Vec<u8>> {
+        Some(regs.iter().flat_map(|r| r.to_be_bytes()).collect())
+    }
+
+    #[test]
+    fn decodes_the_pack_blocks() {
+        let mut pic = vec![0u8; coil_bytes(PIC.1)];
+        pic[15] = 0b10; // charge MOSFET on, discharge off
+        let d = Codec
+            .decode(0, &[answer(&pia_regs()), answer(&pib_regs(15)), Some(pic)])
+            .unwrap();
+        let get = |n: &str| d.fields.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(get("pack_voltage"), Value::Float(52.34));
+        assert_eq!(get("pack_current"), Value::Float(-3.21));
+        assert_eq!(get("remaining_ah"), Value::Float(150.0));
+        assert_eq!(get("design_capacity_ah"), Value::Float(200.0));
+        assert_eq!(get("soc"), Value::Float(75.0));
+        assert_eq!(get("soh"), Value::Float(99.5));
+        assert_eq!(get("cycle_count"), Value::Int(42));
+        assert_eq!(get("cell_count"), Value::Int(15));
+        assert_eq!(
+            get("temperatures"),
+            Value::Floats(vec![25.0, 26.0, 27.0, 24.0])
+        );
+        assert_eq!(get("temperature_env"), Value::Float(23.0));
+        assert_eq!(get("temperature_mos"), Value::Float(30.0));
+        assert_eq!(get("charge_fet"), Value::Bool(true));
+        assert_eq!(get("discharge_fet"), Value::Bool(false));
+        for (name, _) in d.fields.iter() {
+            assert!(crate::catalog::writes("seplos3", name), "{name}");
+        }
+        assert!(Codec
+            .decode(0, &[answer(&pia_regs()[..7]), answer(&pib_regs(16))])
+            .is_err());
+        assert!(Codec
+            .decode(0, &[answer(&pia_regs()), answer(&[0; 26])])
+            .is_err());
+    }
+
+    #[test]
+    fn judge_accepts_slave_0_and_names_exceptions() {
+        let req = Codec.status(0).remove(0);
+        let reply = modbus::encode_read_reply(0, 4, &pia_regs());
+        let mut buf = req.bytes.clone(); // an adapter's echo first
+        buf.extend_from_slice(&reply);
+        assert_eq!(
+            Codec.judge(0, &req, &[], &buf, false),
+            Judge::Done(answer(&pia_regs()).ok_or(String::new()))
+        );
+        let ex = modbus::encode_exception(0, 4, 2);
+        match Codec.judge(0, &req, &[], &ex, false) {
+            Judge::Done(Err(e)) => assert!(e.contains("illegal data address"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let coils = Codec.status(0).remove(2);
+        let reply = encode_coils(0, &[0xFF; 18]);
+        assert_eq!(
+            Codec.judge(0, &coils, &[], &reply[..10], false),
+            Judge::More
+        );
+        assert_eq!(
+            Codec.judge(0, &coils, &[], &reply, false),
+            Judge::Done(Ok(vec![0xFF; 18]))
+        );
+        let ex = modbus::encode_exception(0, 1, 1);
+        assert!(matches!(
+            Codec.judge(0, &coils, &[], &ex, true),
+            Judge::Done(Err(_))
+        ));
+        assert!(matches!(
+            Codec.judge(0, &coils, &[], &[0x55; 7], true),
+            Judge::Done(Err(_))
+        ));
+    }
+
+    #[test]
+    fn probe_wants_text() {
+        let ok = b"Seplos-BMS-16S200A  ";
+        assert_eq!(
+            Codec.check_probe(0, ok).unwrap().model.as_deref(),
+            Some("Seplos-BMS-16S200A")
+        );
+        assert!(Codec.check_probe(0, &[0xFF; 20]).is_err());
+        assert!(Codec.check_probe(0, &[0; 20]).is_err());
+        assert!(Codec.check_probe(0, b"short").is_err());
+    }
+
+    #[test]
+    fn no_panic_on_short_or_odd_blocks() {
+        for n in 0..40 {
+            let regs: Vec<u16> = (0..n).map(|i| i * 977).collect();
+            let _ = pia_fields(&regs, &mut Fields::new());
+            let _ = pib_fields(&regs, &mut Fields::new());
+            let bytes: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let _ = Codec.decode(0, &[Some(bytes.clone()), Some(bytes.clone()), Some(bytes)]);
+        }
+        let _ = Codec.decode(0, &[]);
+        for req in Codec.status(3) {
+            for n in 0..12 {
+                let _ = Codec.judge(3, &req, &[], &vec![3; n], true);
+            }
+        }
+    }
+}

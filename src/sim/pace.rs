@@ -1,0 +1,178 @@
+//! Simulated PACE v25 boards (protocols.md §14.4) on the shared Pylon-ASCII simulator core:
+//! packs at their addresses (default 0, the RS-485 port) answering 0x4F, 0x42, 0x44, 0xC1 and
+//! 0xC2 from the drifting pack model, probe temperatures in K × 10 (− 2730); 0x47 gets RTN 04
+//! as on boards without it; 0x99 switch control, the MOSFET and reboot codes and every
+//! set-configuration code are refused without an answer.
+
+use super::lp4::PackModel;
+use super::pylon_ascii::{Bus, Dialect, ItemFaults};
+use super::Responder;
+use crate::family::SimSpec;
+use crate::proto::pace::{self, Analog};
+use crate::proto::pylon_ascii::{self as ascii, Command, Rtn, Vendor};
+use std::time::Instant;
+
+/// Hardware version answered to 0xC1.
+pub const HARDWARE: &str = "P16S100A-SIM-1.00";
+
+struct Pack {
+    address: u8,
+    model: PackModel,
+    silent: bool,
+    faults: ItemFaults,
+}
+
+struct Pace {
+    packs: Vec<Pack>,
+    cells: usize,
+}
+
+/// `bms-sim pace`: packs at the spec's addresses (default 0).
+pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
+    let addresses = if spec.addresses.is_empty() {
+        vec![pace::DEFAULT_ADDRESS]
+    } else {
+        spec.addresses.clone()
+    };
+    let start = Instant::now();
+    let mut packs: Vec<Pack> = addresses
+        .iter()
+        .map(|&a| Pack {
+            address: a,
+            model: PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start),
+            silent: spec.silent.contains(&a) || spec.asleep.contains(&a),
+            faults: ItemFaults::default(),
+        })
+        .collect();
+    for (addr, name) in &spec.faults {
+        for p in packs
+            .iter_mut()
+            .filter(|p| addr.is_none_or(|a| a == p.address))
+        {
+            p.faults.raise(name, "pace")?;
+        }
+    }
+    Ok(Box::new(Bus::new(
+        Pace {
+            packs,
+            cells: spec.cells.clamp(8, 16),
+        },
+        spec.bad_every,
+    )))
+}
+
+fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
+    let img = p.model.image(now);
+    let cells_mv: Vec<u16> = img.cells_mv[..cells.min(img.cells_mv.len())].to_vec();
+    let total_mv: u32 = cells_mv.iter().map(|&c| u32::from(c)).sum();
+    let kelvin = |c: i8| (f64::from(c) * 10.0 + 2730.0).round() as u16;
+    let mut temps: Vec<u16> = img.sensors[..4].iter().map(|&t| kelvin(t)).collect();
+    temps.push(kelvin(img.sensors[0].saturating_add(3)));
+    temps.push(kelvin(img.sensors[0].saturating_sub(1)));
+    Analog {
+        bus_id: p.address,
+        cells_mv,
+        temps,
+        current: img.current_centi,
+        voltage_mv: total_mv.min(0xFFFF) as u16,
+        remaining: img.remaining_ah.saturating_mul(100),
+        custom: pace::CUSTOM_COUNT,
+        full: 10_000,
+        cycles: img.cycles.min(0xFFFF) as u16,
+        design: 10_000,
+    }
+}
+
+impl Dialect for Pace {
+    fn vendor(&self) -> Vendor {
+        Vendor::Pace
+    }
+
+    fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)> {
+        let cells = self.cells;
+        let p = self
+            .packs
+            .iter_mut()
+            .find(|p| p.address == req.adr && !p.silent)?;
+        let info = match cmd {
+            Command::ProtocolVersion => Vec::new(),
+            Command::Analog => pace::encode_analog(&analog(p, cells, now)),
+            Command::Alarms => {
+                let f = p.faults;
+                let mut d = vec![0x00, p.address, cells as u8];
+                d.extend(std::iter::repeat_n(0, cells));
+                if let Some(c) = d.get_mut(3) {
+                    *c = f.cell;
+                }
+                d.extend([6, f.temp, 0, 0, 0, 0, 0]);
+                d.extend([0, f.voltage, 0]);
+                // Protection 1-2, system, configuration, fault, balance high/low, warning 1-2.
+                let img = p.model.image(now);
+                let balance = if cells > 8 {
+                    img.balancing
+                } else {
+                    img.balancing & 0xFF
+                };
+                let [hi, lo] = balance.to_be_bytes();
+                d.extend([0, 0, 0x0E, 0, 0, hi, lo, 0, 0]);
+                d
+            }
+            Command::SystemParameters => return Some((Rtn::Cid2Invalid.code(), Vec::new())),
+            Command::PaceHardware => format!("{HARDWARE:<20}").into_bytes(),
+            Command::PaceSerial => {
+                let serial = p.model.image(now).serial;
+                format!("{serial:<20.20}").into_bytes()
+            }
+            _ => return None,
+        };
+        Some((0, info))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::pylon_ascii::Info;
+
+    #[test]
+    fn answers_reads_and_refuses_switch_control() {
+        let spec = SimSpec {
+            addresses: vec![0, 1],
+            cells: 16,
+            faults: vec![(Some(0), "battery_ot".into())],
+            tag: "7".into(),
+            ..SimSpec::default()
+        };
+        let mut s = simulator(&spec).unwrap();
+        let now = Instant::now();
+        let q = ascii::request(Vendor::Pace, 1, Command::Analog, Info::Byte(1)).unwrap();
+        let r = s.feed(&q, now);
+        let info = ascii::reply_info(&r[0], Vendor::Pace, 1, Command::Analog).unwrap();
+        assert_eq!(pace::parse_analog(&info).unwrap().cells_mv.len(), 16);
+        let q = ascii::request(Vendor::Pace, 0, Command::Alarms, Info::Byte(0)).unwrap();
+        let r = s.feed(&q, now);
+        let info = ascii::reply_info(&r[0], Vendor::Pace, 0, Command::Alarms).unwrap();
+        let mut f = crate::record::Fields::new();
+        pace::parse_status(&info, &mut f, &mut serde_json::Map::new()).unwrap();
+        assert_eq!(
+            f.get("warning_battery_ot"),
+            Some(&crate::record::Value::Bool(true))
+        );
+        let q = ascii::request(Vendor::Pace, 0, Command::PaceSerial, Info::None).unwrap();
+        let r = s.feed(&q, now);
+        let info = ascii::reply_info(&r[0], Vendor::Pace, 0, Command::PaceSerial).unwrap();
+        assert_eq!(
+            pace::identity(None, Some(&info)).serial.as_deref(),
+            Some("SIM-7-00")
+        );
+        // 0x47 is a read this board lacks: RTN 04.
+        let q = ascii::request(Vendor::Pace, 0, Command::SystemParameters, Info::None).unwrap();
+        let r = s.feed(&q, now);
+        let e = ascii::reply_info(&r[0], Vendor::Pace, 0, Command::SystemParameters).unwrap_err();
+        assert!(e.is_unsupported(), "{e}");
+        // 0x99 (buzzer on) from pbmstools-communication.md: refused, no answer.
+        let buzzer = b"~25004699E0020DFD12\r".to_vec();
+        assert!(s.feed(&buzzer, now).is_empty());
+        assert_eq!(s.refused(), vec![buzzer]);
+    }
+}

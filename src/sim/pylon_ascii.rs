@@ -1,0 +1,161 @@
+//! The simulator core shared by the Pylon-ASCII families (Seplos v2 and PACE; protocols.md
+//! §14): it gathers `~…\r` frames from the bytes received, refuses (and reports) every frame
+//! that is not a read on the vendor's allow-list, asks the vendor's [`Dialect`] for the answer
+//! to the rest, frames it, and damages every Nth reply's checksum when asked.
+
+use super::Responder;
+use crate::proto::pylon_ascii::{self as ascii, Command, Scan, Vendor};
+use std::time::{Duration, Instant};
+
+/// A vendor's simulated packs: what they answer to an allowed read.
+pub trait Dialect: Send {
+    fn vendor(&self) -> Vendor;
+
+    /// The answer to `cmd` (on the vendor's allow-list) sent to `req.adr` with `req.info`:
+    /// `Some((rtn, info))` (rtn 0 for success), or None for silence (no pack there, a silent
+    /// pack).
+    fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)>;
+}
+
+/// A simulated bus of one vendor's packs.
+pub struct Bus<D: Dialect> {
+    pub dialect: D,
+    bad_every: Option<u64>,
+    replies: u64,
+    buf: Vec<u8>,
+    last: Option<Instant>,
+    refused: Vec<Vec<u8>>,
+}
+
+impl<D: Dialect> Bus<D> {
+    pub fn new(dialect: D, bad_every: Option<u64>) -> Bus<D> {
+        Bus {
+            dialect,
+            bad_every,
+            replies: 0,
+            buf: Vec::new(),
+            last: None,
+            refused: Vec::new(),
+        }
+    }
+
+    fn reply(&mut self, req: &ascii::Frame, now: Instant) -> Option<Vec<u8>> {
+        let cmd = Command::from_cid2(req.cid2)?;
+        let (rtn, info) = self.dialect.answer(req, cmd, now)?;
+        let mut reply = ascii::reply(self.dialect.vendor().ver(), req.adr, rtn, &info);
+        self.replies += 1;
+        if self
+            .bad_every
+            .is_some_and(|n| n > 0 && self.replies.is_multiple_of(n))
+        {
+            let k = reply.len() - 2;
+            reply[k] = if reply[k] == b'0' { b'1' } else { b'0' };
+        }
+        Some(reply)
+    }
+}
+
+impl<D: Dialect> Responder for Bus<D> {
+    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        // A pause longer than a frame takes ends whatever was half received.
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) > Duration::from_millis(200))
+        {
+            self.buf.clear();
+        }
+        self.last = Some(now);
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() > 4 * ascii::MAX_FRAME {
+            self.buf.clear();
+        }
+        let vendor = self.dialect.vendor();
+        let mut out = Vec::new();
+        loop {
+            match ascii::scan(&self.buf) {
+                Scan::NeedMore => break,
+                Scan::Garbage { skip, .. } => {
+                    self.buf.drain(..skip.min(self.buf.len()));
+                }
+                Scan::Frame { len } => {
+                    let frame: Vec<u8> = self.buf.drain(..len).collect();
+                    let Ok(req) = ascii::parse(&frame) else {
+                        continue;
+                    };
+                    let allowed = Command::from_cid2(req.cid2).is_some_and(|c| vendor.allows(c))
+                        && req.ver == vendor.ver()
+                        && req.cid1 == ascii::CID1_BATTERY;
+                    if allowed {
+                        out.extend(self.reply(&req, now));
+                    } else {
+                        self.refused.push(frame);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
+        let f = ascii::parse(reply).ok()?;
+        Some(ascii::reply(
+            f.ver,
+            super::next_address(f.adr),
+            f.cid2,
+            &f.info,
+        ))
+    }
+
+    fn refused(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.refused)
+    }
+}
+
+/// `--fault` names a Pylon-ASCII simulator raises through the 0x44 item states: the field
+/// each sets (with or without its `warning_` prefix).
+pub const ITEM_FAULTS: [&str; 6] = [
+    "warning_cell_ov",
+    "warning_cell_uv",
+    "warning_battery_ot",
+    "warning_battery_ut",
+    "warning_pack_ov",
+    "warning_pack_uv",
+];
+
+/// The item-state faults of one pack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ItemFaults {
+    pub cell: u8,
+    pub temp: u8,
+    pub voltage: u8,
+}
+
+impl ItemFaults {
+    /// Raises the fault `name` ([`ITEM_FAULTS`], prefix optional).
+    pub fn raise(&mut self, name: &str, family: &str) -> Result<(), String> {
+        let full = if name.starts_with("warning_") {
+            name.to_string()
+        } else {
+            format!("warning_{name}")
+        };
+        match full.as_str() {
+            "warning_cell_ov" => self.cell = 2,
+            "warning_cell_uv" => self.cell = 1,
+            "warning_battery_ot" => self.temp = 2,
+            "warning_battery_ut" => self.temp = 1,
+            "warning_pack_ov" => self.voltage = 2,
+            "warning_pack_uv" => self.voltage = 1,
+            _ => {
+                return Err(format!(
+                    "unknown fault '{name}' for {family}: use one of {}",
+                    ITEM_FAULTS.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    pub fn any(&self) -> bool {
+        *self != ItemFaults::default()
+    }
+}
