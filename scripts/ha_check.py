@@ -597,12 +597,6 @@ async def run(a):
                     }
                 )
             (tmp / "entities.json").write_text(json.dumps(table, indent=1))
-            if a.out:
-                Path(a.out).write_text(
-                    json.dumps({"report": report, "entities": table, "devices": [
-                        {k: d.get(k) for k in ("name", "manufacturer", "model", "sw_version")}
-                        for d in devs.values()]}, indent=1)
-                )
             if a.screenshots:
                 outdir = Path(a.screenshots)
                 outdir.mkdir(parents=True, exist_ok=True)
@@ -624,6 +618,12 @@ async def run(a):
                 for p, n in shots:
                     if n > 200_000:
                         notes.append(f"{p}: {n} bytes (more than 200 KB)")
+            if a.out:
+                Path(a.out).write_text(
+                    json.dumps({"report": report, "entities": table, "devices": [
+                        {k: d.get(k) for k in ("name", "manufacturer", "model", "sw_version")}
+                        for d in devs.values()]}, indent=1)
+                )
     finally:
         if mq:
             mq.stop()
