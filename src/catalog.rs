@@ -328,6 +328,15 @@ pub static CATALOG: &[FieldSpec] = &[
         "Some online pack of the bank has a warning_*, protection_* or alarm_* field on."
     ),
     FieldSpec {
+        name: "problems",
+        kind: Kind::Text,
+        unit: None,
+        device_class: None,
+        state_class: None,
+        sources: BANK,
+        description: "The online packs' active warning_*, protection_* and alarm_* fields, each after its pack's device id (\"sim-t-02: warning cell over-voltage, …\"), or \"none\"; at most 255 characters.",
+    },
+    FieldSpec {
         name: "state",
         kind: Kind::Text,
         unit: None,

@@ -105,29 +105,37 @@ pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
     }
     // One problem sensor and the list of active problems, for one automation on any alarm.
     if fields.iter().any(|(k, v)| is_problem_flag(k, v)) {
-        let active: Vec<String> = fields
+        let mut active: Vec<String> = fields
             .iter()
             .filter(|(k, v)| *k != PROBLEM && is_problem_flag(k, v) && v.as_bool() == Some(true))
             .map(|(k, _)| problem_name(k))
             .collect();
         // A reading that has its own `problem` flag (readings-bank's bank) keeps it: it means
-        // the same, and a key is written once.
-        if !fields.contains_key(PROBLEM) {
+        // the same, and a key is written once. On, with nothing else to name, it is listed
+        // itself: never Problem on beside Active problems none.
+        match fields.get(PROBLEM) {
+            None => {
+                sep(out);
+                let _ = write!(out, "\"{PROBLEM}\":{}", !active.is_empty());
+            }
+            Some(Value::Bool(true)) if active.is_empty() => active.push(PROBLEM.to_string()),
+            Some(_) => {}
+        }
+        // A reading with its own list (the bank's, naming its packs' problems) keeps it.
+        if !fields.contains_key(PROBLEMS) {
             sep(out);
-            let _ = write!(out, "\"{PROBLEM}\":{}", !active.is_empty());
+            let mut list = if active.is_empty() {
+                "none".to_string()
+            } else {
+                active.join(", ")
+            };
+            // Home Assistant takes states of up to 255 characters.
+            if list.chars().count() > MAX_STATE {
+                list = list.chars().take(MAX_STATE - 1).collect::<String>() + "…";
+            }
+            let _ = write!(out, "\"{PROBLEMS}\":");
+            let _ = serde_json::to_writer(&mut *out, &list);
         }
-        sep(out);
-        let mut list = if active.is_empty() {
-            "none".to_string()
-        } else {
-            active.join(", ")
-        };
-        // Home Assistant takes states of up to 255 characters.
-        if list.chars().count() > MAX_STATE {
-            list = list.chars().take(MAX_STATE - 1).collect::<String>() + "…";
-        }
-        let _ = write!(out, "\"{PROBLEMS}\":");
-        let _ = serde_json::to_writer(&mut *out, &list);
     }
     out.push(b'}');
 }
@@ -135,8 +143,8 @@ pub fn write_state(fields: &Map<String, Value>, out: &mut Vec<u8>) {
 /// State key of the device's "any problem" binary sensor.
 pub const PROBLEM: &str = "problem";
 /// The longest state Home Assistant keeps, in characters.
-const MAX_STATE: usize = 255;
-/// State key of the list of active problems ("warning: cell over-voltage, …" or "none").
+pub const MAX_STATE: usize = 255;
+/// State key of the list of active problems ("warning cell over-voltage, …" or "none").
 pub const PROBLEMS: &str = "problems";
 
 /// A boolean that reports a problem: a catalogue flag, or by convention any boolean named
@@ -153,28 +161,26 @@ pub fn is_problem_flag(key: &str, v: &Value) -> bool {
             }))
 }
 
-/// How an active problem is listed: the catalogue's description ("Warning: cell over-voltage."
-/// → "warning: cell over-voltage"), else the entity name in lower case.
-fn problem_name(key: &str) -> String {
-    let text = match catalog::lookup(key) {
-        Some(spec) => spec
-            .description
-            .split(" (")
-            .next()
-            .unwrap_or(spec.description),
-        None => return entity_name(key).to_lowercase(),
-    };
-    let text = text.trim_end_matches('.');
-    let mut c = text.chars();
+/// How an active problem is listed: its entity name with a small first letter
+/// ("warning cell over-voltage"), so the list reads like the device's entities.
+pub fn problem_name(key: &str) -> String {
+    let name = entity_name(key);
+    let mut c = name.chars();
     match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
+        // A word in capitals (BMS, MOSFET) keeps them.
+        Some(f) if !c.clone().next().is_some_and(char::is_uppercase) => {
+            f.to_lowercase().collect::<String>() + c.as_str()
+        }
+        _ => name,
     }
 }
 
-/// Do `keys` (from [`state_keys`]) still describe `fields`? Checked without allocating.
-pub fn same_keys(fields: &Map<String, Value>, keys: &[Key]) -> bool {
-    let mut it = keys.iter();
+/// Are all of `fields`' state keys among `keys` (a device's union, kept in the order of
+/// [`merge_keys`]) with a shape that fits? Checked without allocating, walking both in order:
+/// a reading whose fields come in another order is seen as not covered, and [`merge_keys`]
+/// then finds it adds nothing.
+pub fn covers(fields: &Map<String, Value>, keys: &[Key]) -> bool {
+    let mut j = 0;
     let mut problems = false;
     for (k, v) in fields {
         let n = match v {
@@ -182,26 +188,92 @@ pub fn same_keys(fields: &Map<String, Value>, keys: &[Key]) -> bool {
             _ => 1,
         };
         problems |= is_problem_flag(k, v);
-        for _ in 0..n {
-            match it.next() {
-                Some(key)
-                    if key.field == *k && (fits(key.shape, v) || key.shape == shape(k, v)) => {}
-                _ => return false,
+        // The field's keys are together in `keys`, after those of the fields before it.
+        while j < keys.len() && keys[j].field != *k && rank(keys[j].shape) == 0 {
+            j += 1;
+        }
+        let mut m = 0;
+        while j < keys.len() && keys[j].field == *k && rank(keys[j].shape) == 0 {
+            if m < n && !(fits(keys[j].shape, v) || keys[j].shape == shape(k, v)) {
+                return false;
             }
+            m += 1;
+            j += 1;
+        }
+        if m < n {
+            return false;
         }
     }
     if problems {
-        // As state_keys adds them: the summary keys a field of the same name does not take.
         for (key, shape) in [(PROBLEM, Shape::AnyProblem), (PROBLEMS, Shape::ProblemList)] {
-            if !fields.contains_key(key) && !matches!(it.next(), Some(k) if k.shape == shape) {
+            if !fields.contains_key(key) && !keys[j..].iter().any(|k| k.shape == shape) {
                 return false;
             }
         }
     }
-    it.next().is_none()
+    true
 }
 
-/// Could a value of this JSON type have this shape? (The cheap check of [`same_keys`].)
+/// Where a key goes in a device's union: the fields' own keys first, then the problem
+/// sensor, then the problem list.
+fn rank(shape: Shape) -> u8 {
+    match shape {
+        Shape::AnyProblem => 1,
+        Shape::ProblemList => 2,
+        _ => 0,
+    }
+}
+
+/// Adds `fields`' state keys to `keys`, the union of every key a device has had, so that a
+/// field that comes and goes (`time_to_full` and `time_to_empty` with the sign of the
+/// current) keeps its entity (unknown while absent) instead of changing the device's
+/// components. A key whose shape changed takes the new shape. A union that would grow past
+/// `max` keys starts again from this reading's keys. Returns whether `keys` changed.
+pub fn merge_keys(keys: &mut Vec<Key>, fields: &Map<String, Value>, max: usize) -> bool {
+    let now = state_keys(fields);
+    let mut changed = false;
+    let mut added = 0;
+    for k in &now {
+        match keys.iter_mut().find(|u| u.key == k.key) {
+            Some(u) if u.shape == k.shape && u.field == k.field => {}
+            Some(u) => {
+                *u = k.clone();
+                changed = true;
+            }
+            None => added += 1,
+        }
+    }
+    if added == 0 {
+        if changed {
+            sort_keys(keys);
+        }
+        return changed;
+    }
+    if keys.len() + added > max {
+        *keys = now;
+        sort_keys(keys);
+        return true;
+    }
+    for k in now {
+        if !keys.iter().any(|u| u.key == k.key) {
+            keys.push(k);
+        }
+    }
+    sort_keys(keys);
+    true
+}
+
+/// The order [`covers`] walks: by rank, then by field (a stable sort keeps array items in
+/// order), as a reading's fields come (serde_json's map is ordered by name).
+fn sort_keys(keys: &mut [Key]) {
+    keys.sort_by(|a, b| {
+        rank(a.shape)
+            .cmp(&rank(b.shape))
+            .then_with(|| a.field.cmp(&b.field))
+    });
+}
+
+/// Could a value of this JSON type have this shape? (The cheap check of [`covers`].)
 fn fits(shape: Shape, v: &Value) -> bool {
     matches!(
         (shape, v),
@@ -211,23 +283,44 @@ fn fits(shape: Shape, v: &Value) -> bool {
     ) || (shape == Shape::ProblemFlag && v.is_boolean())
 }
 
-/// Words of field names written out in entity names (whole words only: `overcurrent` stays).
+/// Words of field names written out in entity names (whole words only), so that every
+/// source names a thing alike: `overcurrent` (eg4-7e) and `oc` (lp4) are both "over-current",
+/// `fet` (jbd) and `mos` (lp4) both "MOSFET", `min`/`max` "lowest"/"highest" as in the bank's
+/// `cell_lowest`.
 const WORDS: &[(&str, &str)] = &[
     ("ov", "over-voltage"),
     ("uv", "under-voltage"),
     ("oc", "over-current"),
     ("ot", "over-temperature"),
     ("ut", "under-temperature"),
+    ("overvoltage", "over-voltage"),
+    ("undervoltage", "under-voltage"),
+    ("overcurrent", "over-current"),
     ("temp", "temperature"),
+    ("env", "ambient"),
+    ("comm", "communication"),
+    ("unbalance", "imbalance"),
     ("mos", "MOSFET"),
+    ("fet", "MOSFET"),
     ("pcb", "PCB"),
     ("bms", "BMS"),
+    ("afe", "AFE"),
+    ("rtc", "RTC"),
+    ("eeprom", "EEPROM"),
+    ("dip", "DIP"),
+    ("id", "ID"),
     ("soc", "state of charge"),
     ("soh", "state of health"),
+    ("min", "lowest"),
+    ("max", "highest"),
 ];
 
 /// Unit words dropped from the end of a name (Home Assistant shows the unit).
 const UNIT_WORDS: &[&str] = &["ah", "mv", "kwh", "wh", "pct"];
+
+/// Words that lead a name wherever the field has them: "Lowest cell voltage", not "Cell
+/// voltage min" beside "Cell lowest".
+const LEADING: &[&str] = &["lowest", "highest"];
 
 /// Names that read better than their words.
 const NAMES: &[(&str, &str)] = &[
@@ -235,12 +328,16 @@ const NAMES: &[(&str, &str)] = &[
     ("remaining_ah", "Remaining capacity"),
     ("capacity_ah", "Full-charge capacity"),
     ("cell_voltage_delta_mv", "Cell voltage delta"),
+    ("pre_voltage", "Pre-voltage"),
+    ("max_charge_current", "Requested charge current"),
     (PROBLEM, "Problem"),
     (PROBLEMS, "Active problems"),
 ];
 
-/// A human entity name (Home Assistant adds the device name itself): the key's words, with
-/// abbreviations written out word by word and a unit word at the end dropped.
+/// A human entity name (Home Assistant adds the device name itself), by one rule for every
+/// source: the key's words, with abbreviations written out word by word ([`WORDS`]), a unit
+/// word at the end dropped, "lowest"/"highest" first, and a sensor's place before
+/// "temperature" ("Ambient temperature", "Temperature 01"); [`NAMES`] where words do not do.
 pub fn entity_name(key: &str) -> String {
     if let Some((_, n)) = NAMES.iter().find(|(k, _)| *k == key) {
         return n.to_string();
@@ -249,16 +346,71 @@ pub fn entity_name(key: &str) -> String {
     if words.len() > 1 && words.last().is_some_and(|w| UNIT_WORDS.contains(w)) {
         words.pop();
     }
-    let words: Vec<&str> = words
+    let mut words: Vec<&str> = words
         .into_iter()
         .map(|w| WORDS.iter().find(|(a, _)| *a == w).map_or(w, |(_, b)| *b))
         .collect();
+    // `temperature_env` → "Ambient temperature"; `temperature_01` stays "Temperature 01".
+    if words.len() > 1
+        && words[0] == "temperature"
+        && !words[1].starts_with(|c: char| c.is_ascii_digit())
+    {
+        words.remove(0);
+        words.push("temperature");
+    }
+    if let Some(i) = words.iter().position(|w| LEADING.contains(w)) {
+        let w = words.remove(i);
+        words.insert(0, w);
+    }
     let words = words.join(" ");
     let mut c = words.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
+}
+
+/// How a source is shown where its readings carry no model or manufacturer: (source,
+/// manufacturer, model).
+const SOURCES: &[(&str, Option<&str>, &str)] = &[
+    ("lp4", Some("EG4"), "LifePower4"),
+    ("eg4-7e", Some("EG4"), "7E protocol battery"),
+    ("eflex", Some("Fortress Power"), "eFlex"),
+    // Many makers speak the Pylon CAN protocol: the reading names its own (0x35E).
+    ("pylon", None, "Pylon CAN battery"),
+    ("pylontech", Some("Pylontech"), "Pylontech battery"),
+    ("jbd", Some("JBD"), "JBD BMS"),
+    ("daly", Some("Daly"), "Daly BMS"),
+    ("bank", Some("bmstap"), "Battery bank"),
+];
+
+/// The device's name: its model (or the source's) and its id, by one rule: the id alone
+/// where it already holds a word of the model ("pylon-can0", not "Pylon CAN battery
+/// pylon-can0"; "lp4bank", not "Battery bank lp4bank"), so no word is said twice.
+pub fn device_name(source: &str, device: &str, info: &DeviceInfo) -> String {
+    let model = info
+        .model
+        .clone()
+        .or_else(|| source_model(source).map(|(_, m)| m.to_string()))
+        .unwrap_or_else(|| source.to_string());
+    let id = device.to_lowercase();
+    let repeats = model
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.len() >= 3 && id.contains(w));
+    if repeats || model.trim().is_empty() {
+        device.to_string()
+    } else {
+        format!("{model} {device}")
+    }
+}
+
+/// The manufacturer and model shown for a source without its own.
+pub fn source_model(source: &str) -> Option<(Option<&'static str>, &'static str)> {
+    SOURCES
+        .iter()
+        .find(|(s, _, _)| *s == source)
+        .map(|(_, mf, m)| (*mf, *m))
 }
 
 /// What a device says about itself, for the `dev` block.
@@ -399,7 +551,9 @@ fn value_template(key: &str, shape: Shape, spec: Option<&catalog::FieldSpec>) ->
                 ops.join(", ")
             )
         }
-        _ => format!("{{{{ {a} }}}}"),
+        // None (unknown) while the device's reading leaves the key out: the union of its
+        // keys is announced ([`merge_keys`]), not the keys of one reading.
+        _ => format!("{{{{ {a} if {a} is defined else None }}}}"),
     }
 }
 
@@ -436,7 +590,10 @@ pub fn discovery(
             }
             c.insert(
                 "val_tpl".into(),
-                json!(format!("{{{{ 'ON' if {} else 'OFF' }}}}", accessor(key))),
+                json!(format!(
+                    "{{{{ None if {a} is not defined else 'ON' if {a} else 'OFF' }}}}",
+                    a = accessor(key)
+                )),
             );
         } else {
             c.insert("val_tpl".into(), json!(value_template(key, k.shape, spec)));
@@ -481,11 +638,19 @@ pub fn discovery(
     }
     let mut dev = Map::new();
     dev.insert("ids".into(), json!([uid]));
-    let model = info.model.clone().unwrap_or_else(|| source.to_string());
-    dev.insert("name".into(), json!(format!("{model} {device}")));
+    dev.insert("name".into(), json!(device_name(source, device, info)));
+    let fallback = source_model(source);
+    let manufacturer = info
+        .manufacturer
+        .clone()
+        .or_else(|| fallback.and_then(|(mf, _)| mf).map(str::to_string));
+    let model = info
+        .model
+        .clone()
+        .or_else(|| fallback.map(|(_, m)| m.to_string()));
     for (k, v) in [
-        ("mf", &info.manufacturer),
-        ("mdl", &info.model),
+        ("mf", &manufacturer),
+        ("mdl", &model),
         ("sw", &info.firmware),
         ("hw", &info.hardware),
         ("sn", &info.serial),
@@ -530,6 +695,19 @@ pub fn state_keys(fields: &Map<String, Value>) -> Vec<Key> {
             }),
         }
     }
+    // Fields that take turns are announced together: the entity of the absent one shows
+    // unknown rather than appearing and disappearing.
+    for group in TOGETHER {
+        if group.iter().any(|g| fields.contains_key(*g)) {
+            for g in group.iter().filter(|g| !fields.contains_key(**g)) {
+                keys.push(Key {
+                    key: g.to_string(),
+                    field: g.to_string(),
+                    shape: Shape::Number,
+                });
+            }
+        }
+    }
     if problems {
         for (key, shape) in [(PROBLEM, Shape::AnyProblem), (PROBLEMS, Shape::ProblemList)] {
             if fields.contains_key(key) {
@@ -544,6 +722,10 @@ pub fn state_keys(fields: &Map<String, Value>) -> Vec<Key> {
     }
     keys
 }
+
+/// Fields of which a reading has one at a time: the time estimates, with the sign of the
+/// current.
+const TOGETHER: &[&[&str]] = &[&["time_to_full", "time_to_empty"]];
 
 #[cfg(test)]
 mod tests {
@@ -583,11 +765,11 @@ mod tests {
         }
         assert_eq!(
             entity_name("protection_overcurrent"),
-            "Protection overcurrent"
+            "Protection over-current"
         );
         assert_eq!(
             entity_name("protection_overvoltage"),
-            "Protection overvoltage"
+            "Protection over-voltage"
         );
         assert_eq!(
             entity_name("warning_mos_ot"),
@@ -595,6 +777,256 @@ mod tests {
         );
         assert_eq!(entity_name("design_capacity_ah"), "Design capacity");
         assert_eq!(entity_name("energy_charged_kwh"), "Energy charged");
+    }
+
+    /// Every name the catalogue can produce (each field, its array items, the problem
+    /// summary), listed, and held to one rule: no two fields share a name, no word is said
+    /// twice in a name, a word is spelt one way in every name ("over-current", never
+    /// "overcurrent" beside it; "BMS", never "bms"), no abbreviation is left that another
+    /// name writes out, "lowest"/"highest" lead, and a sensor's place comes before
+    /// "temperature" ("Ambient temperature", "BMS temperature", "BMS board temperature").
+    #[test]
+    fn every_name_the_catalogue_can_produce_follows_one_rule() {
+        let mut names: Vec<(String, String)> = Vec::new();
+        for f in catalog::CATALOG {
+            match f.kind {
+                Kind::Array => {
+                    for i in [0, 1, 15] {
+                        let k = item_name(f.name, i);
+                        names.push((entity_name(&k), k));
+                    }
+                }
+                _ => names.push((entity_name(f.name), f.name.to_string())),
+            }
+        }
+        for k in [PROBLEM, PROBLEMS] {
+            if !names.iter().any(|(_, n)| n == k) {
+                names.push((entity_name(k), k.to_string()));
+            }
+        }
+        // The list, on stderr for whoever runs the test with --nocapture.
+        for (name, key) in &names {
+            eprintln!("{key:36} {name}");
+        }
+        check_names(&names).unwrap();
+        // The pairs of issue 20, by their fields.
+        let n = |k: &str| entity_name(k);
+        assert_eq!(n("temperature_env"), "Ambient temperature");
+        assert_eq!(n("temperature_bms"), "BMS temperature");
+        assert_eq!(n("temperature_pcb"), "BMS board temperature");
+        assert_eq!(n("warning_internal_comm"), "Warning internal communication");
+        assert_eq!(n("cell_voltage_max_id"), "Highest cell voltage ID");
+        assert_eq!(n("cell_voltage_max"), "Highest cell voltage");
+        assert_eq!(n("cell_highest"), "Highest cell");
+        assert_eq!(n("pre_voltage"), "Pre-voltage");
+        assert_eq!(n("protection_overcurrent"), "Protection over-current");
+        assert_eq!(n("protection_charge_oc"), "Protection charge over-current");
+        assert_eq!(n("alarm_cell_unbalance"), "Alarm cell imbalance");
+        assert_eq!(n("charge_fet"), "Charge MOSFET");
+        assert_eq!(n("temperature_01"), "Temperature 01");
+        // The check rejects the inconsistent names issue 20 found.
+        for bad in [
+            &["Protection overcurrent", "Protection charge over-current"][..],
+            &["Alarm cell unbalance", "Warning cell imbalance"],
+            &["Temperature BMS", "BMS board temperature"],
+            &["Temperature env"],
+            &["Warning internal comm"],
+            &["Cell voltage max id"],
+            &["Cell voltage max", "Highest cell"],
+            &["Pylon pylon"],
+            &["Warning bms", "BMS temperature"],
+        ] {
+            let names: Vec<(String, String)> =
+                bad.iter().map(|n| (n.to_string(), n.to_string())).collect();
+            assert!(check_names(&names).is_err(), "{bad:?} passes");
+        }
+    }
+
+    /// The naming rule's checks over (name, key) pairs; the first name that breaks it.
+    fn check_names(names: &[(String, String)]) -> Result<(), String> {
+        let mut seen: std::collections::HashMap<&str, &str> = Default::default();
+        // One spelling per word (hyphens and the capital of a name's first word aside).
+        let mut forms: std::collections::HashMap<String, String> = Default::default();
+        for (name, key) in names {
+            if let Some(other) = seen.insert(name, key) {
+                return Err(format!("{key} and {other} are both \"{name}\""));
+            }
+            let words: Vec<&str> = name.split(' ').collect();
+            for (i, w) in words.iter().enumerate() {
+                let lower = w.to_lowercase();
+                if words[..i].iter().any(|p| p.to_lowercase() == lower) {
+                    return Err(format!("{key}: \"{name}\" says \"{w}\" twice"));
+                }
+                if WORDS.iter().any(|(a, _)| *a == lower) && !WORDS.iter().any(|(_, b)| b == w) {
+                    return Err(format!("{key}: \"{name}\" leaves \"{w}\" unwritten"));
+                }
+                if LEADING.contains(&lower.as_str()) && i != 0 {
+                    return Err(format!("{key}: \"{name}\": \"{w}\" leads"));
+                }
+                if lower == "temperature"
+                    && i == 0
+                    && words
+                        .get(1)
+                        .is_some_and(|n| !n.starts_with(|c: char| c.is_ascii_digit()))
+                {
+                    return Err(format!("{key}: \"{name}\": the place comes first"));
+                }
+                let form = if i == 0 && w.chars().skip(1).all(|c| !c.is_uppercase()) {
+                    lower.clone()
+                } else {
+                    w.to_string()
+                };
+                let norm = lower.replace('-', "");
+                match forms.get(&norm) {
+                    Some(f) if *f != form => {
+                        return Err(format!("{key}: \"{name}\" spells \"{w}\", another \"{f}\""))
+                    }
+                    Some(_) => {}
+                    None => {
+                        forms.insert(norm, form);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Device names by one rule: the model (or the source's) and the id, the id alone where
+    /// it already says a word of the model.
+    #[test]
+    fn device_names_say_no_word_twice() {
+        let none = DeviceInfo::default();
+        assert_eq!(device_name("pylon", "pylon-can0", &none), "pylon-can0");
+        assert_eq!(
+            device_name("eg4-7e", "lp1-1", &none),
+            "7E protocol battery lp1-1"
+        );
+        let bank = DeviceInfo {
+            manufacturer: Some("bmstap".into()),
+            model: Some("Battery bank".into()),
+            ..Default::default()
+        };
+        assert_eq!(device_name("bank", "lp4bank", &bank), "lp4bank");
+        assert_eq!(device_name("bank", "rack", &bank), "Battery bank rack");
+        assert_eq!(device_name("lp4", "lifepower4-2", &none), "lifepower4-2");
+        let eflex = DeviceInfo {
+            model: Some("eFlex".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            device_name("eflex", "2205075e0604", &eflex),
+            "eFlex 2205075e0604"
+        );
+        assert_eq!(device_name("new", "x", &none), "new x");
+        for (source, mf, model) in SOURCES {
+            let d = discovery(&topics(), "d1", source, &none, &[], 60);
+            assert_eq!(d["dev"]["mdl"], *model, "{source}");
+            assert_eq!(d["dev"].get("mf").and_then(Value::as_str), *mf, "{source}");
+            let name = d["dev"]["name"].as_str().unwrap().to_lowercase();
+            let words: Vec<&str> = name.split(' ').collect();
+            for (i, w) in words.iter().enumerate() {
+                assert!(!words[..i].contains(w), "{name}");
+            }
+        }
+    }
+
+    /// A device's components are the union of the keys it has had: the time estimates
+    /// taking turns with the sign of the current, a cell more, a field gone add nothing after
+    /// the first; a key that changes shape changes it; the union is bounded.
+    #[test]
+    fn the_announced_keys_are_the_union_of_every_reading() {
+        let r = |s: &str| -> Map<String, Value> { serde_json::from_str(s).unwrap() };
+        let charging = r(
+            r#"{"pack_current":5,"soc":50,"time_to_full":3600,"cell_voltages":[3.3,3.3],"warning_cell_ov":false}"#,
+        );
+        let discharging = r(
+            r#"{"pack_current":-5,"soc":50,"time_to_empty":7200,"cell_voltages":[3.3,3.3],"warning_cell_ov":true}"#,
+        );
+        let mut keys = Vec::new();
+        assert!(!covers(&charging, &keys));
+        assert!(merge_keys(&mut keys, &charging, 1024));
+        // Both estimates from the first reading on: the sign change announces nothing.
+        assert!(keys.iter().any(|k| k.key == "time_to_empty"));
+        for _ in 0..3 {
+            assert!(covers(&discharging, &keys) && covers(&charging, &keys));
+            assert!(!merge_keys(&mut keys, &discharging, 1024));
+        }
+        let fewer = r(r#"{"pack_current":-5,"soc":50}"#);
+        assert!(covers(&fewer, &keys));
+        let more =
+            r(r#"{"pack_current":-5,"soc":50,"cell_voltages":[3.3,3.3,3.2],"remaining_ah":10}"#);
+        assert!(!covers(&more, &keys));
+        assert!(merge_keys(&mut keys, &more, 1024));
+        assert!(covers(&more, &keys) && covers(&charging, &keys) && covers(&fewer, &keys));
+        let n = keys.len();
+        assert!(!merge_keys(&mut keys, &charging, 1024));
+        assert_eq!(keys.len(), n);
+        // The union is in the order covers walks (fields by name, items in order).
+        let cells: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.field == "cell_voltages")
+            .map(|k| k.key.as_str())
+            .collect();
+        assert_eq!(
+            cells,
+            ["cell_01_voltage", "cell_02_voltage", "cell_03_voltage"]
+        );
+        // A shape change is a change.
+        let (num, text) = (r(r#"{"mode":1}"#), r(r#"{"mode":"eco"}"#));
+        assert!(!covers(&num, &keys));
+        assert!(merge_keys(&mut keys, &num, 1024));
+        assert!(covers(&num, &keys) && !covers(&text, &keys));
+        assert!(merge_keys(&mut keys, &text, 1024));
+        assert!(covers(&text, &keys) && !covers(&num, &keys));
+        // Bounded: past the bound the union starts again from the reading.
+        let mut small = Vec::new();
+        assert!(merge_keys(&mut small, &charging, 1024));
+        let big =
+            r(r#"{"a1":1,"a2":2,"a3":3,"a4":4,"a5":5,"a6":6,"a7":7,"a8":8,"a9":9,"b1":1,"b2":2}"#);
+        let before = small.len();
+        assert!(merge_keys(&mut small, &big, before + 5));
+        assert_eq!(small.len(), 11);
+        // Every template renders None where the reading leaves its key out.
+        let d = discovery(&topics(), "p", "lp4", &DeviceInfo::default(), &keys, 60);
+        for (k, c) in d["cmps"].as_object().unwrap() {
+            let t = c["val_tpl"].as_str().unwrap();
+            assert!(
+                t.contains(" is defined else None") || t.starts_with("{{ None if "),
+                "{k}: {t}"
+            );
+        }
+        let mut state = Vec::new();
+        write_state(&discharging, &mut state);
+        let state: Value = serde_json::from_slice(&state).unwrap();
+        assert!(state.get("time_to_full").is_none());
+        assert_eq!(state["problems"], "warning cell over-voltage");
+    }
+
+    /// The bank's own flag and list: Problem on never beside Active problems none.
+    #[test]
+    fn a_readings_own_problem_flag_and_list_are_kept() {
+        let r = |s: &str| -> Map<String, Value> { serde_json::from_str(s).unwrap() };
+        let state = |f: &Map<String, Value>| -> Value {
+            let mut out = Vec::new();
+            write_state(f, &mut out);
+            serde_json::from_slice(&out).unwrap()
+        };
+        let s = state(&r(r#"{"soc":50,"problem":true}"#));
+        assert_eq!(
+            (s["problem"].clone(), s["problems"].clone()),
+            (json!(true), json!("problem"))
+        );
+        let s = state(&r(r#"{"soc":50,"problem":false}"#));
+        assert_eq!(s["problems"], "none");
+        let bank =
+            r(r#"{"soc":50,"problem":true,"problems":"sim-t-02: warning cell over-voltage"}"#);
+        let s = state(&bank);
+        assert_eq!(s["problems"], "sim-t-02: warning cell over-voltage");
+        let keys = state_keys(&bank);
+        assert_eq!(keys.iter().filter(|k| k.key == PROBLEMS).count(), 1);
+        let d = discovery(&topics(), "b", "bank", &DeviceInfo::default(), &keys, 60);
+        assert_eq!(d["cmps"]["problems"]["name"], "Active problems");
+        assert_eq!(d["cmps"]["problem"]["dev_cla"], "problem");
     }
 
     /// Every component of every catalogue field (and of the conventions) follows Home
@@ -812,15 +1244,21 @@ mod tests {
         let c = &d["cmps"];
         assert_eq!(
             c["bus_voltage"]["val_tpl"],
-            "{{ value_json[\"Bus Voltage\"] }}"
+            "{{ value_json[\"Bus Voltage\"] if value_json[\"Bus Voltage\"] is defined else None }}"
         );
         assert_eq!(c["bus_voltage"]["def_ent_id"], "sensor.rack_1_bus_voltage");
-        assert_eq!(c["cell_temp"]["val_tpl"], "{{ value_json[\"cell-temp\"] }}");
+        assert_eq!(
+            c["cell_temp"]["val_tpl"],
+            "{{ value_json[\"cell-temp\"] if value_json[\"cell-temp\"] is defined else None }}"
+        );
         assert_eq!(
             c["2nd"]["val_tpl"],
-            "{{ 'ON' if value_json[\"2nd\"] else 'OFF' }}"
+            "{{ None if value_json[\"2nd\"] is not defined else 'ON' if value_json[\"2nd\"] else 'OFF' }}"
         );
-        assert_eq!(c["soc"]["val_tpl"], "{{ value_json.soc }}");
+        assert_eq!(
+            c["soc"]["val_tpl"],
+            "{{ value_json.soc if value_json.soc is defined else None }}"
+        );
     }
 
     #[test]
@@ -838,16 +1276,16 @@ mod tests {
         assert!(keys
             .iter()
             .any(|k| k.key == "cell_02_voltage" && k.field == "cell_voltages"));
-        assert!(same_keys(&f, &keys));
-        assert!(!same_keys(&f, &keys[1..]));
+        assert!(covers(&f, &keys));
+        assert!(!covers(&f, &keys[1..]));
         // A reading with its own `problem` flag (the bank's) keeps matching its keys.
         let mut bank = Map::new();
         bank.insert("soc".into(), json!(50));
         bank.insert(PROBLEM.into(), json!(false));
         let bank_keys = state_keys(&bank);
         assert_eq!(bank_keys.iter().filter(|k| k.key == PROBLEM).count(), 1);
-        assert!(same_keys(&bank, &bank_keys));
-        assert!(!same_keys(&f, &keys[..keys.len() - 1]));
+        assert!(covers(&bank, &bank_keys));
+        assert!(!covers(&f, &keys[..keys.len() - 1]));
         let mut direct = Vec::new();
         write_state(&f, &mut direct);
         let mut s = s;
@@ -888,7 +1326,7 @@ mod tests {
         assert_eq!(c["cell_01_voltage"]["unit_of_meas"], "V");
         assert_eq!(
             c["cell_01_voltage"]["val_tpl"],
-            "{{ value_json.cell_01_voltage }}"
+            "{{ value_json.cell_01_voltage if value_json.cell_01_voltage is defined else None }}"
         );
         assert_eq!(c["warning_cell_ov"]["p"], "binary_sensor");
         assert_eq!(c["warning_cell_ov"]["dev_cla"], "problem");
@@ -911,7 +1349,10 @@ mod tests {
         assert_eq!(c["problem"]["p"], "binary_sensor");
         assert_eq!(c["problem"]["dev_cla"], "problem");
         assert_eq!(c["problems"]["p"], "sensor");
-        assert_eq!(c["problems"]["val_tpl"], "{{ value_json.problems }}");
+        assert_eq!(
+            c["problems"]["val_tpl"],
+            "{{ value_json.problems if value_json.problems is defined else None }}"
+        );
         assert_eq!(
             c["lifetime_discharge_energy"]["stat_cla"],
             "total_increasing"

@@ -887,11 +887,11 @@ fn home_assistant_entities_have_precision_categories_and_a_problem_summary() {
     let e = config("lifepower-1");
     assert_eq!(
         e["protection_overcurrent"]["name"],
-        "Protection overcurrent"
+        "Protection over-current"
     );
     assert_eq!(
         e["protection_overvoltage"]["name"],
-        "Protection overvoltage"
+        "Protection over-voltage"
     );
     let state = lines
         .iter()
@@ -899,4 +899,119 @@ fn home_assistant_entities_have_precision_categories_and_a_problem_summary() {
         .unwrap();
     assert_eq!(state["payload"]["problems"], "none");
     assert_eq!(state["payload"]["problem"], false);
+}
+
+/// Issue 20: the time estimates take turns with the sign of the current, and a device's
+/// components are the union of its keys, so sign changes announce nothing again. Against
+/// mosquitto: every state is waited for before the next reading is written (each one is
+/// worked out, none superseded), and every discovery message is counted.
+#[test]
+fn sign_changes_of_the_current_announce_nothing_again() {
+    use rumqttc::{Event, Incoming, QoS};
+    let Some(b) = Broker::mosquitto() else { return };
+    let (client, mut conn) = b.client();
+    client
+        .subscribe("homeassistant/device/+/config", QoS::AtLeastOnce)
+        .unwrap();
+    client
+        .subscribe("bmstap/+/state", QoS::AtLeastOnce)
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            let m = match ev {
+                Ok(Event::Incoming(Incoming::Publish(p))) => (
+                    p.topic.clone(),
+                    String::from_utf8_lossy(&p.payload).into_owned(),
+                ),
+                Ok(Event::Incoming(Incoming::SubAck(_))) => ("suback".into(), String::new()),
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if tx.send(m).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("a message within 20 s")
+    };
+    for _ in 0..2 {
+        while next().0 != "suback" {}
+    }
+    let (_g, mut stdin, _err) = running_bridge(&b, &[]);
+    let mut announced: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
+        Default::default();
+    let devices = ["sign-1", "bank-1"];
+    let changes = 24;
+    for i in 0..changes {
+        let charging = i % 2 == 0;
+        let (current, estimate) = if charging {
+            (5.5, "time_to_full")
+        } else {
+            (-5.5, "time_to_empty")
+        };
+        let soc = 40 + i;
+        let pack = format!(
+            r#"{{"type":"reading","ts":"2026-01-01T00:00:{i:02}.000Z","source":"lp4","device":"sign-1","fields":{{"pack_current":{current},"soc":{soc},"{estimate}":{},"warning_cell_ov":{}}}}}"#,
+            3600 + i,
+            i % 4 == 1
+        );
+        let bank = format!(
+            r#"{{"type":"reading","ts":"2026-01-01T00:00:{i:02}.500Z","source":"bank","device":"bank-1","fields":{{"pack_current":{current},"soc":{soc},"{estimate}":{},"problem":{},"problems":"{}"}}}}"#,
+            7200 + i,
+            i % 4 == 1,
+            if i % 4 == 1 {
+                "sign-1: warning cell over-voltage"
+            } else {
+                "none"
+            }
+        );
+        writeln!(stdin, "{pack}\n{bank}").unwrap();
+        stdin.flush().unwrap();
+        // Both devices' states of this reading, the discovery messages on the way counted.
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < devices.len() {
+            let (topic, payload) = next();
+            let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+            if let Some(dev) = topic
+                .strip_prefix("homeassistant/device/bmstap_")
+                .and_then(|t| t.strip_suffix("/config"))
+            {
+                announced.entry(dev.to_string()).or_default().push(v);
+            } else if let Some(dev) = topic
+                .strip_prefix("bmstap/")
+                .and_then(|t| t.strip_suffix("/state"))
+            {
+                if v["soc"] == soc {
+                    assert!(v.get(estimate).is_some(), "{dev}: {v}");
+                    seen.insert(dev.to_string());
+                }
+            }
+        }
+    }
+    // Nothing more is on its way.
+    while let Ok((topic, payload)) = rx.recv_timeout(Duration::from_millis(700)) {
+        assert!(
+            !topic.ends_with("/config"),
+            "announced again after the last reading: {topic} {payload}"
+        );
+    }
+    for dev in devices {
+        let got = announced.get(dev).map_or(0, Vec::len);
+        assert_eq!(
+            got, 1,
+            "{dev}: {changes} sign changes of the current, {got} discovery messages"
+        );
+        let cmps = &announced[dev][0]["cmps"];
+        for k in ["time_to_full", "time_to_empty"] {
+            let tpl = cmps[k]["val_tpl"].as_str().unwrap();
+            assert!(tpl.ends_with("is defined else None }}"), "{dev} {k}: {tpl}");
+        }
+    }
+    let bank = &announced["bank-1"][0];
+    assert_eq!(bank["cmps"]["problems"]["name"], "Active problems");
+    assert_eq!(bank["dev"]["name"], "bank-1");
+    assert_eq!(bank["dev"]["mdl"], "Battery bank");
 }

@@ -491,7 +491,8 @@ fn home_assistant_energy_dashboard() {
             .unwrap_or_else(|e| panic!("{topic}: {e}: {}", text(&out.stdout)))
     };
     let config = retained("homeassistant/device/bmstap_bank/config");
-    assert_eq!(config["dev"]["name"], "bmstap bank");
+    assert_eq!(config["dev"]["name"], "bank");
+    assert_eq!(config["dev"]["mdl"], "Battery bank");
     let cmps = &config["cmps"];
     for key in ["energy_charged_kwh", "energy_discharged_kwh"] {
         assert_eq!(cmps[key]["dev_cla"], "energy", "{key}");

@@ -395,17 +395,44 @@ impl Bank {
         f.int("packs_online", s.len() as i64);
         f.int("packs_total", self.packs.len() as i64);
         f.bool("problem", s.iter().any(|(_, x)| x.problem));
+        f.set("problems", Value::Text(problem_list(&s)));
         Reading {
             ts: Timestamp { unix_ms: at },
             source: "bank",
             device: self.cfg.name.clone(),
             fields: f,
             info: Info {
-                model: Some("bmstap".into()),
+                manufacturer: Some("bmstap".into()),
+                model: Some("Battery bank".into()),
                 ..Info::default()
             },
             raw: Default::default(),
         }
+    }
+}
+
+/// The online packs' active problems, each named with its pack ("sim-t-02: warning cell
+/// over-voltage, ..."), or "none"; cut to the length of a Home Assistant state.
+fn problem_list(packs: &[(&str, &Summary)]) -> String {
+    let mut list = String::new();
+    for (dev, x) in packs {
+        for k in &x.problems {
+            if !list.is_empty() {
+                list.push_str(", ");
+            }
+            list.push_str(dev);
+            list.push_str(": ");
+            list.push_str(&crate::ha::problem_name(k));
+            if list.chars().count() > crate::ha::MAX_STATE {
+                let cut: String = list.chars().take(crate::ha::MAX_STATE - 1).collect();
+                return cut + "…";
+            }
+        }
+    }
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list
     }
 }
 
@@ -441,6 +468,7 @@ mod tests {
             temperature_min: Some(20.0),
             temperature_max: Some(24.0),
             problem: false,
+            problems: Vec::new(),
             derived: false,
         }
     }
@@ -559,5 +587,26 @@ mod tests {
             n += bank.reading("a", t * 5_000, &s).len();
         }
         assert_eq!(n, 3, "at 30, 60 and 90 s");
+    }
+
+    /// The bank's list names each online pack's active problems after its id, in the
+    /// catalogue's entity names, and is cut to a Home Assistant state.
+    #[test]
+    fn the_problem_list_names_the_packs() {
+        let mut a = pack(50.0, 100.0, 3.3, 1.0, 1.0);
+        let b = pack(50.0, 100.0, 3.3, 1.0, 1.0);
+        assert_eq!(problem_list(&[("p1", &a), ("p2", &b)]), "none");
+        a.problem = true;
+        a.problems = vec!["warning_cell_ov".into(), "protection_mos_ot".into()];
+        let mut c = b.clone();
+        c.problems = vec!["alarm_new_thing".into()];
+        assert_eq!(
+            problem_list(&[("p1", &a), ("p2", &b), ("p3", &c)]),
+            "p1: warning cell over-voltage, p1: protection MOSFET over-temperature, p3: alarm new thing"
+        );
+        c.problems = (0..40).map(|i| format!("warning_number_{i}")).collect();
+        let long = problem_list(&[("pack-with-a-long-name", &c)]);
+        assert_eq!(long.chars().count(), crate::ha::MAX_STATE);
+        assert!(long.ends_with('…'));
     }
 }

@@ -217,6 +217,10 @@ impl<'de> Deserialize<'de> for Fields {
     }
 }
 
+/// The most active problem flags kept of one reading (a bank's list is cut to what Home
+/// Assistant shows anyway).
+pub const MAX_PROBLEMS: usize = 32;
+
 /// What the bank and the integrator need from a reading's fields.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
@@ -236,6 +240,8 @@ pub struct Summary {
     pub temperature_max: Option<f64>,
     /// Some warning_*, protection_* or alarm_* field is true.
     pub problem: bool,
+    /// The names of those that are, in the reading's order (at most [`MAX_PROBLEMS`]).
+    pub problems: Vec<String>,
     /// The fields already have one this filter adds (power, energy_*, time_to_*).
     pub derived: bool,
 }
@@ -284,6 +290,9 @@ impl<'de> Visitor<'de> for SummaryVisitor {
                 {
                     let Num(_, b) = map.next_value()?;
                     s.problem |= b;
+                    if b && s.problems.len() < MAX_PROBLEMS {
+                        s.problems.push(k.to_string());
+                    }
                     continue;
                 }
                 "power"
@@ -423,6 +432,7 @@ mod tests {
         assert_eq!(fields.temperature_min, Some(19.0));
         assert_eq!(fields.temperature_max, Some(25.0));
         assert!(fields.problem && fields.any && !fields.derived);
+        assert_eq!(fields.problems, ["protection_x"]);
         assert_eq!(&line[close..close + 2], "},");
         assert!(line[..close].ends_with("\"idle\""));
     }

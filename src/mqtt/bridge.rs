@@ -424,8 +424,8 @@ impl Bridge {
         Ok(())
     }
 
-    /// Works out a device's state, keys and description from its newest reading; a change
-    /// of fields, source or description makes it announced again.
+    /// Works out a device's state, keys and description from its newest reading; a new
+    /// key, a source or description changed make it announced again.
     fn materialize(&mut self, id: &str) {
         let Some(d) = self.devices.get_mut(id) else {
             return;
@@ -446,12 +446,11 @@ impl Bridge {
         };
         let source = v.get("source").and_then(Value::as_str).unwrap_or("bmstap");
         let info = DeviceInfo::from_json(v.get("info"));
-        let same = ha::same_keys(fields, &d.keys);
-        if !same || d.info != info || d.source != source {
+        // The device's keys are the union of every key it has had (at most MAX_KEYS): a
+        // field that comes and goes shows unknown while absent and announces nothing.
+        let grew = !ha::covers(fields, &d.keys) && ha::merge_keys(&mut d.keys, fields, MAX_KEYS);
+        if grew || d.info != info || d.source != source {
             d.announced = false;
-            if !same {
-                d.keys = ha::state_keys(fields);
-            }
             d.info = info;
             d.source = source.to_string();
         }
