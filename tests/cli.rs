@@ -13,6 +13,7 @@ mod gateway;
 mod generated;
 mod hostile_consumers;
 mod hostile_exporter;
+mod hostile_gateway;
 mod hostile_influx;
 mod hostile_mqtt;
 mod lp4_poll;
