@@ -1,4 +1,4 @@
-complete -c bms-poll -s p -l protocol -d 'The BMS family: jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, or auto (detect, then poll)' -r
+complete -c bms-poll -s p -l protocol -d 'The BMS family: jbd, daly, pylontech, seplos, pace, eg4-7e, jk, jk-pb, lp4, seplos3, or auto (detect, then poll)' -r
 complete -c bms-poll -l detect-cache -d 'Remember what each port held in FILE and try that first next time (--detect, auto)' -r -F
 complete -c bms-poll -l listen -d 'Listen this long for traffic before probing a port (a bus with another master is not probed)' -r
 complete -c bms-poll -s b -l baud -d 'Line speed [default: the protocol\'s: 9600]' -r

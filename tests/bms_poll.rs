@@ -1318,3 +1318,28 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
     assert_eq!(sent92("~20024692E00202FD2E\r"), 3, "{cap}");
     assert_eq!(sent92("~20034692E00203FD2C\r"), 1, "{cap}");
 }
+
+/// `--help` names every protocol of the family table, in the table's (detection) order: the
+/// list is prose, so a family added to the table without it fails here.
+#[test]
+fn help_lists_every_protocol_in_detection_order() {
+    let out = cmd("bms-poll").arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut names = bmstap::family::names();
+    names.push("auto");
+    let want = names.join(", ");
+    assert!(
+        help.contains(&format!(
+            "Protocols (--protocol): {want} (detect, then poll)"
+        )),
+        "the examples' protocol list is not {want}:\n{help}"
+    );
+    assert!(
+        help.contains(&format!(
+            "{}, or auto (detect, then poll)",
+            &want[..want.len() - 6]
+        )),
+        "the --protocol help is not {want}:\n{help}"
+    );
+}

@@ -46,12 +46,13 @@ Examples:
   # Try it without hardware
   bms-sim jbd --link /tmp/jbd &  bms-poll --protocol jbd --once /tmp/jbd
 
-Protocols (--protocol): jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, auto (detect, then poll). Every request is a
-read from the protocol's allow-list (protocols.md's never-send list is enforced by the code);
+Protocols (--protocol): jbd, daly, pylontech, seplos, pace, eg4-7e, jk, jk-pb, lp4, seplos3,
+auto (detect, then poll). Every request is a read from the protocol's allow-list (protocols.md's never-send list is enforced by the code);
 --trace shows every byte sent and received.
 
 Detection tries, on each port, each protocol's read-only probe at its default baud and
-addresses, in the order above (LP4 last: each silent address costs a timeout). It first
+addresses, in the order above (LP4 near the end: each silent address costs a timeout; Seplos
+v3 last: its read at slave 0 reaches every Modbus device on the line). It first
 listens for --listen (1 s): a bus that talks without being asked has another master on it
 and is not probed (a JK-PB master's records are listened to for 5 s: each address heard is
 reported). A silent port takes about 22 s to go through every protocol;
@@ -70,7 +71,8 @@ pub struct Args {
     /// modbus-tcp://HOST:PORT for Modbus families)
     #[arg(value_name = "PORT")]
     pub ports: Vec<String>,
-    /// The BMS family: jbd, daly, pylontech, eg4-7e, jk, jk-pb, lp4, or auto (detect, then poll)
+    /// The BMS family: jbd, daly, pylontech, seplos, pace, eg4-7e, jk, jk-pb, lp4, seplos3, or
+    /// auto (detect, then poll)
     #[arg(long, short = 'p', value_name = "NAME", value_parser = protocol)]
     pub protocol: Option<String>,
     /// Find what is on each port and print a "detected" record per device, then exit
