@@ -194,28 +194,80 @@ impl<S: io::Write> io::Write for Timed<S> {
     }
 }
 
-/// Reads what is already waiting on `s` without blocking and discards it. Ok(false) when
-/// the peer has closed the connection.
+/// At most this much stale input is discarded before a request: a serial port's input
+/// clear drops what is waiting at that moment, and so does this, bounded, so that a peer that
+/// never stops sending cannot hold the poller here (the rest is then judged, and reported, as
+/// noise in the reply).
+pub const DRAIN_AT_MOST: usize = 64 * 1024;
+
+/// Reads what is already waiting on `s` without blocking and discards it (at most
+/// [`DRAIN_AT_MOST`] bytes). Ok(false) when the peer has closed the connection.
 pub fn drain(s: &mut TcpStream) -> io::Result<bool> {
+    let (open, n) = drain_at_most(s, DRAIN_AT_MOST)?;
+    if n > 0 {
+        log::debug!("discarded {n} stale byte(s)");
+    }
+    Ok(open)
+}
+
+/// [`drain`] with its bound: whether the connection is still open, and how many bytes went.
+fn drain_at_most(s: &mut TcpStream, most: usize) -> io::Result<(bool, usize)> {
     use std::io::Read;
     s.set_nonblocking(true)?;
-    let mut chunk = [0u8; 512];
+    let mut chunk = [0u8; 4096];
+    let mut discarded = 0;
     let result = loop {
-        match s.read(&mut chunk) {
+        if discarded >= most {
+            break Ok(true);
+        }
+        let want = chunk.len().min(most - discarded);
+        match s.read(&mut chunk[..want]) {
             Ok(0) => break Ok(false),
-            Ok(n) => log::debug!("discarded {n} stale byte(s)"),
+            Ok(n) => discarded += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(true),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break Err(e),
         }
     };
     s.set_nonblocking(false)?;
-    result
+    result.map(|open| (open, discarded))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19: a peer that never stops sending used to hold the poller in the stale-input
+    /// discard for as long as it sent (seconds per request, a debug line per 512 bytes).
+    #[test]
+    fn draining_a_flooding_peer_stops_at_its_bound() {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = l.accept().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flooding = stop.clone();
+        let flood = std::thread::spawn(move || {
+            let junk = [0x55u8; 8192];
+            while !flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                if peer.write_all(&junk).is_err() {
+                    break;
+                }
+            }
+        });
+        // Let the socket buffers fill, then drain while the peer goes on writing.
+        std::thread::sleep(Duration::from_millis(100));
+        let (open, n) = drain_at_most(&mut s, 32 * 1024).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(open);
+        assert_eq!(
+            n,
+            32 * 1024,
+            "it stops at the bound, not when the peer stops"
+        );
+        drop(s);
+        flood.join().unwrap();
+    }
 
     /// Issue 19: a read timeout says "timed out", not "Resource temporarily unavailable".
     #[test]
