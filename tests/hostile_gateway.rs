@@ -194,11 +194,12 @@ fn a_gateway_flooding_bytes_that_never_frame() {
 /// The first half of a reply to `req`, in the request's own protocol: the start of a frame
 /// whose length promises more than ever comes.
 fn half_reply(req: &[u8]) -> Vec<u8> {
-    match req.first() {
-        // Pylon ASCII: SOI, VER, ADR, CID1, RTN 00, a LENGTH of 0x40 characters, two of them.
-        Some(b'~') => b"~20024600C0401234".to_vec(),
+    match req {
+        // Pylon ASCII (`~` is 0x7E too: the ASCII VER follows it): SOI, VER, ADR, CID1,
+        // RTN 00, a LENGTH of 0x40 characters, two of them.
+        [b'~', b'2', ..] => b"~20024600C0401234".to_vec(),
         // 7E/0D: SOI, address, command, a payload length of 0x40, two bytes.
-        Some(0x7E) => vec![
+        [0x7E, ..] => vec![
             0x7E,
             req.get(1).copied().unwrap_or(1),
             0x01,
