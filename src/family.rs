@@ -467,7 +467,8 @@ pub static FAMILIES: &[Family] = &[
         notes: "A single pack answers at address 0 (the Modbus broadcast address: poll it only \
                 where the Seplos is alone on the line), packs behind a master at 1-16; \
                 detection tries it last. Reads FC04 0x1000 pack and 0x1100 cell blocks and the \
-                FC01 0x1200 status coils every cycle, the 0x1700 identity text once per \
+                FC01 0x1200 status coils every cycle, the 0x1700 identity block (factory, model, \
+                version, serial: the device id) once per \
                 connection; never FC05/06/0F/10. modbus-tcp:// gateways work.",
         reach: Reach::ASKED,
     },
@@ -722,6 +723,7 @@ mod tests {
                     (4u8, 0x1000u16, 0x11u16),
                     (4, 0x1100, 0x1A),
                     (4, 0x1700, 0x0A),
+                    (4, 0x1700, 0x33),
                     (1, 0x1200, 0x90),
                 ];
                 let ok = req.len() == 8

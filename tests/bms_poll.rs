@@ -1224,8 +1224,16 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
     let r = readings(&out.stdout);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["source"], "seplos3");
-    assert_eq!(r[0]["device"], format!("{}-0", label(&s)));
+    // The identity block's serial names the device (the simulator's serials are SIM-tag-ADDR).
+    let serial = r[0]["info"]["serial"].as_str().unwrap();
+    assert!(
+        serial.starts_with("SIM-") && serial.ends_with("-00"),
+        "{serial}"
+    );
+    assert_eq!(r[0]["device"], serial.to_lowercase());
     assert_eq!(r[0]["info"]["model"], "SP16S200A-SIM");
+    assert_eq!(r[0]["info"]["manufacturer"], "XZH-ElecTech Co.,Ltd");
+    assert_eq!(r[0]["info"]["firmware"], "1.2");
     let f = &r[0]["fields"];
     assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 15);
     assert_eq!(f["temperatures"].as_array().unwrap().len(), 4);
@@ -1261,6 +1269,7 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
         .success();
     let r = readings(&out.get_output().stdout);
     assert_eq!(r.len(), 2);
+    assert_ne!(r[0]["device"], r[1]["device"]);
     assert_eq!(r[0]["fields"]["charge_fet"], true);
     assert_eq!(r[1]["fields"]["charge_fet"], false);
     // An ASCII family has no Modbus TCP mode.

@@ -26,18 +26,23 @@ pub const PIA: (u16, u16) = (0x1000, 0x11);
 pub const PIB: (u16, u16) = (0x1100, 0x1A);
 /// PIC: status coils (discharge MOSFET bit 0x78, charge MOSFET 0x79).
 pub const PIC: (u16, u16) = (0x1200, 0x90);
-/// The identity block as dbus-serialbattery reads it (10 registers of ASCII).
-pub const IDENTITY: (u16, u16) = (0x1700, 0x0A);
+/// The identity block as a real SG16S200A answered it (0x33 registers; protocols.md §14.6's
+/// session): factory name (registers 0–9), model (10–19), software version (20, two ASCII
+/// digits) and serial (21–35), where dbus-serialbattery reads each piece.
+pub const IDENTITY: (u16, u16) = (0x1700, 0x33);
+/// The probe: the factory name alone (10 registers), as dbus-serialbattery identifies a board.
+pub const FACTORY: (u16, u16) = (0x1700, 0x0A);
 /// Coil numbers of the MOSFET states in PIC.
 pub const COIL_DISCHARGE_FET: u16 = 0x78;
 pub const COIL_CHARGE_FET: u16 = 0x79;
 
 /// The reads this codec makes, by function code and block: the whole allow-list.
-pub const READS: [(u8, (u16, u16)); 4] = [
+pub const READS: [(u8, (u16, u16)); 5] = [
     (FC_INPUTS, PIA),
     (FC_INPUTS, PIB),
     (FC_COILS, PIC),
     (FC_INPUTS, IDENTITY),
+    (FC_INPUTS, FACTORY),
 ];
 
 /// A read request of one of [`READS`] to `address`: 8 bytes with CRC.
@@ -161,12 +166,25 @@ pub fn coil(data: &[u8], n: u16) -> Option<bool> {
         .map(|b| b & (1 << (n % 8)) != 0)
 }
 
-/// The identity text of the 0x1700 block: the ASCII of its registers, trimmed.
+/// The identity from the 0x1700 block: the whole block (factory, model, software version,
+/// serial) or the probe's factory name alone. Empty texts are left out; the manufacturer is
+/// the board's factory name where it gives one.
 pub fn identity(bytes: &[u8]) -> Info {
-    let text = crate::proto::pylontech::text(bytes);
+    let text = |from: usize, len: usize| {
+        bytes
+            .get(from..(from + len).min(bytes.len()))
+            .map(crate::proto::pylontech::text)
+            .filter(|s| !s.is_empty())
+    };
+    let version = bytes
+        .get(40..42)
+        .filter(|v| v.iter().all(u8::is_ascii_digit))
+        .map(|v| format!("{}.{}", v[0] as char, v[1] as char));
     Info {
-        model: Some(text).filter(|s| !s.is_empty()),
-        manufacturer: Some("Seplos".into()),
+        manufacturer: text(0, 20).or_else(|| Some("Seplos".into())),
+        model: text(20, 20),
+        firmware: version,
+        serial: text(42, 30),
         ..Info::default()
     }
 }
@@ -271,7 +289,7 @@ impl codec::Codec for Codec {
     }
 
     fn probe(&self, address: u8) -> Request {
-        Request::required(read(address, FC_INPUTS, IDENTITY), FC_INPUTS)
+        Request::required(read(address, FC_INPUTS, FACTORY), FC_INPUTS)
     }
 
     fn check_probe(&self, _address: u8, answer: &[u8]) -> Result<Info, String> {
@@ -279,7 +297,7 @@ impl codec::Codec for Codec {
         let printable = answer
             .iter()
             .all(|&b| b == 0 || b == b' ' || b.is_ascii_graphic());
-        if answer.len() != 2 * usize::from(IDENTITY.1)
+        if answer.len() != 2 * usize::from(FACTORY.1)
             || !printable
             || !answer.iter().any(u8::is_ascii_alphanumeric)
         {
@@ -422,14 +440,95 @@ mod tests {
 
     #[test]
     fn probe_wants_text() {
-        let ok = b"Seplos-BMS-16S200A  ";
+        let ok = b"XZH-ElecTech Co.,Ltd";
         assert_eq!(
-            Codec.check_probe(0, ok).unwrap().model.as_deref(),
-            Some("Seplos-BMS-16S200A")
+            Codec.check_probe(0, ok).unwrap().manufacturer.as_deref(),
+            Some("XZH-ElecTech Co.,Ltd")
         );
         assert!(Codec.check_probe(0, &[0xFF; 20]).is_err());
         assert!(Codec.check_probe(0, &[0; 20]).is_err());
         assert!(Codec.check_probe(0, b"short").is_err());
+    }
+
+    /// Replies of a real SG16S200A (syssi/esphome-seplos-bms
+    /// docs/pdus/v3/SG16S200A-SP57B-A-all-frames.txt, the session protocols.md §14.6 cites),
+    /// each to the request before it there.
+    const REAL_PIA: &str =
+        "01042214CDFF776B4080E80122034003E7000A0CFF0B7F0D000CFF0B810B7E000000B400B4D32E";
+    const REAL_PIB: &str = "0104340CFF0CFF0D000D000D000CFF0D000CFF0D000D000D000D000D000CFF0CFF0D000B820B7F0B810B7E0AAB0AAB0AAB0AAB0B8C0B7F0113";
+    const REAL_IDENTITY: &str = "000466585A482D456C65635465636820436F2E2C4C7464534731365332303041\
+        2D53503537422D41000000313553503537422D41323530363132303032320000\
+        0000000000000000000000000000000000000000000000000000000000000000\
+        000000000000000000634B";
+
+    fn judged(codec: &Codec, address: u8, req: &Request, reply: &str) -> Option<Vec<u8>> {
+        let bytes = hex::decode(reply).unwrap();
+        match codec.judge(address, req, &[], &bytes, false) {
+            Judge::Done(Ok(answer)) => Some(answer),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn golden_real_sg16s200a() {
+        let status = Codec.status(1);
+        let d = Codec
+            .decode(
+                1,
+                &[
+                    judged(&Codec, 1, &status[0], REAL_PIA),
+                    judged(&Codec, 1, &status[1], REAL_PIB),
+                    None,
+                ],
+            )
+            .unwrap();
+        let get = |n: &str| d.fields.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        // The capture's own EIA block (the system view of this one pack) says 53.25 V,
+        // −1.3 A, 274.56 Ah, SOC 83.2 %, SOH 99.9 %, 10 cycles: the pack block agrees.
+        assert_eq!(get("pack_voltage"), Value::Float(53.25));
+        assert_eq!(get("pack_current"), Value::Float(-1.37));
+        assert_eq!(get("remaining_ah"), Value::Float(274.56));
+        assert_eq!(get("design_capacity_ah"), Value::Float(330.0));
+        assert_eq!(get("soc"), Value::Float(83.2));
+        assert_eq!(get("soh"), Value::Float(99.9));
+        assert_eq!(get("cycle_count"), Value::Int(10));
+        let mv = [
+            3327, 3327, 3328, 3328, 3328, 3327, 3328, 3327, 3328, 3328, 3328, 3328, 3328, 3327,
+            3327, 3328,
+        ];
+        assert_eq!(
+            get("cell_voltages"),
+            Value::Floats(mv.iter().map(|&v| f64::from(v) / 1000.0).collect())
+        );
+        assert_eq!(
+            get("temperatures"),
+            Value::Floats(vec![21.5, 21.2, 21.4, 21.1])
+        );
+        assert_eq!(get("temperature_env"), Value::Float(22.5));
+        assert_eq!(get("temperature_mos"), Value::Float(21.2));
+
+        let id = Codec.identity(0).remove(0);
+        assert_eq!(
+            id.bytes,
+            [0x00, 0x04, 0x17, 0x00, 0x00, 0x33, 0xB4, 0x7A],
+            "the capture's identity request"
+        );
+        let info = Codec
+            .decode_identity(
+                0,
+                &[judged(&Codec, 0, &id, &REAL_IDENTITY.replace(' ', ""))],
+            )
+            .unwrap();
+        assert_eq!(info.manufacturer.as_deref(), Some("XZH-ElecTech Co.,Ltd"));
+        assert_eq!(info.model.as_deref(), Some("SG16S200A-SP57B-A"));
+        assert_eq!(info.firmware.as_deref(), Some("1.5"));
+        assert_eq!(info.serial.as_deref(), Some("SP57B-A2506120022"));
+        // The probe's factory name alone gives the manufacturer.
+        let probe = Codec.check_probe(0, &hex::decode(&REAL_IDENTITY[6..46]).unwrap());
+        assert_eq!(
+            probe.unwrap().manufacturer.as_deref(),
+            Some("XZH-ElecTech Co.,Ltd")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Simulated Seplos v3 boards over Modbus RTU (protocols.md §14.6): packs at their slave
 //! addresses (default 0, as a single pack answers) serving the FC04 pack blocks 0x1000
-//! (PIA), 0x1100 (PIB) and the identity text at 0x1700, and the FC01 status coils at 0x1200
+//! (PIA), 0x1100 (PIB) and the identity block at 0x1700 (whole, or the factory name alone, as
+//! a real board answers both), and the FC01 status coils at 0x1200
 //! (PIC), from the drifting pack model. Other blocks get exception 02; FC05, FC06, FC0F, FC10
 //! and every other function are refused without an answer.
 
@@ -8,11 +9,15 @@ use super::lp4::PackModel;
 use super::Responder;
 use crate::family::SimSpec;
 use crate::proto::modbus;
-use crate::proto::seplos3::{self, FC_COILS, FC_INPUTS, IDENTITY, PIA, PIB, PIC};
+use crate::proto::seplos3::{self, FACTORY, FC_COILS, FC_INPUTS, IDENTITY, PIA, PIB, PIC};
 use std::time::{Duration, Instant};
 
-/// The identity text answered at 0x1700.
+/// The model in the identity block at 0x1700.
 pub const MODEL: &str = "SP16S200A-SIM";
+/// The factory name a real board gives there (dbus-serialbattery identifies a board by it).
+pub const FACTORY_NAME: &str = "XZH-ElecTech Co.,Ltd";
+/// The software version there: two ASCII digits ("1.2").
+pub const VERSION: &str = "12";
 
 struct Pack {
     address: u8,
@@ -112,8 +117,15 @@ impl Slave {
                 r.push(kelvin(img.sensors[0].saturating_add(3)));
                 modbus::encode_read_reply(address, FC_INPUTS, &r)
             }
-            (FC_INPUTS, IDENTITY) => {
-                let text = format!("{MODEL:<20.20}").into_bytes();
+            (FC_INPUTS, block @ (IDENTITY | FACTORY)) => {
+                // Factory name (registers 0-9), model (10-19), version (20), serial (21-35),
+                // NUL-padded, as the real SG16S200A's block.
+                let mut text = Vec::with_capacity(2 * usize::from(IDENTITY.1));
+                for (s, width) in [(FACTORY_NAME, 20), (MODEL, 20), (VERSION, 2)] {
+                    text.extend(s.bytes().chain(std::iter::repeat(0)).take(width));
+                }
+                text.extend(p.model.serial.bytes().chain(std::iter::repeat(0)).take(30));
+                text.resize(2 * usize::from(block.1), 0);
                 let r: Vec<u16> = text
                     .chunks(2)
                     .map(|c| u16::from_be_bytes([c[0], c[1]]))
