@@ -59,6 +59,8 @@ pub struct Options {
     pub jk_trigger: bool,
     /// JK-PB: ask with plain FC03 reads instead (unreliable on a cold bus).
     pub jk_modbus_read: bool,
+    /// Pylontech: read each group's analog values with one `INFO FF` request to its master.
+    pub pylontech_group: bool,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             invert_current: false,
             jk_trigger: false,
             jk_modbus_read: false,
+            pylontech_group: false,
         }
     }
 }
@@ -194,8 +197,12 @@ fn daly_codec(o: &Options) -> Box<dyn Codec> {
     })
 }
 
-fn pylontech_codec(_: &Options) -> Box<dyn Codec> {
-    Box::new(pylontech::Codec)
+fn pylontech_codec(o: &Options) -> Box<dyn Codec> {
+    if o.pylontech_group {
+        Box::new(pylontech::GroupCodec)
+    } else {
+        Box::new(pylontech::Codec)
+    }
 }
 
 fn seplos_codec(_: &Options) -> Box<dyn Codec> {
@@ -303,7 +310,8 @@ pub static FAMILIES: &[Family] = &[
         notes: "Master pack at address 2, slaves 3-13 (group m adds 16 x m). DIP 1 on the master \
                 selects 9600 (up) or 115200 (down). Reads 0x42 analog values, 0x44 alarms and \
                 0x92 limits every cycle, 0x51/0x93/0x96 identity once per connection; never \
-                0x94/0x95.",
+                0x94/0x95. --pylontech-group reads every module of a group with one 0x42 \
+                INFO FF to its master instead (no alarms or limits then).",
     },
     Family {
         name: "seplos",
@@ -609,6 +617,7 @@ mod tests {
                     invert_current: invert,
                     jk_trigger: !fc03,
                     jk_modbus_read: fc03,
+                    pylontech_group: fc03,
                 });
                 let addrs: Vec<u8> = match f.addressing {
                     Addressing::Single => vec![0],

@@ -1318,3 +1318,90 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
     assert_eq!(sent92("~20024692E00202FD2E\r"), 3, "{cap}");
     assert_eq!(sent92("~20034692E00203FD2C\r"), 1, "{cap}");
 }
+
+/// `--pylontech-group`: one 0x42 `INFO FF` to the master per cycle gives a reading per module,
+/// each its own device (ids from the packs' own serials, read per pack); a module the master
+/// leaves out of its reply gets a status record like an unanswered pack.
+#[test]
+fn pylontech_group_reads_every_module_with_one_request_per_cycle() {
+    let dir = TempDir::new("bms-poll-pylontech-group");
+    let log = dir.path("writes.log");
+    let capture = dir.path("capture.log");
+    let s = sim(
+        "pylontech",
+        &[
+            "--address",
+            "2-5",
+            "--cells",
+            "15",
+            "--silent",
+            "5",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "pylontech",
+            "--pylontech-group",
+            "-a",
+            "2-5",
+            "--count",
+            "3",
+            "--interval",
+            "0",
+            "--timeout",
+            "300ms",
+            "--emit-errors",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .code(1);
+    let recs = records(&out.get_output().stdout);
+    let l = label(&s);
+    let mut seen: Vec<(String, String)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap().to_string(),
+                r["device"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 12, "{recs:?}");
+    seen.sort();
+    seen.dedup();
+    let devices: Vec<&str> = seen.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(devices.len(), 4, "{seen:?}");
+    for (kind, device) in &seen {
+        if kind == "status" {
+            assert_eq!(device, &format!("{l}-5"));
+        } else {
+            assert_eq!(kind, "reading");
+            assert!(device.starts_with("sim-"), "{device}");
+        }
+    }
+    for r in recs.iter().filter(|r| r["type"] == "status") {
+        let e = r["error"].as_str().unwrap();
+        assert!(e.contains("not in the group reply"), "{e}");
+    }
+    for r in recs.iter().filter(|r| r["type"] == "reading") {
+        let f = &r["fields"];
+        assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 15);
+        assert_eq!(r["info"]["model"], "US3000C");
+        assert!(f.get("charge_voltage_limit").is_none(), "{f}");
+    }
+    // One 0x42 FF per cycle; no per-pack 0x42, 0x44 or 0x92 at all.
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    assert_eq!(cap.matches("~20024642E002FFFD09\r").count(), 3, "{cap}");
+    for adr in 2..=5 {
+        for cid2 in ["42", "44", "92"] {
+            let single = format!("~20{adr:02X}46{cid2}E002{adr:02X}");
+            assert_eq!(cap.matches(&single).count(), 0, "{single}");
+        }
+    }
+    no_writes(&log);
+}

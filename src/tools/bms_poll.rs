@@ -103,6 +103,10 @@ pub struct Args {
     /// (unreliable: packs stop answering FC03 on a bus without triggers)
     #[arg(long, conflicts_with = "jk_trigger")]
     pub jk_modbus_read: bool,
+    /// Pylontech: read every module of a group with one request to its master (0x42 INFO FF)
+    /// instead of three per pack; alarms (0x44) and limits (0x92) are then not read
+    #[arg(long)]
+    pub pylontech_group: bool,
     /// Packs from a TOML file ([[pack]] port, address, name, protocol, baud)
     #[arg(long, value_name = "FILE", conflicts_with = "detect")]
     pub config: Option<PathBuf>,
@@ -138,6 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         invert_current: args.invert_current,
         jk_trigger: args.jk_trigger,
         jk_modbus_read: args.jk_modbus_read,
+        pylontech_group: args.pylontech_group,
     };
     let capture = args
         .poll
