@@ -476,7 +476,9 @@ pub static FAMILIES: &[Family] = &[
                 where the Seplos is alone on the line), packs behind a master at 1-16; \
                 detection tries it last. Reads FC04 0x1000 pack and 0x1100 cell blocks and the \
                 FC01 0x1200 status coils every cycle, the 0x1700 identity text once per \
-                connection; never FC05/06/0F/10. modbus-tcp:// gateways work.",
+                connection; with several packs at 1-16, the master's system blocks 0x2000 and \
+                0x2100 at 0 as one more reading (the bank's, device PORT-0); never \
+                FC05/06/0F/10. modbus-tcp:// gateways work.",
         reach: Reach::ASKED,
     },
 ];
@@ -725,16 +727,20 @@ mod tests {
                     .ok_or("not a PACE 0x42/0x44/0x47/0x4F/0xC1/0xC2 read".into())
             }
             "seplos3" => {
-                // FC04 of the 0x1000/0x1100/0x1700 blocks or FC01 of the 0x1200 coils, CRC
-                // valid; never FC05/06/0F/10 (§14.6).
+                // FC04 of the 0x1000/0x1100/0x1700 blocks, of the system blocks 0x2000 (0x1A
+                // registers) and 0x2100 (0x16) at slave 0 only, or FC01 of the 0x1200 coils,
+                // CRC valid; never FC05/06/0F/10 (§14.6).
                 let blocks = [
                     (4u8, 0x1000u16, 0x11u16),
                     (4, 0x1100, 0x1A),
                     (4, 0x1700, 0x0A),
                     (1, 0x1200, 0x90),
+                    (4, 0x2000, 0x1A),
+                    (4, 0x2100, 0x16),
                 ];
                 let ok = req.len() == 8
                     && crate::proto::modbus::crc_ok(req)
+                    && (req[2] < 0x20 || req[0] == 0)
                     && blocks.iter().any(|&(fc, start, count)| {
                         req[1] == fc
                             && u16::from_be_bytes([req[2], req[3]]) == start

@@ -1260,9 +1260,12 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
         .assert()
         .success();
     let r = readings(&out.get_output().stdout);
-    assert_eq!(r.len(), 2);
+    // The two packs, then the master's system reading (slave 0).
+    assert_eq!(r.len(), 3);
     assert_eq!(r[0]["fields"]["charge_fet"], true);
     assert_eq!(r[1]["fields"]["charge_fet"], false);
+    assert_eq!(r[2]["fields"]["packs_total"], 2);
+    assert!(r[2]["device"].as_str().unwrap().ends_with("-0"), "{}", r[2]);
     // An ASCII family has no Modbus TCP mode.
     cmd("bms-sim")
         .args(["seplos", "--modbus-tcp", "127.0.0.1:0"])
@@ -1404,4 +1407,101 @@ fn pylontech_group_reads_every_module_with_one_request_per_cycle() {
         }
     }
     no_writes(&log);
+}
+
+/// Seplos v3 packs behind a master: besides each pack's reading, the master's system blocks
+/// (0x2000, and 0x2100 as 0x16 registers) at slave 0 give one bank reading per cycle, device
+/// PORT-0, consistent with the packs; readings-bank does not count it as a pack.
+#[test]
+fn seplos3_bank_gives_a_system_reading_that_readings_bank_does_not_count() {
+    let dir = TempDir::new("bms-poll-seplos3-bank");
+    let log = dir.path("writes.log");
+    let capture = dir.path("capture.log");
+    let s = sim(
+        "seplos3",
+        &[
+            "-a",
+            "1-3",
+            "--cells",
+            "16",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "seplos3",
+            "-a",
+            "1-3",
+            "--count",
+            "2",
+            "--interval",
+            "0",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 8);
+    let l = label(&s);
+    let system: Vec<&serde_json::Value> = r
+        .iter()
+        .filter(|x| x["device"] == format!("{l}-0"))
+        .collect();
+    assert_eq!(system.len(), 2);
+    for cycle in r.chunks(4) {
+        let sys = &cycle[3]["fields"];
+        assert_eq!(cycle[3]["device"], format!("{l}-0"));
+        assert_eq!(sys["packs_total"], 3);
+        let amps: f64 = cycle[..3]
+            .iter()
+            .map(|p| p["fields"]["pack_current"].as_f64().unwrap())
+            .sum();
+        let volts: f64 = cycle[..3]
+            .iter()
+            .map(|p| p["fields"]["pack_voltage"].as_f64().unwrap())
+            .sum::<f64>()
+            / 3.0;
+        assert!(
+            (sys["pack_current"].as_f64().unwrap() - amps).abs() < 0.5,
+            "{sys} vs {amps}"
+        );
+        assert!(
+            (sys["pack_voltage"].as_f64().unwrap() - volts).abs() < 0.05,
+            "{sys} vs {volts}"
+        );
+        assert!(sys["cell_temperature_avg"].is_number(), "{sys}");
+        assert!(sys["soc"].is_number() && sys["soh"].is_number(), "{sys}");
+    }
+    // What was sent: EIA and EIB (0x16 registers) to slave 0, once per cycle each.
+    let cap = std::fs::read(&capture).unwrap();
+    let sent = |req: &[u8]| cap.windows(req.len()).filter(|w| *w == req).count();
+    assert_eq!(sent(&[0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0]), 2);
+    assert_eq!(sent(&[0x00, 0x04, 0x21, 0x00, 0x00, 0x16, 0x7A, 0x29]), 2);
+    assert_eq!(sent(&[0x00, 0x04, 0x21, 0x00, 0x00, 0x1A]), 0);
+    no_writes(&log);
+    // readings-bank: a bank of three packs, the system reading passed through beside it.
+    let banked = cmd("readings-bank")
+        .write_stdin(out.stdout.clone())
+        .assert()
+        .success();
+    let b = readings(&banked.get_output().stdout);
+    let banks: Vec<&serde_json::Value> = b.iter().filter(|x| x["source"] == "bank").collect();
+    assert!(!banks.is_empty(), "{b:?}");
+    for bank in banks {
+        assert_eq!(bank["fields"]["packs_total"], 3, "{bank}");
+    }
+    assert_eq!(
+        b.iter().filter(|x| x["device"] == format!("{l}-0")).count(),
+        2
+    );
 }
