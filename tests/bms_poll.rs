@@ -1505,3 +1505,57 @@ fn seplos3_bank_gives_a_system_reading_that_readings_bank_does_not_count() {
         2
     );
 }
+
+/// Detection asks a Pylontech master for its whole group (one 0x42 INFO FF more) and reports
+/// every module as a pack of its own, with its own identity; with --address it asks only
+/// those addresses.
+#[test]
+fn detect_finds_every_module_behind_a_pylontech_master() {
+    let dir = TempDir::new("bms-poll-detect-pylontech-group");
+    let log = dir.path("w.log");
+    let s = sim(
+        "pylontech",
+        &["-a", "2-5", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "pylontech", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    let got: Vec<(u64, String)> = recs
+        .iter()
+        .map(|r| {
+            assert_eq!(r["protocol"], "pylontech");
+            (
+                r["address"].as_u64().unwrap(),
+                r["info"]["serial"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let addresses: Vec<u64> = got.iter().map(|(a, _)| *a).collect();
+    assert_eq!(addresses, [2, 3, 4, 5], "{recs:?}");
+    for (a, serial) in &got {
+        assert!(serial.ends_with(&format!("-{a:02}")), "{serial}");
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bms-poll --protocol pylontech --address 2,3,4,5"),
+        "{err}"
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "--detect",
+            "--listen",
+            "0s",
+            "-p",
+            "pylontech",
+            "-a",
+            "2",
+            &s.path,
+        ])
+        .assert()
+        .success();
+    assert_eq!(records(&out.get_output().stdout).len(), 1);
+    no_writes(&log);
+}

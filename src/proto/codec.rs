@@ -130,6 +130,18 @@ pub trait Codec: Send {
         Vec::new()
     }
 
+    /// After detection found a device at `address`: a read-only request asking it which
+    /// devices answer behind it (a Pylontech master: 0x42 `INFO FF`), or None.
+    fn members_probe(&self, _address: u8) -> Option<Request> {
+        None
+    }
+
+    /// The addresses of the devices an answer to [`Codec::members_probe`] lists (the asked
+    /// device's own among them).
+    fn members(&self, _address: u8, _answer: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+
     /// Decodes a group read's answers (one per request of [`Codec::group_status`], None where
     /// an optional one failed): per device of `read.devices`, its reading or why there is
     /// none. A device left out of the result is reported as not answering.
@@ -142,8 +154,8 @@ pub trait Codec: Send {
     }
 }
 
-/// Every distinct request a codec can send to the addresses given: identity, status, probe
-/// and group requests (the group reads of every address list a user may give: each address
+/// Every distinct request a codec can send to the addresses given: identity, status, probe,
+/// members-probe and group requests (the group reads of every address list a user may give: each address
 /// alone, the whole range, and every run of consecutive addresses from its first). The
 /// read-only tests check each against the family's allow-list.
 pub fn every_request(codec: &dyn Codec, addresses: impl IntoIterator<Item = u8>) -> Vec<Vec<u8>> {
@@ -170,6 +182,7 @@ pub fn every_request(codec: &dyn Codec, addresses: impl IntoIterator<Item = u8>)
             .into_iter()
             .chain(codec.status(a))
             .chain(std::iter::once(codec.probe(a)))
+            .chain(codec.members_probe(a))
         {
             // An empty request (a probe of an address the family cannot ask) sends nothing.
             if !r.bytes.is_empty() && !out.contains(&r.bytes) {

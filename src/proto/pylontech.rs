@@ -443,6 +443,27 @@ impl codec::Codec for Codec {
     fn unsupported(&self, error: &str) -> bool {
         ascii::is_unsupported(error)
     }
+
+    /// A group's master (2 + 16 x m) is asked for the whole group (0x42 `INFO FF`).
+    fn members_probe(&self, address: u8) -> Option<codec::Request> {
+        (group_master(address) == Some(address)).then(|| {
+            req(
+                address,
+                Command::Analog,
+                ReqInfo::Byte(ascii::ALL_MODULES),
+                true,
+            )
+        })
+    }
+
+    /// Module i of the group reply is the pack at master + i.
+    fn members(&self, address: u8, answer: &[u8]) -> Result<Vec<u8>, String> {
+        let modules = parse_analog_group(&info_of(answer, address, 0x42)?)?;
+        Ok((0..modules.len())
+            .filter_map(|i| address.checked_add(i as u8))
+            .filter(|&a| group_master(a) == Some(address))
+            .collect())
+    }
 }
 
 /// The master of the group `address` belongs to (ADR = n + 0x10·m, master n = 2), or None
@@ -500,6 +521,14 @@ impl codec::Codec for GroupCodec {
 
     fn unsupported(&self, error: &str) -> bool {
         Codec.unsupported(error)
+    }
+
+    fn members_probe(&self, address: u8) -> Option<codec::Request> {
+        Codec.members_probe(address)
+    }
+
+    fn members(&self, address: u8, answer: &[u8]) -> Result<Vec<u8>, String> {
+        Codec.members(address, answer)
     }
 
     /// One group read per master, for the packs of its group; an address outside the
@@ -823,6 +852,15 @@ mod tests {
         for (_, d) in g.decode_group(&reads[1], &[None]) {
             assert_eq!(d.unwrap_err(), "no analog values of the group");
         }
+        // Detection asks a master for its group with the same request.
+        assert_eq!(Codec.members_probe(2).unwrap().bytes, req[0].bytes);
+        assert_eq!(g.members_probe(0x12), Codec.members_probe(0x12));
+        assert!(Codec.members_probe(3).is_none());
+        assert_eq!(
+            Codec.members(2, US2000_FF.as_bytes()).unwrap(),
+            vec![2, 3, 4]
+        );
+        assert!(Codec.members(3, US2000_FF.as_bytes()).is_err());
         // Everything else is the per-pack codec's.
         assert_eq!(g.status(3), Codec.status(3));
         assert_eq!(g.identity(3), Codec.identity(3));
