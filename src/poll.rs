@@ -171,6 +171,26 @@ struct PackState {
     info: Info,
     identity: Identity,
     errors: ErrorLog,
+    /// Only a group read answers for it (a bank's system reading), the user did not list it.
+    extra: bool,
+    /// Reads of an extra device that failed before it ever answered on this connection.
+    unanswered: u32,
+}
+
+/// An extra device that fails this many reads in a row before it ever answers is not asked
+/// again until the port is reopened (a bank without a master answering for it).
+const EXTRA_TRIES: u32 = 3;
+
+impl PackState {
+    /// An extra device that never answered on this connection: its failures are not a
+    /// pack's (no status record, no failed read), only logged.
+    fn tentative(&self) -> bool {
+        self.extra && self.unanswered != u32::MAX
+    }
+
+    fn given_up(&self) -> bool {
+        self.tentative() && self.unanswered >= EXTRA_TRIES
+    }
 }
 
 struct PortWorker {
@@ -229,6 +249,8 @@ impl PortWorker {
                     Identity::None
                 },
                 errors: ErrorLog::default(),
+                extra: false,
+                unanswered: 0,
             })
             .collect();
         // A device that only a group read answers for (a bank's system reading): a device of
@@ -246,6 +268,8 @@ impl PortWorker {
                         info: Info::default(),
                         identity: Identity::None,
                         errors: ErrorLog::default(),
+                        extra: true,
+                        unanswered: 0,
                     });
                 }
             }
@@ -375,6 +399,9 @@ impl PortWorker {
                 .iter()
                 .filter_map(|&a| self.packs.iter().position(|p| p.plan.address == a))
                 .collect();
+            if !members.is_empty() && members.iter().all(|&i| self.packs[i].given_up()) {
+                continue;
+            }
             if self.link.is_none() {
                 let why = self.port_down();
                 for &i in &members {
@@ -444,6 +471,9 @@ impl PortWorker {
     /// A pack's reading goes out. Err only when the record channel is closed.
     fn emit(&mut self, i: usize, polled: Polled) -> Result<(), ()> {
         let pack = &mut self.packs[i];
+        if pack.extra {
+            pack.unanswered = u32::MAX; // it answers: from now on a device like any other
+        }
         if let Some(msg) = pack.errors.ok() {
             log::warn!("{} address {}: {msg}", self.label, pack.plan.address);
         }
@@ -473,6 +503,20 @@ impl PortWorker {
 
     fn missed(&mut self, i: usize, why: &str) -> Result<(), ()> {
         let pack = &mut self.packs[i];
+        if pack.tentative() {
+            pack.unanswered += 1;
+            if pack.unanswered == EXTRA_TRIES {
+                log::info!(
+                    "{} address {}: no answer in {EXTRA_TRIES} reads ({why}); not asked again \
+                     until the port is reopened",
+                    self.label,
+                    pack.plan.address
+                );
+            } else {
+                log::debug!("{} address {}: {why}", self.label, pack.plan.address);
+            }
+            return Ok(());
+        }
         if let Some(line) = pack.errors.fail(why, Instant::now()) {
             log::warn!("{} address {}: {line}", self.label, pack.plan.address);
         }
@@ -517,6 +561,9 @@ impl PortWorker {
                 for p in &mut self.packs {
                     if p.identity == Identity::Known {
                         p.identity = Identity::Pending;
+                    }
+                    if p.extra {
+                        p.unanswered = 0;
                     }
                 }
                 self.driver.reconnected();

@@ -1559,3 +1559,43 @@ fn detect_finds_every_module_behind_a_pylontech_master() {
     assert_eq!(records(&out.get_output().stdout).len(), 1);
     no_writes(&log);
 }
+
+/// Seplos v3 packs without a master answering at slave 0: the system read is tried three
+/// times, then not again until the port is reopened; the packs' readings are unaffected and
+/// the run succeeds (no status record for a device the user did not list and that never
+/// answered).
+#[test]
+fn seplos3_packs_without_a_master_are_polled_as_before() {
+    let dir = TempDir::new("bms-poll-seplos3-no-master");
+    let capture = dir.path("capture.log");
+    let s = sim("seplos3", &["-a", "1,2", "--silent", "0"]);
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "seplos3",
+            "-a",
+            "1,2",
+            "--count",
+            "5",
+            "--interval",
+            "0",
+            "--timeout",
+            "200ms",
+            "--emit-errors",
+            "-v",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 10, "{recs:?}");
+    assert!(recs.iter().all(|r| r["type"] == "reading"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("not asked again").count(), 1, "{err}");
+    let cap = std::fs::read(&capture).unwrap();
+    let eia = [0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0];
+    assert_eq!(cap.windows(8).filter(|w| *w == eia).count(), 3);
+}

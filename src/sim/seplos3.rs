@@ -3,7 +3,7 @@
 //! (PIA), 0x1100 (PIB) and the identity text at 0x1700, and the FC01 status coils at 0x1200
 //! (PIC), from the drifting pack model; with packs at 1-16 and none at 0, the master's
 //! system blocks 0x2000 (EIA) and 0x2100 (EIB, 0x16 registers) at slave 0, consistent with
-//! the packs. Other blocks get exception 02; FC05, FC06, FC0F, FC10
+//! the packs (`--silent 0`: none, a bank without a master). Other blocks get exception 02; FC05, FC06, FC0F, FC10
 //! and every other function are refused without an answer.
 
 use super::lp4::PackModel;
@@ -26,6 +26,8 @@ struct Pack {
 
 pub struct Slave {
     packs: Vec<Pack>,
+    /// `--silent 0` with the packs elsewhere: no system blocks (a bank without a master).
+    system_silent: bool,
     cells: usize,
     bad_every: Option<u64>,
     replies: u64,
@@ -63,6 +65,7 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         }
     }
     Ok(Box::new(Slave {
+        system_silent: spec.silent.contains(&seplos3::SYSTEM_ADDRESS),
         packs,
         cells: spec.cells.clamp(8, 16),
         bad_every: spec.bad_every,
@@ -84,7 +87,7 @@ impl Slave {
         let count = u16::from_be_bytes([frame[4], frame[5]]);
         let cells = self.cells;
         if address == seplos3::SYSTEM_ADDRESS && self.packs.iter().all(|p| p.address != address) {
-            return Some(self.system(function, (start, count), now));
+            return (!self.system_silent).then(|| self.system(function, (start, count), now));
         }
         let p = self
             .packs
