@@ -23,7 +23,7 @@ _bms__poll() {
 
     case "${cmd}" in
         bms__poll)
-            opts="-p -b -a -n -i -t -v -q -h -V --protocol --detect --detect-cache --listen --baud --address --once --count --interval --timeout --gap --name --emit-errors --capture --daly-host --invert-current --jk-trigger --jk-modbus-read --config --verbose --quiet --trace --help --version"
+            opts="-p -b -a -n -i -t -v -q -h -V --protocol --detect --detect-cache --listen --baud --address --once --count --interval --timeout --gap --name --emit-errors --capture --daly-host --invert-current --jk-trigger --jk-modbus-read --pylontech-group --config --verbose --quiet --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -17,6 +17,7 @@ complete -c bms-poll -l emit-errors -d 'Write a status record for each pack that
 complete -c bms-poll -l invert-current -d 'Flip the sign of the current (firmware known to report it inverted)'
 complete -c bms-poll -l jk-trigger -d 'JK-PB: allow the three trigger frames (FC16 writes into the command page) when no bus master is heard for a few seconds; by default jk-pb only listens'
 complete -c bms-poll -l jk-modbus-read -d 'JK-PB: ask with plain FC03 reads of 0x1200/0x1400 when no bus master is heard (unreliable: packs stop answering FC03 on a bus without triggers)'
+complete -c bms-poll -l pylontech-group -d 'Pylontech: read every module of a group with one request to its master (0x42 INFO FF) instead of three per pack; alarms (0x44) and limits (0x92) are then not read'
 complete -c bms-poll -s v -l verbose -d 'More log output on stderr (-v info, -vv debug)'
 complete -c bms-poll -s q -l quiet -d 'Less log output on stderr (-q errors only, -qq nothing)'
 complete -c bms-poll -l trace -d 'Log every frame sent and received as hex on stderr'

@@ -300,7 +300,7 @@ pub static CATALOG: &[FieldSpec] = &[
         None,
         M,
         BANK,
-        "Packs known to belong to the bank."
+        "Packs known to belong to the bank (seplos3: the master's pack count, system block 0x2000 register 22). A reading with it is a whole bank's, never one pack's: readings-bank does not count it in a bank."
     ),
     // readings-bank's bank readings (source `bank`): where the bank's extreme cells are, its
     // temperature range, and whether any pack flags a problem.
@@ -556,6 +556,7 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("alarm_parallel_module", JKPB, "Fault: a parallel (current-limiting) module (alarm bit 23)."),
     flag!("protection_box_ot", &["jk"], "Protection: battery box over-temperature (warning bit 8)."),
     num!("port_voltage", V, Some("voltage"), M, &["seplos"], "Voltage at the pack's power terminals behind the MOSFETs (0x42 custom word 6); pack_voltage is the cell stack."),
+    num!("cell_temperature_avg", DEG, Some("temperature"), M, &["seplos3"], "Average cell temperature of the bank, as its master reports it (seplos3: system block 0x2100 register 10, × 0.1 °C)."),
 ];
 
 /// The sources of the Pylon-ASCII families added after the per-field lists (issue 22), by
@@ -650,6 +651,7 @@ pub const LATER_SOURCES: &[(&str, &[&str])] = &[
             "cycle_count",
             "discharge_fet",
             "charge_fet",
+            "packs_total",
         ],
     ),
 ];

@@ -59,6 +59,8 @@ pub struct Options {
     pub jk_trigger: bool,
     /// JK-PB: ask with plain FC03 reads instead (unreliable on a cold bus).
     pub jk_modbus_read: bool,
+    /// Pylontech: read each group's analog values with one `INFO FF` request to its master.
+    pub pylontech_group: bool,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             invert_current: false,
             jk_trigger: false,
             jk_modbus_read: false,
+            pylontech_group: false,
         }
     }
 }
@@ -194,8 +197,12 @@ fn daly_codec(o: &Options) -> Box<dyn Codec> {
     })
 }
 
-fn pylontech_codec(_: &Options) -> Box<dyn Codec> {
-    Box::new(pylontech::Codec)
+fn pylontech_codec(o: &Options) -> Box<dyn Codec> {
+    if o.pylontech_group {
+        Box::new(pylontech::GroupCodec)
+    } else {
+        Box::new(pylontech::Codec)
+    }
 }
 
 fn seplos_codec(_: &Options) -> Box<dyn Codec> {
@@ -303,7 +310,8 @@ pub static FAMILIES: &[Family] = &[
         notes: "Master pack at address 2, slaves 3-13 (group m adds 16 x m). DIP 1 on the master \
                 selects 9600 (up) or 115200 (down). Reads 0x42 analog values, 0x44 alarms and \
                 0x92 limits every cycle, 0x51/0x93/0x96 identity once per connection; never \
-                0x94/0x95.",
+                0x94/0x95. --pylontech-group reads every module of a group with one 0x42 \
+                INFO FF to its master instead (no alarms or limits then).",
     },
     Family {
         name: "seplos",
@@ -468,8 +476,9 @@ pub static FAMILIES: &[Family] = &[
                 where the Seplos is alone on the line), packs behind a master at 1-16; \
                 detection tries it last. Reads FC04 0x1000 pack and 0x1100 cell blocks and the \
                 FC01 0x1200 status coils every cycle, the 0x1700 identity block (factory, model, \
-                version, serial: the device id) once per \
-                connection; never FC05/06/0F/10. modbus-tcp:// gateways work.",
+                version, serial: the device id) once per connection; with several packs at \
+                1-16, the master's system blocks 0x2000 and 0x2100 at 0 as one more reading \
+                (the bank's, device PORT-0); never FC05/06/0F/10. modbus-tcp:// gateways work.",
         reach: Reach::ASKED,
     },
 ];
@@ -610,6 +619,7 @@ mod tests {
                     invert_current: invert,
                     jk_trigger: !fc03,
                     jk_modbus_read: fc03,
+                    pylontech_group: fc03,
                 });
                 let addrs: Vec<u8> = match f.addressing {
                     Addressing::Single => vec![0],
@@ -717,17 +727,21 @@ mod tests {
                     .ok_or("not a PACE 0x42/0x44/0x47/0x4F/0xC1/0xC2 read".into())
             }
             "seplos3" => {
-                // FC04 of the 0x1000/0x1100/0x1700 blocks or FC01 of the 0x1200 coils, CRC
-                // valid; never FC05/06/0F/10 (§14.6).
+                // FC04 of the 0x1000/0x1100/0x1700 blocks, of the system blocks 0x2000 (0x1A
+                // registers) and 0x2100 (0x16) at slave 0 only, or FC01 of the 0x1200 coils,
+                // CRC valid; never FC05/06/0F/10 (§14.6).
                 let blocks = [
                     (4u8, 0x1000u16, 0x11u16),
                     (4, 0x1100, 0x1A),
                     (4, 0x1700, 0x0A),
                     (4, 0x1700, 0x33),
                     (1, 0x1200, 0x90),
+                    (4, 0x2000, 0x1A),
+                    (4, 0x2100, 0x16),
                 ];
                 let ok = req.len() == 8
                     && crate::proto::modbus::crc_ok(req)
+                    && (req[2] < 0x20 || req[0] == 0)
                     && blocks.iter().any(|&(fc, start, count)| {
                         req[1] == fc
                             && u16::from_be_bytes([req[2], req[3]]) == start

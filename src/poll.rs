@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use crate::io::capture::Capture;
 use crate::io::serial::{Link, LinkError, OpenError, Step};
 use crate::ndjson::RecordWriter;
-use crate::proto::codec::{Codec, Judge, Request};
+use crate::proto::codec::{Codec, Judge, Read, Request};
 use crate::record::{device_id, Fields, Info, Reading, Record, StatusRecord};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -29,6 +29,9 @@ pub struct Polled {
     pub fields: Fields,
     pub raw: serde_json::Map<String, serde_json::Value>,
 }
+
+/// What a group read gives: per device address, its reading or why there is none.
+pub type GroupPolled = Vec<(u8, Result<Polled, String>)>;
 
 /// What a protocol must do for the engine. `pack` indexes the port's pack list.
 pub trait Driver: Send {
@@ -50,6 +53,21 @@ pub trait Driver: Send {
     ) -> Result<Polled, LinkError>;
     /// The port was reopened: what was learnt about the devices on it is forgotten.
     fn reconnected(&mut self) {}
+    /// The reads of one cycle over the port's packs (see [`Codec::reads`]): one
+    /// [`Driver::read`] per pack by default.
+    fn reads(&self, packs: &[PackPlan]) -> Vec<Read> {
+        packs.iter().map(|p| Read::single(p.address)).collect()
+    }
+    /// One group read (a read of [`Driver::reads`] with `group` set): per device, its
+    /// reading or why there is none.
+    fn read_group(
+        &mut self,
+        _link: &mut Link,
+        _read: &Read,
+        _timeout: Duration,
+    ) -> Result<GroupPolled, LinkError> {
+        Err(LinkError::Reply("this protocol has no group read".into()))
+    }
 }
 
 /// One pack on a port.
@@ -153,6 +171,26 @@ struct PackState {
     info: Info,
     identity: Identity,
     errors: ErrorLog,
+    /// Only a group read answers for it (a bank's system reading), the user did not list it.
+    extra: bool,
+    /// Reads of an extra device that failed before it ever answered on this connection.
+    unanswered: u32,
+}
+
+/// An extra device that fails this many reads in a row before it ever answers is not asked
+/// again until the port is reopened (a bank without a master answering for it).
+const EXTRA_TRIES: u32 = 3;
+
+impl PackState {
+    /// An extra device that never answered on this connection: its failures are not a
+    /// pack's (no status record, no failed read), only logged.
+    fn tentative(&self) -> bool {
+        self.extra && self.unanswered != u32::MAX
+    }
+
+    fn given_up(&self) -> bool {
+        self.tentative() && self.unanswered >= EXTRA_TRIES
+    }
 }
 
 struct PortWorker {
@@ -161,6 +199,8 @@ struct PortWorker {
     baud: u32,
     link: Option<Link>,
     packs: Vec<PackState>,
+    /// The reads of a cycle (the driver's plan over the packs).
+    reads: Vec<Read>,
     driver: Box<dyn Driver>,
     schedule: Schedule,
     capture: Option<Capture>,
@@ -196,7 +236,8 @@ impl PortWorker {
         } else {
             Identity::None
         };
-        let packs = plan
+        let reads = plan.driver.reads(&plan.packs);
+        let mut packs: Vec<PackState> = plan
             .packs
             .into_iter()
             .map(|p| PackState {
@@ -208,14 +249,38 @@ impl PortWorker {
                     Identity::None
                 },
                 errors: ErrorLog::default(),
+                extra: false,
+                unanswered: 0,
             })
             .collect();
+        // A device that only a group read answers for (a bank's system reading): a device of
+        // its own, without an identity read.
+        for read in &reads {
+            for &address in &read.devices {
+                if packs.iter().all(|p| p.plan.address != address) {
+                    let index = packs.len();
+                    packs.push(PackState {
+                        plan: PackPlan {
+                            address,
+                            name: None,
+                            index,
+                        },
+                        info: Info::default(),
+                        identity: Identity::None,
+                        errors: ErrorLog::default(),
+                        extra: true,
+                        unanswered: 0,
+                    });
+                }
+            }
+        }
         PortWorker {
             label: link.label.clone(),
             path: plan.path,
             baud: plan.baud,
             link: Some(link),
             packs,
+            reads,
             driver: plan.driver,
             schedule,
             capture,
@@ -327,45 +392,60 @@ impl PortWorker {
             self.identify_pending()?
         };
         let mut first = !asked;
-        for i in 0..self.packs.len() {
+        for r in 0..self.reads.len() {
+            let read = self.reads[r].clone();
+            let members: Vec<usize> = read
+                .devices
+                .iter()
+                .filter_map(|&a| self.packs.iter().position(|p| p.plan.address == a))
+                .collect();
+            if !members.is_empty() && members.iter().all(|&i| self.packs[i].given_up()) {
+                continue;
+            }
             if self.link.is_none() {
                 let why = self.port_down();
-                self.missed(i, &why)?;
+                for &i in &members {
+                    self.missed(i, &why)?;
+                }
                 continue;
             }
             if !first {
                 thread::sleep(self.schedule.gap);
             }
             first = false;
-            let pack = &mut self.packs[i];
             let Some(link) = self.link.as_mut() else {
                 continue;
             };
-            match self.driver.read(link, &pack.plan, self.schedule.timeout) {
-                Ok(polled) => {
-                    if let Some(msg) = pack.errors.ok() {
-                        log::warn!("{} address {}: {msg}", self.label, pack.plan.address);
+            let result = if read.group {
+                self.driver.read_group(link, &read, self.schedule.timeout)
+            } else {
+                let Some(&i) = members.first() else { continue };
+                self.driver
+                    .read(link, &self.packs[i].plan, self.schedule.timeout)
+                    .map(|polled| vec![(read.address, Ok(polled))])
+            };
+            match result {
+                Ok(mut got) => {
+                    for &i in &members {
+                        let address = self.packs[i].plan.address;
+                        match got.iter().position(|(a, _)| *a == address) {
+                            Some(k) => match got.swap_remove(k).1 {
+                                Ok(polled) => self.emit(i, polled)?,
+                                Err(why) => self.missed(i, &why)?,
+                            },
+                            None => self.missed(
+                                i,
+                                &format!("not in the group reply of address {}", read.address),
+                            )?,
+                        }
                     }
-                    // The port has recovered only once something was read through it.
-                    if let Some(msg) = self.port_errors.ok() {
-                        log::warn!("{}: reopened, {msg}", self.path);
-                    }
-                    let reading = Reading {
-                        ts: Timestamp::now(),
-                        source: self.driver.source(),
-                        device: self.ids.device(&self.label, &pack.plan, &pack.info),
-                        fields: polled.fields,
-                        info: pack.info.clone(),
-                        raw: polled.raw,
-                    };
-                    self.tx
-                        .send(Msg::Record(Box::new(Record::Reading(reading))))
-                        .map_err(drop)?;
                 }
                 Err(LinkError::Io(e)) => {
                     self.lost(&e.to_string());
                     let why = self.port_down();
-                    self.missed(i, &why)?;
+                    for &i in &members {
+                        self.missed(i, &why)?;
+                    }
                 }
                 Err(e) => {
                     let why = e.to_string();
@@ -379,11 +459,39 @@ impl PortWorker {
                         }
                         _ => {}
                     }
-                    self.missed(i, &why)?
+                    for &i in &members {
+                        self.missed(i, &why)?;
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// A pack's reading goes out. Err only when the record channel is closed.
+    fn emit(&mut self, i: usize, polled: Polled) -> Result<(), ()> {
+        let pack = &mut self.packs[i];
+        if pack.extra {
+            pack.unanswered = u32::MAX; // it answers: from now on a device like any other
+        }
+        if let Some(msg) = pack.errors.ok() {
+            log::warn!("{} address {}: {msg}", self.label, pack.plan.address);
+        }
+        // The port has recovered only once something was read through it.
+        if let Some(msg) = self.port_errors.ok() {
+            log::warn!("{}: reopened, {msg}", self.path);
+        }
+        let reading = Reading {
+            ts: Timestamp::now(),
+            source: self.driver.source(),
+            device: self.ids.device(&self.label, &pack.plan, &pack.info),
+            fields: polled.fields,
+            info: pack.info.clone(),
+            raw: polled.raw,
+        };
+        self.tx
+            .send(Msg::Record(Box::new(Record::Reading(reading))))
+            .map_err(drop)
     }
 
     /// What a pack's status says while its port is down: one message whatever the port's
@@ -395,6 +503,20 @@ impl PortWorker {
 
     fn missed(&mut self, i: usize, why: &str) -> Result<(), ()> {
         let pack = &mut self.packs[i];
+        if pack.tentative() {
+            pack.unanswered += 1;
+            if pack.unanswered == EXTRA_TRIES {
+                log::info!(
+                    "{} address {}: no answer in {EXTRA_TRIES} reads ({why}); not asked again \
+                     until the port is reopened",
+                    self.label,
+                    pack.plan.address
+                );
+            } else {
+                log::debug!("{} address {}: {why}", self.label, pack.plan.address);
+            }
+            return Ok(());
+        }
         if let Some(line) = pack.errors.fail(why, Instant::now()) {
             log::warn!("{} address {}: {line}", self.label, pack.plan.address);
         }
@@ -439,6 +561,9 @@ impl PortWorker {
                 for p in &mut self.packs {
                     if p.identity == Identity::Known {
                         p.identity = Identity::Pending;
+                    }
+                    if p.extra {
+                        p.unanswered = 0;
                     }
                 }
                 self.driver.reconnected();
@@ -623,6 +748,41 @@ impl Driver for CodecDriver {
 
     fn reconnected(&mut self) {
         self.unsupported.clear();
+    }
+
+    fn reads(&self, packs: &[PackPlan]) -> Vec<Read> {
+        let addresses: Vec<u8> = packs.iter().map(|p| p.address).collect();
+        self.codec.reads(&addresses)
+    }
+
+    fn read_group(
+        &mut self,
+        link: &mut Link,
+        read: &Read,
+        timeout: Duration,
+    ) -> Result<GroupPolled, LinkError> {
+        let requests = self.codec.group_status(read);
+        let answers = run_requests_skipping(
+            link,
+            self.codec.as_ref(),
+            read.address,
+            &requests,
+            timeout,
+            self.pause,
+            self.unsupported.entry(read.address).or_default(),
+        )?;
+        Ok(self
+            .codec
+            .decode_group(read, &answers)
+            .into_iter()
+            .map(|(a, d)| {
+                let polled = d.map(|d| Polled {
+                    fields: d.fields,
+                    raw: d.raw,
+                });
+                (a, polled)
+            })
+            .collect())
     }
 }
 

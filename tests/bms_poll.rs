@@ -1268,10 +1268,13 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
         .assert()
         .success();
     let r = readings(&out.get_output().stdout);
-    assert_eq!(r.len(), 2);
+    // The two packs, then the master's system reading (slave 0).
+    assert_eq!(r.len(), 3);
     assert_ne!(r[0]["device"], r[1]["device"]);
     assert_eq!(r[0]["fields"]["charge_fet"], true);
     assert_eq!(r[1]["fields"]["charge_fet"], false);
+    assert_eq!(r[2]["fields"]["packs_total"], 2);
+    assert!(r[2]["device"].as_str().unwrap().ends_with("-0"), "{}", r[2]);
     // An ASCII family has no Modbus TCP mode.
     cmd("bms-sim")
         .args(["seplos", "--modbus-tcp", "127.0.0.1:0"])
@@ -1351,4 +1354,281 @@ fn help_lists_every_protocol_in_detection_order() {
         )),
         "the --protocol help is not {want}:\n{help}"
     );
+}
+/// `--pylontech-group`: one 0x42 `INFO FF` to the master per cycle gives a reading per module,
+/// each its own device (ids from the packs' own serials, read per pack); a module the master
+/// leaves out of its reply gets a status record like an unanswered pack.
+#[test]
+fn pylontech_group_reads_every_module_with_one_request_per_cycle() {
+    let dir = TempDir::new("bms-poll-pylontech-group");
+    let log = dir.path("writes.log");
+    let capture = dir.path("capture.log");
+    let s = sim(
+        "pylontech",
+        &[
+            "--address",
+            "2-5",
+            "--cells",
+            "15",
+            "--silent",
+            "5",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "pylontech",
+            "--pylontech-group",
+            "-a",
+            "2-5",
+            "--count",
+            "3",
+            "--interval",
+            "0",
+            "--timeout",
+            "300ms",
+            "--emit-errors",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .code(1);
+    let recs = records(&out.get_output().stdout);
+    let l = label(&s);
+    let mut seen: Vec<(String, String)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap().to_string(),
+                r["device"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 12, "{recs:?}");
+    seen.sort();
+    seen.dedup();
+    let devices: Vec<&str> = seen.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(devices.len(), 4, "{seen:?}");
+    for (kind, device) in &seen {
+        if kind == "status" {
+            assert_eq!(device, &format!("{l}-5"));
+        } else {
+            assert_eq!(kind, "reading");
+            assert!(device.starts_with("sim-"), "{device}");
+        }
+    }
+    for r in recs.iter().filter(|r| r["type"] == "status") {
+        let e = r["error"].as_str().unwrap();
+        assert!(e.contains("not in the group reply"), "{e}");
+    }
+    for r in recs.iter().filter(|r| r["type"] == "reading") {
+        let f = &r["fields"];
+        assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 15);
+        assert_eq!(r["info"]["model"], "US3000C");
+        assert!(f.get("charge_voltage_limit").is_none(), "{f}");
+    }
+    // One 0x42 FF per cycle; no per-pack 0x42, 0x44 or 0x92 at all.
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    assert_eq!(cap.matches("~20024642E002FFFD09\r").count(), 3, "{cap}");
+    for adr in 2..=5 {
+        for cid2 in ["42", "44", "92"] {
+            let single = format!("~20{adr:02X}46{cid2}E002{adr:02X}");
+            assert_eq!(cap.matches(&single).count(), 0, "{single}");
+        }
+    }
+    no_writes(&log);
+}
+
+/// Seplos v3 packs behind a master: besides each pack's reading, the master's system blocks
+/// (0x2000, and 0x2100 as 0x16 registers) at slave 0 give one bank reading per cycle, device
+/// PORT-0, consistent with the packs; readings-bank does not count it as a pack.
+#[test]
+fn seplos3_bank_gives_a_system_reading_that_readings_bank_does_not_count() {
+    let dir = TempDir::new("bms-poll-seplos3-bank");
+    let log = dir.path("writes.log");
+    let capture = dir.path("capture.log");
+    let s = sim(
+        "seplos3",
+        &[
+            "-a",
+            "1-3",
+            "--cells",
+            "16",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "seplos3",
+            "-a",
+            "1-3",
+            "--count",
+            "2",
+            "--interval",
+            "0",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 8);
+    let l = label(&s);
+    let system: Vec<&serde_json::Value> = r
+        .iter()
+        .filter(|x| x["device"] == format!("{l}-0"))
+        .collect();
+    assert_eq!(system.len(), 2);
+    for cycle in r.chunks(4) {
+        let sys = &cycle[3]["fields"];
+        assert_eq!(cycle[3]["device"], format!("{l}-0"));
+        assert_eq!(sys["packs_total"], 3);
+        let amps: f64 = cycle[..3]
+            .iter()
+            .map(|p| p["fields"]["pack_current"].as_f64().unwrap())
+            .sum();
+        let volts: f64 = cycle[..3]
+            .iter()
+            .map(|p| p["fields"]["pack_voltage"].as_f64().unwrap())
+            .sum::<f64>()
+            / 3.0;
+        assert!(
+            (sys["pack_current"].as_f64().unwrap() - amps).abs() < 0.5,
+            "{sys} vs {amps}"
+        );
+        assert!(
+            (sys["pack_voltage"].as_f64().unwrap() - volts).abs() < 0.05,
+            "{sys} vs {volts}"
+        );
+        assert!(sys["cell_temperature_avg"].is_number(), "{sys}");
+        assert!(sys["soc"].is_number() && sys["soh"].is_number(), "{sys}");
+    }
+    // What was sent: EIA and EIB (0x16 registers) to slave 0, once per cycle each.
+    let cap = std::fs::read(&capture).unwrap();
+    let sent = |req: &[u8]| cap.windows(req.len()).filter(|w| *w == req).count();
+    assert_eq!(sent(&[0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0]), 2);
+    assert_eq!(sent(&[0x00, 0x04, 0x21, 0x00, 0x00, 0x16, 0x7A, 0x29]), 2);
+    assert_eq!(sent(&[0x00, 0x04, 0x21, 0x00, 0x00, 0x1A]), 0);
+    no_writes(&log);
+    // readings-bank: a bank of three packs, the system reading passed through beside it.
+    let banked = cmd("readings-bank")
+        .write_stdin(out.stdout.clone())
+        .assert()
+        .success();
+    let b = readings(&banked.get_output().stdout);
+    let banks: Vec<&serde_json::Value> = b.iter().filter(|x| x["source"] == "bank").collect();
+    assert!(!banks.is_empty(), "{b:?}");
+    for bank in banks {
+        assert_eq!(bank["fields"]["packs_total"], 3, "{bank}");
+    }
+    assert_eq!(
+        b.iter().filter(|x| x["device"] == format!("{l}-0")).count(),
+        2
+    );
+}
+
+/// Detection asks a Pylontech master for its whole group (one 0x42 INFO FF more) and reports
+/// every module as a pack of its own, with its own identity; with --address it asks only
+/// those addresses.
+#[test]
+fn detect_finds_every_module_behind_a_pylontech_master() {
+    let dir = TempDir::new("bms-poll-detect-pylontech-group");
+    let log = dir.path("w.log");
+    let s = sim(
+        "pylontech",
+        &["-a", "2-5", "--write-log", log.to_str().unwrap()],
+    );
+    let out = cmd("bms-poll")
+        .args(["--detect", "--listen", "0s", "-p", "pylontech", &s.path])
+        .assert()
+        .success();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    let got: Vec<(u64, String)> = recs
+        .iter()
+        .map(|r| {
+            assert_eq!(r["protocol"], "pylontech");
+            (
+                r["address"].as_u64().unwrap(),
+                r["info"]["serial"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let addresses: Vec<u64> = got.iter().map(|(a, _)| *a).collect();
+    assert_eq!(addresses, [2, 3, 4, 5], "{recs:?}");
+    for (a, serial) in &got {
+        assert!(serial.ends_with(&format!("-{a:02}")), "{serial}");
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bms-poll --protocol pylontech --address 2,3,4,5"),
+        "{err}"
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "--detect",
+            "--listen",
+            "0s",
+            "-p",
+            "pylontech",
+            "-a",
+            "2",
+            &s.path,
+        ])
+        .assert()
+        .success();
+    assert_eq!(records(&out.get_output().stdout).len(), 1);
+    no_writes(&log);
+}
+
+/// Seplos v3 packs without a master answering at slave 0: the system read is tried three
+/// times, then not again until the port is reopened; the packs' readings are unaffected and
+/// the run succeeds (no status record for a device the user did not list and that never
+/// answered).
+#[test]
+fn seplos3_packs_without_a_master_are_polled_as_before() {
+    let dir = TempDir::new("bms-poll-seplos3-no-master");
+    let capture = dir.path("capture.log");
+    let s = sim("seplos3", &["-a", "1,2", "--silent", "0"]);
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "seplos3",
+            "-a",
+            "1,2",
+            "--count",
+            "5",
+            "--interval",
+            "0",
+            "--timeout",
+            "200ms",
+            "--emit-errors",
+            "-v",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let out = out.get_output();
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 10, "{recs:?}");
+    assert!(recs.iter().all(|r| r["type"] == "reading"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("not asked again").count(), 1, "{err}");
+    let cap = std::fs::read(&capture).unwrap();
+    let eia = [0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0];
+    assert_eq!(cap.windows(8).filter(|w| *w == eia).count(), 3);
 }

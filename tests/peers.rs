@@ -432,6 +432,41 @@ fn pylontech_agrees_with_python_pylontech() {
         for (o, m) in ours.iter().zip(mods) {
             same_module(o, m, line);
         }
+        if line.contains(" group ") {
+            // What bms-poll --pylontech-group writes: module i as the pack at 2 + i.
+            use bmstap::proto::codec::{Codec as _, Read};
+            let read = Read {
+                address: 2,
+                devices: (2..2 + mods.len() as u8).collect(),
+                group: true,
+            };
+            let got = pylontech::GroupCodec.decode_group(&read, &[Some(frame.into_bytes())]);
+            assert_eq!(got.len(), mods.len(), "{line}");
+            for ((a, d), m) in got.iter().zip(mods) {
+                let f = &d
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{a}: {e}: {line}"))
+                    .fields;
+                close(
+                    num(f.get("pack_voltage").unwrap()),
+                    &m["voltage"],
+                    "voltage",
+                    line,
+                );
+                close(
+                    num(f.get("pack_current").unwrap()),
+                    &m["current"],
+                    "current",
+                    line,
+                );
+                close(
+                    num(f.get("remaining_ah").unwrap()),
+                    &m["remaining_ah"],
+                    "remaining",
+                    line,
+                );
+            }
+        }
     }
 }
 

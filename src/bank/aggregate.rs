@@ -470,6 +470,7 @@ mod tests {
             problem: false,
             problems: Vec::new(),
             derived: false,
+            whole: false,
         }
     }
 

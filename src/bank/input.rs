@@ -244,6 +244,9 @@ pub struct Summary {
     pub problems: Vec<String>,
     /// The fields already have one this filter adds (power, energy_*, time_to_*).
     pub derived: bool,
+    /// The reading is a whole bank's (it has `packs_total`: a bank master's system reading,
+    /// or a bank reading), not a pack's.
+    pub whole: bool,
 }
 
 impl<'de> Deserialize<'de> for Summary {
@@ -293,6 +296,11 @@ impl<'de> Visitor<'de> for SummaryVisitor {
                     if b && s.problems.len() < MAX_PROBLEMS {
                         s.problems.push(k.to_string());
                     }
+                    continue;
+                }
+                "packs_total" => {
+                    s.whole = true;
+                    map.next_value::<IgnoredAny>()?;
                     continue;
                 }
                 "power"

@@ -53,6 +53,29 @@ pub struct Decoded {
     pub raw: serde_json::Map<String, serde_json::Value>,
 }
 
+/// One read of a cycle: requests sent to the device at `address` whose answers give a
+/// reading (or a reason there is none) for each device of `devices`. Most reads are one
+/// pack's [`Codec::status`] (`group` false, `devices` that pack alone); a group read's
+/// requests come from [`Codec::group_status`] and may answer for several devices (a
+/// Pylontech master's `INFO FF`, a Seplos v3 bank's system blocks at slave 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub address: u8,
+    pub devices: Vec<u8>,
+    pub group: bool,
+}
+
+impl Read {
+    /// One pack's status read.
+    pub fn single(address: u8) -> Read {
+        Read {
+            address,
+            devices: vec![address],
+            group: false,
+        }
+    }
+}
+
 /// A family's codec for one port (it may keep per-port settings, never I/O).
 pub trait Codec: Send {
     /// Requests read once per connection for the pack's `info`; may be empty.
@@ -93,18 +116,73 @@ pub trait Codec: Send {
     fn unsupported(&self, _error: &str) -> bool {
         false
     }
+
+    /// The reads of one cycle over the packs at `addresses` (the user's, in order): one
+    /// [`Codec::status`] read per pack unless the family can do better. A device of a group
+    /// read that is not among `addresses` (a bank's system reading) becomes a device of its
+    /// own.
+    fn reads(&self, addresses: &[u8]) -> Vec<Read> {
+        addresses.iter().map(|&a| Read::single(a)).collect()
+    }
+
+    /// The requests of a group read (one of [`Codec::reads`] with `group` set).
+    fn group_status(&self, _read: &Read) -> Vec<Request> {
+        Vec::new()
+    }
+
+    /// After detection found a device at `address`: a read-only request asking it which
+    /// devices answer behind it (a Pylontech master: 0x42 `INFO FF`), or None.
+    fn members_probe(&self, _address: u8) -> Option<Request> {
+        None
+    }
+
+    /// The addresses of the devices an answer to [`Codec::members_probe`] lists (the asked
+    /// device's own among them).
+    fn members(&self, _address: u8, _answer: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+
+    /// Decodes a group read's answers (one per request of [`Codec::group_status`], None where
+    /// an optional one failed): per device of `read.devices`, its reading or why there is
+    /// none. A device left out of the result is reported as not answering.
+    fn decode_group(
+        &self,
+        _read: &Read,
+        _answers: &[Option<Vec<u8>>],
+    ) -> Vec<(u8, Result<Decoded, String>)> {
+        Vec::new()
+    }
 }
 
-/// Every distinct request a codec can send to the addresses given: identity, status and
-/// probe requests. The read-only tests check each against the family's allow-list.
+/// Every distinct request a codec can send to the addresses given: identity, status, probe,
+/// members-probe and group requests (the group reads of every address list a user may give: each address
+/// alone, the whole range, and every run of consecutive addresses from its first). The
+/// read-only tests check each against the family's allow-list.
 pub fn every_request(codec: &dyn Codec, addresses: impl IntoIterator<Item = u8>) -> Vec<Vec<u8>> {
+    let addresses: Vec<u8> = addresses.into_iter().collect();
     let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut lists: Vec<Vec<u8>> = addresses.iter().map(|&a| vec![a]).collect();
+    for start in 0..addresses.len() {
+        for end in start + 2..=addresses.len() {
+            lists.push(addresses[start..end].to_vec());
+        }
+    }
+    for list in &lists {
+        for read in codec.reads(list).iter().filter(|r| r.group) {
+            for r in codec.group_status(read) {
+                if !r.bytes.is_empty() && !out.contains(&r.bytes) {
+                    out.push(r.bytes);
+                }
+            }
+        }
+    }
     for a in addresses {
         for r in codec
             .identity(a)
             .into_iter()
             .chain(codec.status(a))
             .chain(std::iter::once(codec.probe(a)))
+            .chain(codec.members_probe(a))
         {
             // An empty request (a probe of an address the family cannot ask) sends nothing.
             if !r.bytes.is_empty() && !out.contains(&r.bytes) {

@@ -443,6 +443,159 @@ impl codec::Codec for Codec {
     fn unsupported(&self, error: &str) -> bool {
         ascii::is_unsupported(error)
     }
+
+    /// A group's master (2 + 16 x m) is asked for the whole group (0x42 `INFO FF`).
+    fn members_probe(&self, address: u8) -> Option<codec::Request> {
+        (group_master(address) == Some(address)).then(|| {
+            req(
+                address,
+                Command::Analog,
+                ReqInfo::Byte(ascii::ALL_MODULES),
+                true,
+            )
+        })
+    }
+
+    /// Module i of the group reply is the pack at master + i.
+    fn members(&self, address: u8, answer: &[u8]) -> Result<Vec<u8>, String> {
+        let modules = parse_analog_group(&info_of(answer, address, 0x42)?)?;
+        Ok((0..modules.len())
+            .filter_map(|i| address.checked_add(i as u8))
+            .filter(|&a| group_master(a) == Some(address))
+            .collect())
+    }
+}
+
+/// The master of the group `address` belongs to (ADR = n + 0x10·m, master n = 2), or None
+/// for an address outside the 2–13 scheme.
+pub fn group_master(address: u8) -> Option<u8> {
+    (2..=13)
+        .contains(&(address % 16))
+        .then_some(address - address % 16 + MASTER)
+}
+
+/// The Pylontech codec reading each group with one request (`bms-poll --pylontech-group`):
+/// per cycle one 0x42 `INFO FF` to the group's master, whose reply holds every module
+/// (module i is the pack at master + i), instead of 0x42, 0x44 and 0x92 to every pack. The
+/// alarm states (0x44) and charge/discharge limits (0x92) are not read in this mode: no
+/// source documents a whole-group 0x44 reply (python-pylontech asks it per module). Identity
+/// (0x51, 0x93, 0x96) is still read per pack, once per connection.
+#[derive(Debug, Clone, Default)]
+pub struct GroupCodec;
+
+impl codec::Codec for GroupCodec {
+    fn identity(&self, address: u8) -> Vec<codec::Request> {
+        Codec.identity(address)
+    }
+
+    fn status(&self, address: u8) -> Vec<codec::Request> {
+        Codec.status(address)
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &codec::Request,
+        prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> Judge {
+        Codec.judge(address, req, prior, buf, last)
+    }
+
+    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        Codec.decode(address, answers)
+    }
+
+    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
+        Codec.decode_identity(address, answers)
+    }
+
+    fn probe(&self, address: u8) -> codec::Request {
+        Codec.probe(address)
+    }
+
+    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
+        Codec.check_probe(address, answer)
+    }
+
+    fn unsupported(&self, error: &str) -> bool {
+        Codec.unsupported(error)
+    }
+
+    fn members_probe(&self, address: u8) -> Option<codec::Request> {
+        Codec.members_probe(address)
+    }
+
+    fn members(&self, address: u8, answer: &[u8]) -> Result<Vec<u8>, String> {
+        Codec.members(address, answer)
+    }
+
+    /// One group read per master, for the packs of its group; an address outside the
+    /// scheme is read on its own.
+    fn reads(&self, addresses: &[u8]) -> Vec<codec::Read> {
+        let mut out: Vec<codec::Read> = Vec::new();
+        for &a in addresses {
+            match group_master(a) {
+                Some(m) => match out.iter_mut().find(|r| r.group && r.address == m) {
+                    Some(r) => r.devices.push(a),
+                    None => out.push(codec::Read {
+                        address: m,
+                        devices: vec![a],
+                        group: true,
+                    }),
+                },
+                None => out.push(codec::Read::single(a)),
+            }
+        }
+        out
+    }
+
+    fn group_status(&self, read: &codec::Read) -> Vec<codec::Request> {
+        vec![req(
+            read.address,
+            Command::Analog,
+            ReqInfo::Byte(ascii::ALL_MODULES),
+            true,
+        )]
+    }
+
+    fn decode_group(
+        &self,
+        read: &codec::Read,
+        answers: &[Option<Vec<u8>>],
+    ) -> Vec<(u8, Result<Decoded, String>)> {
+        let master = read.address;
+        let modules = answers
+            .first()
+            .and_then(Option::as_deref)
+            .ok_or_else(|| "no analog values of the group".to_string())
+            .and_then(|frame| info_of(frame, master, 0x42))
+            .and_then(|info| parse_analog_group(&info));
+        read.devices
+            .iter()
+            .map(|&a| {
+                let one = match &modules {
+                    Err(e) => Err(e.clone()),
+                    Ok(m) => match a.checked_sub(master).and_then(|i| m.get(usize::from(i))) {
+                        Some(module) => {
+                            let mut fields = Fields::new();
+                            analog_fields(module, &mut fields);
+                            let mut raw = Map::new();
+                            raw.insert("user_defined_count".into(), json!(module.user_count));
+                            Ok(Decoded { fields, raw })
+                        }
+                        None => Err(format!(
+                            "not in the group reply of the master at address {master} ({} \
+                             module(s))",
+                            m.len()
+                        )),
+                    },
+                };
+                (a, one)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -630,5 +783,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn group_reads_one_request_per_master_and_one_reading_per_module() {
+        let g = GroupCodec;
+        assert_eq!(group_master(2), Some(2));
+        assert_eq!(group_master(13), Some(2));
+        assert_eq!(group_master(0x13), Some(0x12));
+        assert_eq!(group_master(14), None);
+        assert_eq!(group_master(0x21), None);
+        let reads = g.reads(&[2, 3, 4, 5, 0x12, 0x13, 14]);
+        assert_eq!(
+            reads,
+            vec![
+                codec::Read {
+                    address: 2,
+                    devices: vec![2, 3, 4, 5],
+                    group: true
+                },
+                codec::Read {
+                    address: 0x12,
+                    devices: vec![0x12, 0x13],
+                    group: true
+                },
+                codec::Read::single(14),
+            ]
+        );
+        let req = g.group_status(&reads[0]);
+        assert_eq!(req.len(), 1);
+        assert_eq!(req[0].bytes, b"~20024642E002FFFD09\r".to_vec());
+        // The US2000 x 3 reply: modules 0-2 are the packs at 2-4; the pack at 5 is missing.
+        let got = g.decode_group(&reads[0], &[Some(US2000_FF.as_bytes().to_vec())]);
+        assert_eq!(got.len(), 4);
+        let volts: Vec<(u8, Option<Value>)> = got
+            .iter()
+            .map(|(a, d)| {
+                let v = d
+                    .as_ref()
+                    .ok()
+                    .and_then(|d| d.fields.get("pack_voltage").cloned());
+                (*a, v)
+            })
+            .collect();
+        assert_eq!(
+            volts,
+            vec![
+                (2, Some(Value::Float(49.545))),
+                (3, Some(Value::Float(49.52))),
+                (4, Some(Value::Float(49.504))),
+                (5, None),
+            ]
+        );
+        let missing = got[3].1.as_ref().unwrap_err();
+        assert!(
+            missing.contains("not in the group reply") && missing.contains("3 module"),
+            "{missing}"
+        );
+        let f = &got[1].1.as_ref().unwrap().fields;
+        assert_eq!(f.get("pack_current"), Some(&Value::Float(-2.5)));
+        assert_eq!(f.get("cell_count"), Some(&Value::Int(15)));
+        // A reply that does not parse fails every device of the group, naming why.
+        let mut bad = US2000_FF.as_bytes().to_vec();
+        bad.truncate(40);
+        for (_, d) in g.decode_group(&reads[0], &[Some(bad), None]) {
+            assert!(d.is_err());
+        }
+        for (_, d) in g.decode_group(&reads[1], &[None]) {
+            assert_eq!(d.unwrap_err(), "no analog values of the group");
+        }
+        // Detection asks a master for its group with the same request.
+        assert_eq!(Codec.members_probe(2).unwrap().bytes, req[0].bytes);
+        assert_eq!(g.members_probe(0x12), Codec.members_probe(0x12));
+        assert!(Codec.members_probe(3).is_none());
+        assert_eq!(
+            Codec.members(2, US2000_FF.as_bytes()).unwrap(),
+            vec![2, 3, 4]
+        );
+        assert!(Codec.members(3, US2000_FF.as_bytes()).is_err());
+        // Everything else is the per-pack codec's.
+        assert_eq!(g.status(3), Codec.status(3));
+        assert_eq!(g.identity(3), Codec.identity(3));
+        assert_eq!(g.probe(2), Codec.probe(2));
     }
 }

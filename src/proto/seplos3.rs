@@ -5,10 +5,12 @@
 //! answer at 1–16. Per cycle: FC04 input registers 0x1000 (PIA: pack voltage, current,
 //! remaining and design capacity, SOC, SOH, cycles) and 0x1100 (PIB: cells, temperatures),
 //! and FC01 coils 0x1200 (PIC: status bits, the MOSFETs among them); once per connection
-//! FC04 0x1700 (the identity text). Read-only: only FC01 and FC04 requests exist here; FC05,
+//! FC04 0x1700 (the identity text). With several packs behind a master (1–16), the master's
+//! system blocks at slave 0 each cycle as one more reading, the bank's: FC04 0x2000 (EIA)
+//! and 0x2100 (EIB, 0x16 registers). Read-only: only FC01 and FC04 requests exist here; FC05,
 //! FC06, FC0F and FC10 (MOSFETs, settings) cannot be expressed.
 
-use crate::proto::codec::{self, Decoded, Judge, Request};
+use crate::proto::codec::{self, Decoded, Judge, Read, Request};
 use crate::proto::modbus::{self, ReadRequest, ReplyScan};
 use crate::proto::pylontech::round;
 use crate::record::{Fields, Info, Value};
@@ -32,17 +34,27 @@ pub const PIC: (u16, u16) = (0x1200, 0x90);
 pub const IDENTITY: (u16, u16) = (0x1700, 0x33);
 /// The probe: the factory name alone (10 registers), as dbus-serialbattery identifies a board.
 pub const FACTORY: (u16, u16) = (0x1700, 0x0A);
+/// EIA: a bank's system block at slave 0 (pack voltage, current, remaining capacity, pack
+/// count, cycles, SOC, SOH).
+pub const EIA: (u16, u16) = (0x2000, 0x1A);
+/// EIB: the system's second block; 0x16 registers (a real board answers exception 02 to a
+/// read of 0x1A).
+pub const EIB: (u16, u16) = (0x2100, 0x16);
+/// The slave a bank's system blocks answer at.
+pub const SYSTEM_ADDRESS: u8 = 0;
 /// Coil numbers of the MOSFET states in PIC.
 pub const COIL_DISCHARGE_FET: u16 = 0x78;
 pub const COIL_CHARGE_FET: u16 = 0x79;
 
 /// The reads this codec makes, by function code and block: the whole allow-list.
-pub const READS: [(u8, (u16, u16)); 5] = [
+pub const READS: [(u8, (u16, u16)); 7] = [
     (FC_INPUTS, PIA),
     (FC_INPUTS, PIB),
     (FC_COILS, PIC),
     (FC_INPUTS, IDENTITY),
     (FC_INPUTS, FACTORY),
+    (FC_INPUTS, EIA),
+    (FC_INPUTS, EIB),
 ];
 
 /// A read request of one of [`READS`] to `address`: 8 bytes with CRC.
@@ -157,6 +169,63 @@ pub fn pib_fields(regs: &[u16], f: &mut Fields) -> Result<(), String> {
     if let Some(&mos) = regs.get(25) {
         f.float("temperature_mos", celsius(mos));
     }
+    Ok(())
+}
+
+/// A u32 of two registers in swapped word order (low word first), as the system blocks
+/// carry them.
+fn swapped(regs: &[u16], i: usize) -> u32 {
+    u32::from(regs[i + 1]) << 16 | u32::from(regs[i])
+}
+
+/// The EIA fields of a bank's system reading (aiobmsble's layout): registers 0–1 pack
+/// voltage u32 × 0.01 V and 2–3 current s32 × 0.1 A, both low word first, 4–5 remaining
+/// capacity u32 × 0.01 Ah, 22 pack count, 23 cycles, 24 SOC × 0.1 %, 25 SOH × 0.1 %.
+pub fn eia_fields(regs: &[u16], f: &mut Fields) -> Result<(), String> {
+    if regs.len() < 26 {
+        return Err(format!(
+            "system block (0x2000): {} registers, need at least 26",
+            regs.len()
+        ));
+    }
+    let packs = regs[22];
+    if !(1..=16).contains(&packs) {
+        return Err(format!(
+            "system block (0x2000): implausible pack count {packs}"
+        ));
+    }
+    f.float(
+        "pack_voltage",
+        round(f64::from(swapped(regs, 0)) / 100.0, 2),
+    );
+    f.float(
+        "pack_current",
+        round(f64::from(swapped(regs, 2) as i32) / 10.0, 1),
+    );
+    f.float(
+        "remaining_ah",
+        round(f64::from(swapped(regs, 4)) / 100.0, 2),
+    );
+    f.int("packs_total", packs);
+    f.int("cycle_count", regs[23]);
+    f.float("soc", round(f64::from(regs[24]) / 10.0, 1));
+    f.float("soh", round(f64::from(regs[25]) / 10.0, 1));
+    Ok(())
+}
+
+/// The EIB field of a bank's system reading: register 10, the average cell temperature,
+/// s16 × 0.1 °C (aiobmsble).
+pub fn eib_fields(regs: &[u16], f: &mut Fields) -> Result<(), String> {
+    let t = regs.get(10).ok_or_else(|| {
+        format!(
+            "system block (0x2100): {} registers, need at least 11",
+            regs.len()
+        )
+    })?;
+    f.float(
+        "cell_temperature_avg",
+        round(f64::from(*t as i16) / 10.0, 1),
+    );
     Ok(())
 }
 
@@ -290,6 +359,54 @@ impl codec::Codec for Codec {
 
     fn probe(&self, address: u8) -> Request {
         Request::required(read(address, FC_INPUTS, FACTORY), FC_INPUTS)
+    }
+
+    /// The packs' own reads, and with several packs behind a master (addresses 1–16) the
+    /// master's system blocks at slave 0, one bank reading more.
+    fn reads(&self, addresses: &[u8]) -> Vec<Read> {
+        let mut out: Vec<Read> = addresses.iter().map(|&a| Read::single(a)).collect();
+        if addresses.len() >= 2 && addresses.iter().all(|a| (1..=16).contains(a)) {
+            out.push(Read {
+                address: SYSTEM_ADDRESS,
+                devices: vec![SYSTEM_ADDRESS],
+                group: true,
+            });
+        }
+        out
+    }
+
+    fn group_status(&self, r: &Read) -> Vec<Request> {
+        vec![
+            Request::required(read(r.address, FC_INPUTS, EIA), FC_INPUTS),
+            Request::optional(read(r.address, FC_INPUTS, EIB), FC_INPUTS),
+        ]
+    }
+
+    fn decode_group(
+        &self,
+        r: &Read,
+        answers: &[Option<Vec<u8>>],
+    ) -> Vec<(u8, Result<Decoded, String>)> {
+        let system = || -> Result<Decoded, String> {
+            let eia = registers(
+                answers
+                    .first()
+                    .and_then(Option::as_deref)
+                    .ok_or("no system block")?,
+            );
+            let mut fields = Fields::new();
+            eia_fields(&eia, &mut fields)?;
+            let mut raw = Map::new();
+            raw.insert("eia".into(), json!(eia));
+            if let Some(eib) = answers.get(1).and_then(Option::as_deref) {
+                let eib = registers(eib);
+                eib_fields(&eib, &mut fields)?;
+                raw.insert("eib".into(), json!(eib));
+            }
+            Ok(Decoded { fields, raw })
+        };
+        let d = system();
+        r.devices.iter().map(|&a| (a, d.clone())).collect()
     }
 
     fn check_probe(&self, _address: u8, answer: &[u8]) -> Result<Info, String> {
@@ -456,6 +573,8 @@ mod tests {
     const REAL_PIA: &str =
         "01042214CDFF776B4080E80122034003E7000A0CFF0B7F0D000CFF0B810B7E000000B400B4D32E";
     const REAL_PIB: &str = "0104340CFF0CFF0D000D000D000CFF0D000CFF0D000D000D000D000D000CFF0CFF0D000B820B7F0B810B7E0AAB0AAB0AAB0AAB0B8C0B7F0113";
+    const REAL_EIA: &str = "00043414CD0000FFF3FFFF6B40000080E8000001220000\
+        80E8000000010000000000000708000007080000024001D00001000A034003E7F2CC";
     const REAL_IDENTITY: &str = "000466585A482D456C65635465636820436F2E2C4C7464534731365332303041\
         2D53503537422D41000000313553503537422D41323530363132303032320000\
         0000000000000000000000000000000000000000000000000000000000000000\
@@ -523,6 +642,21 @@ mod tests {
         assert_eq!(info.model.as_deref(), Some("SG16S200A-SP57B-A"));
         assert_eq!(info.firmware.as_deref(), Some("1.5"));
         assert_eq!(info.serial.as_deref(), Some("SP57B-A2506120022"));
+        // The same session's system block at slave 0 (EIA, 26 registers; words swapped):
+        // the one pack's figures again, and the pack count.
+        let eia = Request::required(read(0, FC_INPUTS, EIA), FC_INPUTS);
+        assert_eq!(eia.bytes, [0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0]);
+        let regs = registers(&judged(&Codec, 0, &eia, REAL_EIA).unwrap());
+        let mut f = Fields::new();
+        eia_fields(&regs, &mut f).unwrap();
+        let get = |n: &str| f.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(get("pack_voltage"), Value::Float(53.25));
+        assert_eq!(get("pack_current"), Value::Float(-1.3));
+        assert_eq!(get("remaining_ah"), Value::Float(274.56));
+        assert_eq!(get("packs_total"), Value::Int(1));
+        assert_eq!(get("cycle_count"), Value::Int(10));
+        assert_eq!(get("soc"), Value::Float(83.2));
+        assert_eq!(get("soh"), Value::Float(99.9));
         // The probe's factory name alone gives the manufacturer.
         let probe = Codec.check_probe(0, &hex::decode(&REAL_IDENTITY[6..46]).unwrap());
         assert_eq!(
@@ -545,6 +679,104 @@ mod tests {
             for n in 0..12 {
                 let _ = Codec.judge(3, &req, &[], &vec![3; n], true);
             }
+        }
+    }
+
+    /// A bank's system blocks: a computed EIA/EIB reply pair (values chosen so every swapped
+    /// u32 has a high word) through the judge and the group decoder.
+    #[test]
+    fn decodes_the_system_blocks_as_one_bank_reading() {
+        let reads = Codec.reads(&[1, 2, 3]);
+        assert_eq!(reads.len(), 4);
+        let system = &reads[3];
+        assert_eq!((system.address, system.group), (0, true));
+        assert_eq!(system.devices, vec![0]);
+        // One pack, or a pack at 0, has no system read.
+        assert!(Codec.reads(&[1]).iter().all(|r| !r.group));
+        assert!(Codec.reads(&[0, 1]).iter().all(|r| !r.group));
+        let reqs = Codec.group_status(system);
+        // protocols.md §14.6: the captured EIA request and the computed 0x16-register EIB.
+        assert_eq!(
+            reqs[0].bytes,
+            [0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0]
+        );
+        assert_eq!(
+            reqs[1].bytes,
+            [0x00, 0x04, 0x21, 0x00, 0x00, 0x16, 0x7A, 0x29]
+        );
+        assert!(reqs[0].required && !reqs[1].required);
+        // 53.12 V, -123.4 A (s32), 1234.56 Ah (above 16 bits), 3 packs,
+        // 17 cycles, SOC 61.7 %, SOH 99.5 %; the average cell temperature -2.5 °C.
+        let mut eia = vec![0u16; usize::from(EIA.1)];
+        eia[0] = 5312;
+        let amps = (-1234i32) as u32;
+        eia[2] = amps as u16;
+        eia[3] = (amps >> 16) as u16;
+        eia[4] = 0xE240;
+        eia[5] = 0x0001;
+        eia[22] = 3;
+        eia[23] = 17;
+        eia[24] = 617;
+        eia[25] = 995;
+        let mut eib = vec![0u16; usize::from(EIB.1)];
+        eib[10] = (-25i16) as u16;
+        let mut answers = Vec::new();
+        for (req, regs) in reqs.iter().zip([&eia, &eib]) {
+            let frame = modbus::encode_read_reply(0, FC_INPUTS, regs);
+            match Codec.judge(0, req, &[], &frame, false) {
+                Judge::Done(Ok(a)) => answers.push(Some(a)),
+                other => panic!("{other:?}"),
+            }
+        }
+        let got = Codec.decode_group(system, &answers);
+        assert_eq!(got.len(), 1);
+        let (address, d) = &got[0];
+        assert_eq!(*address, 0);
+        let d = d.as_ref().unwrap();
+        let get = |n: &str| d.fields.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(get("pack_voltage"), Value::Float(53.12));
+        assert_eq!(get("pack_current"), Value::Float(-123.4));
+        assert_eq!(get("remaining_ah"), Value::Float(1234.56));
+        assert_eq!(get("packs_total"), Value::Int(3));
+        assert_eq!(get("cycle_count"), Value::Int(17));
+        assert_eq!(get("soc"), Value::Float(61.7));
+        assert_eq!(get("soh"), Value::Float(99.5));
+        assert_eq!(get("cell_temperature_avg"), Value::Float(-2.5));
+        for (name, _) in d.fields.iter() {
+            assert!(crate::catalog::writes("seplos3", name), "{name}");
+        }
+        assert_eq!(d.raw["eia"], json!(eia));
+        // Without EIB the reading still comes, without the temperature.
+        let d = Codec.decode_group(system, &[answers[0].clone(), None]);
+        let d = d[0].1.as_ref().unwrap();
+        assert!(d.fields.get("cell_temperature_avg").is_none());
+        // A pack count of 0, a short block, no block: errors naming the block.
+        let mut zero = eia.clone();
+        zero[22] = 0;
+        let e = Codec
+            .decode_group(system, &[answer(&zero)])
+            .remove(0)
+            .1
+            .unwrap_err();
+        assert!(e.contains("0x2000") && e.contains("pack count 0"), "{e}");
+        let e = Codec
+            .decode_group(system, &[answer(&eia[..25])])
+            .remove(0)
+            .1
+            .unwrap_err();
+        assert!(e.contains("26"), "{e}");
+        let e = Codec.decode_group(system, &[None]).remove(0).1.unwrap_err();
+        assert_eq!(e, "no system block");
+        let e = Codec
+            .decode_group(system, &[answer(&eia), answer(&eib[..10])])
+            .remove(0)
+            .1
+            .unwrap_err();
+        assert!(e.contains("0x2100"), "{e}");
+        for n in 0..30 {
+            let regs: Vec<u16> = (0..n).map(|i: u16| i.wrapping_mul(4099)).collect();
+            let _ = eia_fields(&regs, &mut Fields::new());
+            let _ = eib_fields(&regs, &mut Fields::new());
         }
     }
 }

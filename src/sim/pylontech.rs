@@ -1,6 +1,6 @@
 //! A simulated Pylontech bank on the console port (protocols.md §14.2): one or more packs at
 //! addresses 2, 3, ... answering 0x4F, 0x42 (the pack's own or, at the master, `INFO FF` for
-//! every module in one reply), 0x44, 0x92, 0x51, 0x93 and 0x96 from the drifting pack model.
+//! every module up to the first silent one in one reply), 0x44, 0x92, 0x51, 0x93 and 0x96 from the drifting pack model.
 //! Anything else (0x94 set-management, 0x95 turn-off above all) gets no answer and is reported
 //! as refused, so tests can assert that no tool ever sends one.
 
@@ -133,8 +133,10 @@ impl Bank {
         let master = self.packs.first().map(|p| p.address);
         let info: Vec<u8> = match cmd {
             Command::Analog if byte == Some(ALL_MODULES) && Some(req.adr) == master => {
+                // Module i of the reply is the pack at master + i: the reply ends at the
+                // first silent pack (the master cannot place the modules after it).
                 let live: Vec<usize> = (0..self.packs.len())
-                    .filter(|&i| !self.packs[i].silent)
+                    .take_while(|&i| !self.packs[i].silent)
                     .collect();
                 if self.packs.first().is_none_or(|p| p.silent) {
                     return None;

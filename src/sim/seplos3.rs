@@ -1,15 +1,19 @@
 //! Simulated Seplos v3 boards over Modbus RTU (protocols.md §14.6): packs at their slave
 //! addresses (default 0, as a single pack answers) serving the FC04 pack blocks 0x1000
 //! (PIA), 0x1100 (PIB) and the identity block at 0x1700 (whole, or the factory name alone, as
-//! a real board answers both), and the FC01 status coils at 0x1200
-//! (PIC), from the drifting pack model. Other blocks get exception 02; FC05, FC06, FC0F, FC10
+//! a real board answers both), and the FC01 status coils at 0x1200 (PIC), from the drifting
+//! pack model; with packs at 1-16 and none at 0, the master's system blocks 0x2000 (EIA) and
+//! 0x2100 (EIB, 0x16 registers) at slave 0, consistent with the packs (`--silent 0`: none, a
+//! bank without a master). Other blocks get exception 02; FC05, FC06, FC0F, FC10
 //! and every other function are refused without an answer.
 
 use super::lp4::PackModel;
 use super::Responder;
 use crate::family::SimSpec;
 use crate::proto::modbus;
-use crate::proto::seplos3::{self, FACTORY, FC_COILS, FC_INPUTS, IDENTITY, PIA, PIB, PIC};
+use crate::proto::seplos3::{
+    self, EIA, EIB, FACTORY, FC_COILS, FC_INPUTS, IDENTITY, PIA, PIB, PIC,
+};
 use std::time::{Duration, Instant};
 
 /// The model in the identity block at 0x1700.
@@ -29,6 +33,8 @@ struct Pack {
 
 pub struct Slave {
     packs: Vec<Pack>,
+    /// `--silent 0` with the packs elsewhere: no system blocks (a bank without a master).
+    system_silent: bool,
     cells: usize,
     bad_every: Option<u64>,
     replies: u64,
@@ -66,6 +72,7 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         }
     }
     Ok(Box::new(Slave {
+        system_silent: spec.silent.contains(&seplos3::SYSTEM_ADDRESS),
         packs,
         cells: spec.cells.clamp(8, 16),
         bad_every: spec.bad_every,
@@ -86,6 +93,9 @@ impl Slave {
         let start = u16::from_be_bytes([frame[2], frame[3]]);
         let count = u16::from_be_bytes([frame[4], frame[5]]);
         let cells = self.cells;
+        if address == seplos3::SYSTEM_ADDRESS && self.packs.iter().all(|p| p.address != address) {
+            return (!self.system_silent).then(|| self.system(function, (start, count), now));
+        }
         let p = self
             .packs
             .iter_mut()
@@ -142,6 +152,63 @@ impl Slave {
             _ => modbus::encode_exception(address, function, 0x02),
         };
         Some(reply)
+    }
+}
+
+impl Slave {
+    /// The master's system blocks at slave 0, from the answering packs: the mean pack
+    /// voltage, the summed current and remaining capacity, the pack count, the most cycles,
+    /// the bank's SOC, the lowest SOH and the mean cell temperature. EIB read as 0x1A
+    /// registers gets exception 02, as from a real board.
+    fn system(&mut self, function: u8, block: (u16, u16), now: Instant) -> Vec<u8> {
+        let cells = self.cells;
+        let images: Vec<_> = self
+            .packs
+            .iter_mut()
+            .filter(|p| !p.silent)
+            .map(|p| p.model.image(now))
+            .collect();
+        let n = images.len().max(1) as i64;
+        let words = |v: u32| [v as u16, (v >> 16) as u16];
+        match (function, block) {
+            (FC_INPUTS, EIA) => {
+                let mv: i64 = images
+                    .iter()
+                    .map(|i| {
+                        i.cells_mv[..cells]
+                            .iter()
+                            .map(|&c| i64::from(c))
+                            .sum::<i64>()
+                    })
+                    .sum();
+                let deci_amps: i64 = images.iter().map(|i| i64::from(i.current_centi) / 10).sum();
+                let centi_ah: i64 = images.iter().map(|i| i64::from(i.remaining_ah) * 100).sum();
+                let mut r = vec![0u16; usize::from(EIA.1)];
+                r[0..2].copy_from_slice(&words((mv / n / 10) as u32));
+                r[2..4].copy_from_slice(&words(deci_amps as i32 as u32));
+                r[4..6].copy_from_slice(&words(centi_ah as u32));
+                r[22] = self.packs.len() as u16;
+                r[23] = images
+                    .iter()
+                    .map(|i| i.cycles.min(0xFFFF) as u16)
+                    .max()
+                    .unwrap_or(0);
+                // Each pack holds 100.00 Ah (PIA's design capacity).
+                r[24] = (centi_ah * 10 / (n * 10_000)).min(1000) as u16;
+                r[25] = 1000;
+                modbus::encode_read_reply(seplos3::SYSTEM_ADDRESS, FC_INPUTS, &r)
+            }
+            (FC_INPUTS, EIB) => {
+                let (sum, k) = images.iter().fold((0i64, 0i64), |(s, k), i| {
+                    let t: i64 = i.sensors[..4].iter().map(|&t| i64::from(t)).sum();
+                    (s + t, k + 4)
+                });
+                let mut r = vec![0u16; usize::from(EIB.1)];
+                r[10] = (sum * 10 / k.max(1)) as i16 as u16;
+                modbus::encode_read_reply(seplos3::SYSTEM_ADDRESS, FC_INPUTS, &r)
+            }
+            _ => modbus::encode_exception(seplos3::SYSTEM_ADDRESS, function, 0x02),
+        }
     }
 }
 
@@ -250,5 +317,62 @@ mod tests {
         // Another block: exception 02.
         let r = s.feed(&seplos3::read(0, 4, (0x1300, 0x6A)), now);
         assert_eq!(r[0][1], 0x84);
+    }
+
+    #[test]
+    fn a_bank_answers_its_system_blocks_at_slave_0() {
+        let mut s = simulator(&SimSpec {
+            addresses: vec![1, 2],
+            cells: 16,
+            ..SimSpec::default()
+        })
+        .unwrap();
+        let now = Instant::now();
+        let codec = seplos3::Codec;
+        let reads = codec.reads(&[1, 2]);
+        let system = reads.iter().find(|r| r.group).unwrap();
+        let mut answers = Vec::new();
+        for req in codec.group_status(system) {
+            let r = s.feed(&req.bytes, now);
+            match codec.judge(0, &req, &[], &r.concat(), true) {
+                crate::proto::codec::Judge::Done(Ok(a)) => answers.push(Some(a)),
+                other => panic!("{other:?}"),
+            }
+        }
+        let got = codec.decode_group(system, &answers);
+        let bank = got[0].1.as_ref().unwrap();
+        // The packs' own readings, for comparison.
+        let mut volts = 0.0;
+        let mut amps = 0.0;
+        for a in [1, 2] {
+            let mut answers = Vec::new();
+            for req in codec.status(a) {
+                let r = s.feed(&req.bytes, now);
+                if let crate::proto::codec::Judge::Done(Ok(x)) =
+                    codec.judge(a, &req, &[], &r.concat(), true)
+                {
+                    answers.push(Some(x));
+                }
+            }
+            let d = codec.decode(a, &answers).unwrap();
+            let num = |n: &str| match d.fields.get(n) {
+                Some(crate::record::Value::Float(v)) => *v,
+                other => panic!("{n}: {other:?}"),
+            };
+            volts += num("pack_voltage") / 2.0;
+            amps += num("pack_current");
+        }
+        let num = |n: &str| match bank.fields.get(n) {
+            Some(crate::record::Value::Float(v)) => *v,
+            Some(crate::record::Value::Int(v)) => *v as f64,
+            other => panic!("{n}: {other:?}"),
+        };
+        assert_eq!(num("packs_total"), 2.0);
+        assert!((num("pack_voltage") - volts).abs() < 0.02, "{volts}");
+        assert!((num("pack_current") - amps).abs() < 0.15, "{amps}");
+        assert!(bank.fields.get("cell_temperature_avg").is_some());
+        // EIB read as 0x1A registers: exception 02, as from a real board.
+        let r = s.feed(&seplos3::read(0, 4, (0x2100, 0x1A)), now);
+        assert_eq!(r[0][1..3], [0x84, 0x02]);
     }
 }

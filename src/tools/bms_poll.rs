@@ -105,6 +105,10 @@ pub struct Args {
     /// (unreliable: packs stop answering FC03 on a bus without triggers)
     #[arg(long, conflicts_with = "jk_trigger")]
     pub jk_modbus_read: bool,
+    /// Pylontech: read every module of a group with one request to its master (0x42 INFO FF)
+    /// instead of three per pack; alarms (0x44) and limits (0x92) are then not read
+    #[arg(long)]
+    pub pylontech_group: bool,
     /// Packs from a TOML file ([[pack]] port, address, name, protocol, baud)
     #[arg(long, value_name = "FILE", conflicts_with = "detect")]
     pub config: Option<PathBuf>,
@@ -140,6 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         invert_current: args.invert_current,
         jk_trigger: args.jk_trigger,
         jk_modbus_read: args.jk_modbus_read,
+        pylontech_group: args.pylontech_group,
     };
     let capture = args
         .poll
@@ -741,6 +746,8 @@ struct Candidate {
     options: Options,
     baud: u32,
     addresses: Vec<u8>,
+    /// Ask a found device for the devices behind it (the user did not name the addresses).
+    expand: bool,
 }
 
 fn detect_port(
@@ -788,6 +795,7 @@ fn detect_port(
                 },
                 baud: h.baud,
                 addresses: h.addresses.clone(),
+                expand: false,
             });
         }
     }
@@ -813,6 +821,7 @@ fn detect_port(
                         options: o,
                         baud,
                         addresses: addresses.clone(),
+                        expand: how.only_addrs.is_none(),
                     });
                 }
             }
@@ -970,7 +979,7 @@ fn probe_candidate(
                 continue;
             }
         };
-        let mut info = match codec.check_probe(address, &answer) {
+        let info = match codec.check_probe(address, &answer) {
             Ok(i) => i,
             Err(e) => {
                 log::info!(
@@ -981,35 +990,85 @@ fn probe_candidate(
                 continue;
             }
         };
-        let ident = codec.identity(address);
-        if !ident.is_empty() {
-            std::thread::sleep(f.pause.max(Duration::from_millis(20)));
-            if let Ok(answers) =
-                poll::run_requests(link, codec.as_ref(), address, &ident, timeout, f.pause)
-            {
-                if let Some(more) = codec.decode_identity(address, &answers) {
-                    info = merge(info, more);
-                }
+        let info = identified(link, codec.as_ref(), f, address, timeout, info);
+        let maker = info.manufacturer.clone();
+        found.push(c.found(port, link, address, info));
+        // A device that answers for others behind it (a Pylontech master for its group):
+        // they are found with one request more, unless the user named the addresses.
+        let Some(ask) = codec.members_probe(address).filter(|_| c.expand) else {
+            continue;
+        };
+        std::thread::sleep(f.pause.max(Duration::from_millis(20)));
+        let members = poll::exchange(link, codec.as_ref(), address, &ask, &[], timeout)
+            .map_err(|e| e.to_string())
+            .and_then(|answer| codec.members(address, &answer));
+        let members = match members {
+            Ok(m) => m,
+            Err(e) => {
+                log::debug!("{port}: {} address {address}: members: {e}", f.name);
+                continue;
             }
+        };
+        for m in members {
+            if c.addresses.contains(&m) || found.iter().any(|d: &Found| d.address == m) {
+                continue;
+            }
+            let base = Info {
+                manufacturer: maker.clone(),
+                ..Info::default()
+            };
+            let info = identified(link, codec.as_ref(), f, m, timeout, base);
+            log::info!(
+                "{port}: {} address {m}: answers behind address {address}",
+                f.name
+            );
+            found.push(c.found(port, link, m, info));
         }
+    }
+    Ok(found)
+}
+
+/// `info` with what the device's identity reads add, if it has any.
+fn identified(
+    link: &mut Link,
+    codec: &dyn crate::proto::codec::Codec,
+    f: &Family,
+    address: u8,
+    timeout: Duration,
+    info: Info,
+) -> Info {
+    let ident = codec.identity(address);
+    if ident.is_empty() {
+        return info;
+    }
+    std::thread::sleep(f.pause.max(Duration::from_millis(20)));
+    match poll::run_requests(link, codec, address, &ident, timeout, f.pause) {
+        Ok(answers) => match codec.decode_identity(address, &answers) {
+            Some(more) => merge(info, more),
+            None => info,
+        },
+        Err(_) => info,
+    }
+}
+
+impl Candidate {
+    fn found(&self, port: &str, link: &Link, address: u8, info: Info) -> Found {
         let plan = PackPlan {
             address,
             name: None,
             index: 0,
         };
-        let device = poll::device_name(&link.label, &plan, &info);
-        found.push(Found {
-            family: f,
-            options: c.options.clone(),
+        Found {
+            family: self.family,
+            options: self.options.clone(),
             port: port.to_string(),
-            baud: c.baud,
+            baud: self.baud,
             network: link.is_network(),
             address,
-            device,
+            device: poll::device_name(&link.label, &plan, &info),
             info,
-        });
+        }
     }
-    Ok(found)
 }
 
 fn merge(a: Info, b: Info) -> Info {

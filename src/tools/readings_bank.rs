@@ -59,7 +59,9 @@ soh (minimum), pack_voltage (mean), pack_current, power, remaining_ah and capaci
 the bank's own energy counters, the lowest and highest cell with the pack that holds it
 (cell_lowest_device, cell_lowest), cell_temperature_min/max, packs_online/packs_total and
 problem (some pack has a warning, protection or alarm on). A pack is offline after a status
-record with an error or after --stale without a reading; offline packs leave the sums.
+record with an error or after --stale without a reading; offline packs leave the sums. A
+reading that has packs_total (a bank master's own system reading, as bms-poll's seplos3
+writes) is a whole bank's: it passes through and gets its own counters, but is not a pack.
 
 Exit status: 0 done, 1 some input lines were not records (each reported with its line
 number and skipped) or a --bank member never gave a reading (named after two cycles), 2
@@ -163,6 +165,10 @@ pub struct Filter {
     max_gap_ms: i64,
     /// Devices whose readings already carry derived fields (warned once).
     derived: HashSet<String>,
+    /// Devices whose readings are a whole bank's (`packs_total`: a Seplos v3 master's system
+    /// reading): never packs of a bank, their status records neither (at most
+    /// [`MAX_DEVICES`]).
+    wholes: HashSet<String>,
     /// Something changed since the last [`Filter::state`].
     pub dirty: bool,
     clock: fn() -> i64,
@@ -264,6 +270,7 @@ impl Filter {
                 .collect(),
             max_gap_ms,
             derived: HashSet::new(),
+            wholes: HashSet::new(),
             dirty: false,
         }
     }
@@ -318,7 +325,14 @@ impl Filter {
                     return Ok(());
                 }
                 self.newest = Some(self.newest.map_or(ts_ms, |t| t.max(ts_ms)));
-                if source != "bank" {
+                if fields.whole
+                    && !self.wholes.contains(device.as_ref())
+                    && self.wholes.len() < MAX_DEVICES
+                {
+                    self.wholes.insert(device.to_string());
+                }
+                let pack = source != "bank" && !fields.whole;
+                if pack {
                     self.count_for_members(&device);
                 }
                 if !self.track(&device, n) {
@@ -346,8 +360,9 @@ impl Filter {
                     out.extend_from_slice(&line[close..]);
                 }
                 out.push(b'\n');
-                // Bank readings (ours or an upstream filter's) are not packs of a bank.
-                if source != "bank" {
+                // Bank readings (ours, an upstream filter's, a bank master's system reading)
+                // are not packs of a bank.
+                if pack {
                     for b in &mut self.banks {
                         for r in b.reading(&device, ts_ms, &fields) {
                             write_bank(out, r);
@@ -361,7 +376,7 @@ impl Filter {
                 out.push(b'\n');
                 let limit = (self.clock)().saturating_add(FUTURE_MS);
                 let ts_ms = ts_ms.filter(|&t| t <= limit);
-                if device.len() > MAX_DEVICE_ID {
+                if device.len() > MAX_DEVICE_ID || self.wholes.contains(&device) {
                     return Ok(());
                 }
                 for b in &mut self.banks {
@@ -1006,6 +1021,58 @@ mod tests {
         );
         assert!(out.contains("\"source\":\"bank\""), "{out}");
         assert!(!out.contains("null"), "{out}");
+    }
+
+    /// A Seplos v3 master's system reading (it has packs_total) is the bank's own, not a
+    /// third pack: the bank of two packs counts two, sums two currents, and the system
+    /// reading's status record takes no pack offline.
+    #[test]
+    fn a_bank_masters_system_reading_is_not_a_pack() {
+        let mut f = Filter::with_clock(
+            State::default(),
+            Duration::from_secs(300),
+            bank(),
+            fixed_clock,
+        );
+        let t = NOW - 60_000;
+        let system = |ms: i64| {
+            let ts = crate::time::Timestamp { unix_ms: ms };
+            format!(
+                r#"{{"type":"reading","ts":"{ts}","source":"seplos3","device":"p-0","fields":{{"pack_voltage":50.0,"pack_current":20.0,"packs_total":2}}}}"#
+            )
+        };
+        let status = |ms: i64| {
+            let ts = crate::time::Timestamp { unix_ms: ms };
+            format!(
+                r#"{{"type":"status","ts":"{ts}","source":"seplos3","device":"p-0","error":"timeout"}}"#
+            )
+        };
+        let mut lines = Vec::new();
+        for k in 0..3 {
+            let ms = t + k * 10_000;
+            lines.push(at(ms, "a", 50.0, 10.0));
+            lines.push(at(ms, "b", 50.0, 10.0));
+            lines.push(system(ms));
+        }
+        lines.push(status(t + 30_000));
+        lines.push(at(t + 30_000, "a", 50.0, 10.0));
+        lines.push(at(t + 30_000, "b", 50.0, 10.0));
+        let out = feed(&mut f, &lines);
+        let banks: Vec<serde_json::Value> = out
+            .lines()
+            .filter(|l| l.contains("\"source\":\"bank\""))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(banks.len() >= 2, "{out}");
+        for b in &banks {
+            assert_eq!(b["fields"]["packs_total"], 2, "{b}");
+            assert_eq!(b["fields"]["packs_online"], 2, "{b}");
+            assert_eq!(b["fields"]["pack_current"], 20.0, "{b}");
+        }
+        // The system reading passes through, with its own counters.
+        assert!(out
+            .lines()
+            .any(|l| l.contains("\"device\":\"p-0\"") && l.contains("power")));
     }
 
     proptest::proptest! {
