@@ -9,7 +9,7 @@
 //! [`pylon_ascii::Vendor::allowed`] (never 0x94 set-management, never 0x95 turn-off).
 
 use crate::proto::codec::{self, Decoded, Judge};
-use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
+use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Rd, Vendor};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
 
@@ -24,56 +24,6 @@ pub(crate) fn round(v: f64, places: i32) -> f64 {
 /// °C from u16 × 0.1 K (Pylontech subtracts 2731).
 pub fn celsius(raw: u16) -> f64 {
     round((f64::from(raw) - 2731.0) / 10.0, 1)
-}
-
-/// A reader over INFO bytes that names what is missing (shared by the Seplos and PACE codecs).
-pub(crate) struct Rd<'a> {
-    d: &'a [u8],
-    pos: usize,
-    what: &'static str,
-}
-
-impl<'a> Rd<'a> {
-    pub(crate) fn new(d: &'a [u8], what: &'static str) -> Self {
-        Rd { d, pos: 0, what }
-    }
-    fn short(&self, need: usize) -> String {
-        format!(
-            "{}: {} INFO bytes, need at least {}",
-            self.what,
-            self.d.len(),
-            self.pos + need
-        )
-    }
-    pub(crate) fn u8(&mut self) -> Result<u8, String> {
-        let b = *self.d.get(self.pos).ok_or_else(|| self.short(1))?;
-        self.pos += 1;
-        Ok(b)
-    }
-    pub(crate) fn u16(&mut self) -> Result<u16, String> {
-        let s = self
-            .d
-            .get(self.pos..self.pos + 2)
-            .ok_or_else(|| self.short(2))?;
-        self.pos += 2;
-        Ok(u16::from_be_bytes([s[0], s[1]]))
-    }
-    fn u24(&mut self) -> Result<u32, String> {
-        let s = self
-            .d
-            .get(self.pos..self.pos + 3)
-            .ok_or_else(|| self.short(3))?;
-        self.pos += 3;
-        Ok(u32::from_be_bytes([0, s[0], s[1], s[2]]))
-    }
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let s = self
-            .d
-            .get(self.pos..self.pos + n)
-            .ok_or_else(|| self.short(n))?;
-        self.pos += n;
-        Ok(s)
-    }
 }
 
 /// One module's analog values (0x42).
@@ -337,18 +287,11 @@ pub fn encode_module(a: &Analog, out: &mut Vec<u8>) {
 pub struct Codec;
 
 fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
-    // The allow-list holds every command used here; a refusal would be a bug in this file.
-    let bytes = ascii::request(Vendor::Pylontech, address, cmd, info).unwrap_or_default();
-    codec::Request {
-        bytes,
-        what: cmd.cid2(),
-        required,
-    }
+    ascii::read(Vendor::Pylontech, address, cmd, info, required)
 }
 
 fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
-    let cmd = Command::from_cid2(what).ok_or("not a Pylontech read")?;
-    ascii::reply_info(frame, Vendor::Pylontech, address, cmd).map_err(|e| e.to_string())
+    ascii::answer_info(Vendor::Pylontech, frame, address, what)
 }
 
 impl codec::Codec for Codec {

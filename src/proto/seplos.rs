@@ -9,8 +9,9 @@
 //! 0x4F and nothing else); Seplos answers 0x92/0x93 with RTN 04 anyway.
 
 use crate::proto::codec::{self, Decoded, Judge};
+use crate::proto::pylon_ascii::Rd;
 use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
-use crate::proto::pylontech::{celsius, round, text, Rd};
+use crate::proto::pylontech::{celsius, round, text};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
 
@@ -53,23 +54,7 @@ impl Analog {
 /// voltage, remaining, P, P words. At least the first 6 custom words are required.
 pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
     let mut r = Rd::new(info, "analog values (0x42)");
-    let _flag = r.u8()?;
-    let group = r.u8()?;
-    let m = r.u8()?;
-    if !(1..=24).contains(&m) {
-        return Err(format!("analog values (0x42): implausible cell count {m}"));
-    }
-    let cells_mv = (0..m).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
-    let n = r.u8()?;
-    if n > 16 {
-        return Err(format!(
-            "analog values (0x42): implausible temperature count {n}"
-        ));
-    }
-    let temps = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
-    let current = r.u16()? as i16;
-    let voltage = r.u16()?;
-    let remaining = r.u16()?;
+    let h = ascii::analog_head(&mut r)?;
     let custom = r.u8()?;
     if custom < 6 {
         return Err(format!(
@@ -80,12 +65,12 @@ pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
         .map(|_| r.u16())
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Analog {
-        group,
-        cells_mv,
-        temps,
-        current,
-        voltage,
-        remaining,
+        group: h.group,
+        cells_mv: h.cells_mv,
+        temps: h.temps,
+        current: h.current,
+        voltage: h.voltage,
+        remaining: h.remaining,
         custom,
         words,
     })
@@ -93,17 +78,14 @@ pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
 
 /// The INFO of a 0x42 reply carrying `a` (simulators, tests).
 pub fn encode_analog(a: &Analog) -> Vec<u8> {
-    let mut d = vec![0x00, a.group, a.cells_mv.len().min(255) as u8];
-    for c in &a.cells_mv {
-        d.extend_from_slice(&c.to_be_bytes());
-    }
-    d.push(a.temps.len().min(255) as u8);
-    for t in &a.temps {
-        d.extend_from_slice(&t.to_be_bytes());
-    }
-    d.extend_from_slice(&a.current.to_be_bytes());
-    d.extend_from_slice(&a.voltage.to_be_bytes());
-    d.extend_from_slice(&a.remaining.to_be_bytes());
+    let mut d = ascii::encode_analog_head(&ascii::AnalogHead {
+        group: a.group,
+        cells_mv: a.cells_mv.clone(),
+        temps: a.temps.clone(),
+        current: a.current,
+        voltage: a.voltage,
+        remaining: a.remaining,
+    });
     d.push(a.words.len().min(255) as u8);
     for w in &a.words {
         d.extend_from_slice(&w.to_be_bytes());
@@ -175,12 +157,7 @@ pub fn parse_alarms(
     raw: &mut Map<String, serde_json::Value>,
 ) -> Result<(), String> {
     let mut r = Rd::new(info, "alarm states (0x44)");
-    let _flag = r.u8()?;
-    let _group = r.u8()?;
-    let m = usize::from(r.u8()?);
-    let cells = r.bytes(m)?;
-    let n = usize::from(r.u8()?);
-    let temps = r.bytes(n)?;
+    let (cells, temps) = ascii::item_states(&mut r)?;
     let current = r.u8()?;
     let voltage = r.u8()?;
     let p = usize::from(r.u8()?);
@@ -190,17 +167,12 @@ pub fn parse_alarms(
         ));
     }
     let s = r.bytes(p)?;
-    // Item states: 00 normal, 01 below the lower limit, 02 above the upper limit, F0 other.
-    let any = |states: &[u8], v: u8| states.contains(&v);
-    f.bool("warning_cell_ov", any(cells, 2));
-    f.bool("warning_cell_uv", any(cells, 1));
     let (probes, board) = if temps.len() >= 6 {
         temps.split_at(temps.len() - 2)
     } else {
         (temps, &[][..])
     };
-    f.bool("warning_battery_ot", any(probes, 2));
-    f.bool("warning_battery_ut", any(probes, 1));
+    ascii::item_warnings(cells, probes, f);
     if let [env, mos] = board {
         f.bool("warning_ambient_temp", *env == 1 || *env == 2);
         f.bool("warning_mos_ot", *mos == 2);
@@ -256,18 +228,11 @@ pub fn identity(m51: &[u8]) -> Info {
 pub struct Codec;
 
 fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
-    // The allow-list holds every command used here; a refusal would be a bug in this file.
-    let bytes = ascii::request(Vendor::SeplosV2, address, cmd, info).unwrap_or_default();
-    codec::Request {
-        bytes,
-        what: cmd.cid2(),
-        required,
-    }
+    ascii::read(Vendor::SeplosV2, address, cmd, info, required)
 }
 
 fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
-    let cmd = Command::from_cid2(what).ok_or("not a Seplos v2 read")?;
-    ascii::reply_info(frame, Vendor::SeplosV2, address, cmd).map_err(|e| e.to_string())
+    ascii::answer_info(Vendor::SeplosV2, frame, address, what)
 }
 
 impl codec::Codec for Codec {

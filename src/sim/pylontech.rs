@@ -5,9 +5,10 @@
 //! as refused, so tests can assert that no tool ever sends one.
 
 use super::lp4::PackModel;
+use super::pylon_ascii::{kelvin, pack_models, Bus, Dialect};
 use super::Responder;
 use crate::family::SimSpec;
-use crate::proto::pylon_ascii::{self as ascii, Command, Scan, Vendor, ALL_MODULES};
+use crate::proto::pylon_ascii::{self as ascii, Command, Rtn, Vendor, ALL_MODULES};
 use crate::proto::pylontech::{self, Analog};
 use std::time::Instant;
 
@@ -30,11 +31,6 @@ pub const NO_MANAGEMENT: &str = "unsupported_0x92";
 pub struct Bank {
     packs: Vec<Pack>,
     cells: usize,
-    bad_every: Option<u64>,
-    replies: u64,
-    buf: Vec<u8>,
-    last: Option<Instant>,
-    refused: Vec<Vec<u8>>,
 }
 
 /// The protection bits of 0x44 status 1 a --fault may raise.
@@ -50,18 +46,12 @@ const FAULTS: [(&str, u8); 7] = [
 
 /// `bms-sim pylontech`: packs at the spec's addresses (default 2, the master).
 pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
-    let addresses = if spec.addresses.is_empty() {
-        vec![pylontech::MASTER]
-    } else {
-        spec.addresses.clone()
-    };
-    let start = Instant::now();
-    let mut packs: Vec<Pack> = addresses
-        .iter()
-        .map(|&a| Pack {
-            address: a,
-            model: PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start),
-            silent: spec.silent.contains(&a) || spec.asleep.contains(&a),
+    let mut packs: Vec<Pack> = pack_models(spec, pylontech::MASTER)
+        .into_iter()
+        .map(|(address, model, silent)| Pack {
+            address,
+            model,
+            silent,
             status1: 0,
             no_management: false,
         })
@@ -95,22 +85,20 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
             p.status1 |= 1 << bit;
         }
     }
-    Ok(Box::new(Bank {
-        packs,
-        cells: spec.cells.clamp(8, 16),
-        bad_every: spec.bad_every,
-        replies: 0,
-        buf: Vec::new(),
-        last: None,
-        refused: Vec::new(),
-    }))
+    Ok(Box::new(Bus::new(
+        Bank {
+            packs,
+            cells: spec.cells.clamp(8, 16),
+        },
+        spec.bad_every,
+    )))
 }
 
 fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
     let img = p.model.image(now);
     let cells_mv: Vec<u16> = img.cells_mv[..cells.min(img.cells_mv.len())].to_vec();
     let total_mv: u32 = cells_mv.iter().map(|&c| u32::from(c)).sum();
-    let kelvin = |c: i8| (f64::from(c) * 10.0 + 2731.0).round() as u16;
+    let kelvin = |c: i8| kelvin(c, 2731.0);
     let mut temps = vec![kelvin(img.sensors[0])];
     temps.extend(img.sensors[1..5].iter().map(|&t| kelvin(t)));
     Analog {
@@ -125,9 +113,12 @@ fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
     }
 }
 
-impl Bank {
-    fn answer(&mut self, req: &ascii::Frame, now: Instant) -> Option<Vec<u8>> {
-        let cmd = Command::from_cid2(req.cid2)?;
+impl Dialect for Bank {
+    fn vendor(&self) -> Vendor {
+        Vendor::Pylontech
+    }
+
+    fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)> {
         let cells = self.cells;
         let byte = req.info.first().copied();
         let master = self.packs.first().map(|p| p.address);
@@ -169,9 +160,7 @@ impl Bank {
                         d
                     }
                     Command::Management if p.no_management => {
-                        let reply = ascii::reply(ascii::VER_20, adr, 0x04, &[]);
-                        self.replies += 1;
-                        return Some(reply);
+                        return Some((Rtn::Cid2Invalid.code(), Vec::new()));
                     }
                     Command::Management => {
                         let mut d = vec![adr];
@@ -199,70 +188,7 @@ impl Bank {
                 }
             }
         };
-        let mut reply = ascii::reply(ascii::VER_20, req.adr, 0, &info);
-        self.replies += 1;
-        if self
-            .bad_every
-            .is_some_and(|n| n > 0 && self.replies.is_multiple_of(n))
-        {
-            let k = reply.len() - 2;
-            reply[k] = if reply[k] == b'0' { b'1' } else { b'0' };
-        }
-        Some(reply)
-    }
-}
-
-impl Responder for Bank {
-    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) > std::time::Duration::from_millis(200))
-        {
-            self.buf.clear();
-        }
-        self.last = Some(now);
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() > 4 * ascii::MAX_FRAME {
-            self.buf.clear();
-        }
-        let mut out = Vec::new();
-        loop {
-            match ascii::scan(&self.buf) {
-                Scan::NeedMore => break,
-                Scan::Garbage { skip, .. } => {
-                    self.buf.drain(..skip.min(self.buf.len()));
-                }
-                Scan::Frame { len } => {
-                    let frame: Vec<u8> = self.buf.drain(..len).collect();
-                    let Ok(req) = ascii::parse(&frame) else {
-                        continue;
-                    };
-                    let allowed = Command::from_cid2(req.cid2)
-                        .is_some_and(|c| Vendor::Pylontech.allows(c))
-                        && req.ver == ascii::VER_20;
-                    if allowed {
-                        out.extend(self.answer(&req, now));
-                    } else {
-                        self.refused.push(frame);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
-        let f = ascii::parse(reply).ok()?;
-        Some(ascii::reply(
-            f.ver,
-            super::next_address(f.adr),
-            f.cid2,
-            &f.info,
-        ))
-    }
-
-    fn refused(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.refused)
+        Some((0, info))
     }
 }
 
