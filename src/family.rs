@@ -317,6 +317,7 @@ pub static FAMILIES: &[Family] = &[
             max: 15,
             probe: &[0],
         },
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -329,7 +330,6 @@ pub static FAMILIES: &[Family] = &[
                 firmware 9600; detection tries both). Reads 0x42 analog values and 0x44 alarms \
                 every cycle, 0x51 device name once per connection; nothing but 0x42, 0x44, \
                 0x47, 0x51 and 0x4F is ever sent.",
-        reach: Reach::ASKED,
     },
     Family {
         name: "pace",
@@ -342,6 +342,7 @@ pub static FAMILIES: &[Family] = &[
             max: 15,
             probe: &[pace::DEFAULT_ADDRESS, pace::CONSOLE_ADDRESS],
         },
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -354,7 +355,6 @@ pub static FAMILIES: &[Family] = &[
                 switches set 0-15). Reads 0x42 analog values and 0x44 status every cycle, \
                 0xC1 hardware version and 0xC2 serial number once per connection; never 0x99 \
                 switch control, 0x9A-0x9C MOSFETs/reboot or any set-configuration code.",
-        reach: Reach::ASKED,
     },
     Family {
         name: "eg4-7e",
@@ -456,6 +456,7 @@ pub static FAMILIES: &[Family] = &[
             max: 16,
             probe: &[seplos3::DEFAULT_ADDRESS, 1],
         },
+        reach: Reach::ASKED,
         modbus: true,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -469,7 +470,6 @@ pub static FAMILIES: &[Family] = &[
                 detection tries it last. Reads FC04 0x1000 pack and 0x1100 cell blocks and the \
                 FC01 0x1200 status coils every cycle, the 0x1700 identity text once per \
                 connection; never FC05/06/0F/10. modbus-tcp:// gateways work.",
-        reach: Reach::ASKED,
     },
 ];
 
