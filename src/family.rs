@@ -302,8 +302,8 @@ pub static FAMILIES: &[Family] = &[
         simulator: Some(sim::pylontech::simulator),
         notes: "Master pack at address 2, slaves 3-13 (group m adds 16 x m). DIP 1 on the master \
                 selects 9600 (up) or 115200 (down). Reads 0x42 analog values, 0x44 alarms and \
-                0x92 limits every cycle, 0x51/0x93/0x96 identity once per connection; never \
-                0x94/0x95.",
+                0x92 limits every cycle, 0x51/0x93/0x96 identity and 0x47 system parameters \
+                once per connection; never 0x94/0x95.",
     },
     Family {
         name: "seplos",

@@ -555,6 +555,9 @@ pub struct CodecDriver {
     /// Per address, the optional requests the device said it does not support (RTN 04):
     /// not sent again until the port is reopened.
     pub unsupported: BTreeMap<u8, Vec<Vec<u8>>>,
+    /// Per address, the settings read with the identity ([`Codec::identity_fields`]), added to
+    /// every reading; replaced when the identity is read again after a reconnect.
+    pub settings: BTreeMap<u8, Fields>,
 }
 
 impl CodecDriver {
@@ -564,6 +567,7 @@ impl CodecDriver {
             codec,
             pause,
             unsupported: BTreeMap::new(),
+            settings: BTreeMap::new(),
         }
     }
 }
@@ -592,6 +596,8 @@ impl Driver for CodecDriver {
             self.pause,
             self.unsupported.entry(pack.address).or_default(),
         )?;
+        let settings = self.codec.identity_fields(pack.address, &answers);
+        self.settings.insert(pack.address, settings);
         Ok(self.codec.decode_identity(pack.address, &answers))
     }
 
@@ -611,10 +617,18 @@ impl Driver for CodecDriver {
             self.pause,
             self.unsupported.entry(pack.address).or_default(),
         )?;
-        let d = self
+        let mut d = self
             .codec
             .decode(pack.address, &answers)
             .map_err(LinkError::Reply)?;
+        for (name, value) in self
+            .settings
+            .get(&pack.address)
+            .into_iter()
+            .flat_map(Fields::iter)
+        {
+            d.fields.set(name.to_string(), value.clone());
+        }
         Ok(Polled {
             fields: d.fields,
             raw: d.raw,

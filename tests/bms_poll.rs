@@ -1318,3 +1318,56 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
     assert_eq!(sent92("~20024692E00202FD2E\r"), 3, "{cap}");
     assert_eq!(sent92("~20034692E00203FD2C\r"), 1, "{cap}");
 }
+
+#[test]
+fn pylontech_system_parameters_are_read_once_per_connection() {
+    let dir = TempDir::new("bms-poll-0x47");
+    let capture = dir.path("capture.log");
+    let s = sim(
+        "pylontech",
+        &[
+            "--address",
+            "2,3",
+            "--cells",
+            "15",
+            "--fault",
+            "3:unsupported_0x47",
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-p",
+            "pylontech",
+            "-a",
+            "2,3",
+            "--count",
+            "3",
+            "--interval",
+            "0",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let r = readings(&out.get_output().stdout);
+    assert_eq!(r.len(), 6);
+    for reading in &r {
+        let f = &reading["fields"];
+        if reading["device"].as_str().unwrap().ends_with("-02") {
+            assert_eq!(f["setting_cell_voltage_high"], 3.6);
+            assert_eq!(f["setting_pack_voltage_high"], 54.0);
+            assert_eq!(f["setting_charge_temperature_high"], 55.0);
+            assert_eq!(f["setting_discharge_temperature_low"], -10.0);
+            assert_eq!(f["setting_discharge_current"], 37.0);
+        } else {
+            // Pack 3 answers RTN 04: its readings come without the settings.
+            assert!(f.get("setting_cell_voltage_high").is_none(), "{f}");
+            assert!(f.get("pack_voltage").is_some());
+        }
+    }
+    // 0x47 went once to each pack: with the identity, not every cycle.
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    assert_eq!(cap.matches("~20024647E00202FD2E\r").count(), 1, "{cap}");
+    assert_eq!(cap.matches("~20034647E00203FD2C\r").count(), 1, "{cap}");
+}

@@ -300,6 +300,12 @@ impl codec::Codec for Codec {
             req(address, Command::Manufacturer, ReqInfo::None, false),
             req(address, Command::Serial, ReqInfo::Byte(address), false),
             req(address, Command::Firmware, ReqInfo::Byte(address), false),
+            req(
+                address,
+                Command::SystemParameters,
+                ReqInfo::Byte(address),
+                false,
+            ),
         ]
     }
 
@@ -386,6 +392,115 @@ impl codec::Codec for Codec {
     fn unsupported(&self, error: &str) -> bool {
         ascii::is_unsupported(error)
     }
+
+    fn identity_fields(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Fields {
+        let mut f = Fields::new();
+        let params = answers
+            .get(3)
+            .and_then(Option::as_deref)
+            .map(|frame| info_of(frame, address, 0x47).and_then(|i| parse_system_parameters(&i)));
+        match params {
+            Some(Ok(p)) => system_parameter_fields(&p, &mut f),
+            Some(Err(e)) => log::debug!("address {address}: system parameters (0x47): {e}"),
+            None => {}
+        }
+        f
+    }
+}
+
+/// The 0x47 system parameters (protocols.md §14.2, the V3.3 PDF): the pack's configured
+/// alarm and protection thresholds, raw as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemParameters {
+    /// Cell high-voltage limit, mV.
+    pub cell_high_mv: u16,
+    /// Cell low-voltage (alarm) limit, mV.
+    pub cell_low_mv: u16,
+    /// Cell under-voltage (protection) limit, mV.
+    pub cell_under_mv: u16,
+    /// Charge high / low temperature limits, u16 × 0.1 K.
+    pub charge_high_temp: u16,
+    pub charge_low_temp: u16,
+    /// Charge current limit, s16 × 100 mA.
+    pub charge_current: i16,
+    /// Module (pack) high / low / under voltage limits, mV.
+    pub pack_high_mv: u16,
+    pub pack_low_mv: u16,
+    pub pack_under_mv: u16,
+    /// Discharge high / low temperature limits, u16 × 0.1 K.
+    pub discharge_high_temp: u16,
+    pub discharge_low_temp: u16,
+    /// Discharge current limit, s16 × 100 mA (negative on packs that sign it as a discharge).
+    pub discharge_current: i16,
+}
+
+/// A 0x47 reply's INFO: DATAFLAG, then the 12 words of [`SystemParameters`].
+pub fn parse_system_parameters(info: &[u8]) -> Result<SystemParameters, String> {
+    let mut r = Rd::new(info, "system parameters (0x47)");
+    let _flag = r.u8()?;
+    Ok(SystemParameters {
+        cell_high_mv: r.u16()?,
+        cell_low_mv: r.u16()?,
+        cell_under_mv: r.u16()?,
+        charge_high_temp: r.u16()?,
+        charge_low_temp: r.u16()?,
+        charge_current: r.u16()? as i16,
+        pack_high_mv: r.u16()?,
+        pack_low_mv: r.u16()?,
+        pack_under_mv: r.u16()?,
+        discharge_high_temp: r.u16()?,
+        discharge_low_temp: r.u16()?,
+        discharge_current: r.u16()? as i16,
+    })
+}
+
+/// The INFO of a 0x47 reply carrying `p` (simulators, tests), DATAFLAG 0.
+pub fn encode_system_parameters(p: &SystemParameters) -> Vec<u8> {
+    let mut d = vec![0x00];
+    for w in [
+        p.cell_high_mv,
+        p.cell_low_mv,
+        p.cell_under_mv,
+        p.charge_high_temp,
+        p.charge_low_temp,
+        p.charge_current as u16,
+        p.pack_high_mv,
+        p.pack_low_mv,
+        p.pack_under_mv,
+        p.discharge_high_temp,
+        p.discharge_low_temp,
+        p.discharge_current as u16,
+    ] {
+        d.extend_from_slice(&w.to_be_bytes());
+    }
+    d
+}
+
+/// The `setting_*` fields of the system parameters: volts, °C and amperes (both limits ≥ 0).
+pub fn system_parameter_fields(p: &SystemParameters, f: &mut Fields) {
+    let volts = |mv: u16| f64::from(mv) / 1000.0;
+    let amps = |a: i16| round(f64::from(a).abs() / 10.0, 1);
+    f.float("setting_cell_voltage_high", volts(p.cell_high_mv));
+    f.float("setting_cell_voltage_low", volts(p.cell_low_mv));
+    f.float("setting_cell_voltage_under", volts(p.cell_under_mv));
+    f.float(
+        "setting_charge_temperature_high",
+        celsius(p.charge_high_temp),
+    );
+    f.float("setting_charge_temperature_low", celsius(p.charge_low_temp));
+    f.float("setting_charge_current", amps(p.charge_current));
+    f.float("setting_pack_voltage_high", volts(p.pack_high_mv));
+    f.float("setting_pack_voltage_low", volts(p.pack_low_mv));
+    f.float("setting_pack_voltage_under", volts(p.pack_under_mv));
+    f.float(
+        "setting_discharge_temperature_high",
+        celsius(p.discharge_high_temp),
+    );
+    f.float(
+        "setting_discharge_temperature_low",
+        celsius(p.discharge_low_temp),
+    );
+    f.float("setting_discharge_current", amps(p.discharge_current));
 }
 
 #[cfg(test)]
@@ -520,7 +635,7 @@ mod tests {
         for r in sent {
             let f = ascii::parse(&r.bytes).unwrap();
             assert!(
-                [0x42, 0x44, 0x51, 0x92, 0x93, 0x96].contains(&f.cid2),
+                [0x42, 0x44, 0x47, 0x51, 0x92, 0x93, 0x96].contains(&f.cid2),
                 "{r:?}"
             );
             assert_eq!(f.cid2, r.what);
@@ -572,6 +687,81 @@ mod tests {
                     let _ = parse_analog_group(&d);
                 }
             }
+        }
+    }
+
+    // No public 0x47 capture: this reply is computed by hand from §14.2's layout (DATAFLAG,
+    // 3600 / 2900 / 2700 mV, 3281 and 2731 (0.1 K), 370 (× 100 mA), 54000 / 43500 / 40500 mV,
+    // 3331 and 2631, −370), LENGTH and CHKSUM worked out as in §14.1.
+    const SP_47: &str = "~20024600B032000E100B540A8C0CD10AAB0172D2F0A9EC9E340D030A47FE8EF26A\r";
+
+    #[test]
+    fn golden_system_parameters_read_with_the_identity() {
+        let ident = Codec.identity(2);
+        assert_eq!(ident[3].bytes, b"~20024647E00202FD2E\r".to_vec());
+        assert!(!ident[3].required);
+        let answers = [None, None, None, Some(SP_47.as_bytes().to_vec())];
+        let f = Codec.identity_fields(2, &answers);
+        let get = |n: &str| f.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(get("setting_cell_voltage_high"), Value::Float(3.6));
+        assert_eq!(get("setting_cell_voltage_low"), Value::Float(2.9));
+        assert_eq!(get("setting_cell_voltage_under"), Value::Float(2.7));
+        assert_eq!(get("setting_charge_temperature_high"), Value::Float(55.0));
+        assert_eq!(get("setting_charge_temperature_low"), Value::Float(0.0));
+        assert_eq!(get("setting_charge_current"), Value::Float(37.0));
+        assert_eq!(get("setting_pack_voltage_high"), Value::Float(54.0));
+        assert_eq!(get("setting_pack_voltage_low"), Value::Float(43.5));
+        assert_eq!(get("setting_pack_voltage_under"), Value::Float(40.5));
+        assert_eq!(
+            get("setting_discharge_temperature_high"),
+            Value::Float(60.0)
+        );
+        assert_eq!(
+            get("setting_discharge_temperature_low"),
+            Value::Float(-10.0)
+        );
+        assert_eq!(get("setting_discharge_current"), Value::Float(37.0));
+        assert_eq!(f.len(), 12);
+        for (name, _) in f.iter() {
+            assert!(crate::catalog::writes("pylontech", name), "{name}");
+        }
+        // The encoder writes the same INFO back.
+        let info = ascii::parse(SP_47.as_bytes()).unwrap().info;
+        assert_eq!(
+            encode_system_parameters(&parse_system_parameters(&info).unwrap()),
+            info
+        );
+        // The identity itself is unchanged by the extra answer.
+        assert_eq!(Codec.decode_identity(2, &answers), None);
+    }
+
+    #[test]
+    fn system_parameters_refused_or_short_give_no_fields() {
+        // RTN 04: the judge names it as unsupported, the engine drops the request for the
+        // device, and the answer is missing.
+        let r = Codec.identity(2).remove(3);
+        let refused = ascii::reply(0x20, 2, 0x04, &[]);
+        match Codec.judge(2, &r, &[], &refused, false) {
+            Judge::Done(Err(e)) => assert!(Codec.unsupported(&e), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Codec
+            .identity_fields(2, &[None, None, None, None])
+            .is_empty());
+        assert!(Codec.identity_fields(2, &[]).is_empty());
+        // One word short: an error, no fields.
+        let info = ascii::parse(SP_47.as_bytes()).unwrap().info;
+        let e = parse_system_parameters(&info[..info.len() - 1]).unwrap_err();
+        assert!(
+            e.starts_with("system parameters (0x47): 24 INFO bytes"),
+            "{e}"
+        );
+        let short = ascii::reply(0x20, 2, 0, &info[..info.len() - 2]);
+        assert!(Codec
+            .identity_fields(2, &[None, None, None, Some(short)])
+            .is_empty());
+        for n in 0..=info.len() {
+            let _ = parse_system_parameters(&info[..n]);
         }
     }
 }

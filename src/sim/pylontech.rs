@@ -2,7 +2,8 @@
 //! addresses 2, 3, ... answering 0x4F, 0x42 (the pack's own or, at the master, `INFO FF` for
 //! every module in one reply), 0x44, 0x92, 0x51, 0x93 and 0x96 from the drifting pack model.
 //! Anything else (0x94 set-management, 0x95 turn-off above all) gets no answer and is reported
-//! as refused, so tests can assert that no tool ever sends one.
+//! as refused, so tests can assert that no tool ever sends one. 0x47 (system parameters) is
+//! answered with LFP thresholds, or RTN 04 under `--fault unsupported_0x47`.
 
 use super::lp4::PackModel;
 use super::pylon_ascii::{kelvin, pack_models, Bus, Dialect};
@@ -23,10 +24,14 @@ struct Pack {
     status1: u8,
     /// --fault unsupported_0x92: 0x92 is answered with RTN 04 (firmware without it).
     no_management: bool,
+    /// --fault unsupported_0x47: 0x47 is answered with RTN 04.
+    no_parameters: bool,
 }
 
 /// The --fault that makes a pack answer 0x92 with RTN 04.
 pub const NO_MANAGEMENT: &str = "unsupported_0x92";
+/// The --fault that makes a pack answer 0x47 with RTN 04.
+pub const NO_PARAMETERS: &str = "unsupported_0x47";
 
 pub struct Bank {
     packs: Vec<Pack>,
@@ -54,15 +59,20 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
             silent,
             status1: 0,
             no_management: false,
+            no_parameters: false,
         })
         .collect();
     for (addr, name) in &spec.faults {
-        if name == NO_MANAGEMENT {
+        if name == NO_MANAGEMENT || name == NO_PARAMETERS {
             for p in packs
                 .iter_mut()
                 .filter(|p| addr.is_none_or(|a| a == p.address))
             {
-                p.no_management = true;
+                if name == NO_MANAGEMENT {
+                    p.no_management = true;
+                } else {
+                    p.no_parameters = true;
+                }
             }
             continue;
         }
@@ -74,7 +84,8 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         let (_, bit) = FAULTS.iter().find(|(n, _)| *n == full).ok_or_else(|| {
             let names: Vec<&str> = FAULTS.iter().map(|(n, _)| *n).collect();
             format!(
-                "unknown fault '{name}' for pylontech: use one of {}, {NO_MANAGEMENT}",
+                "unknown fault '{name}' for pylontech: use one of {}, {NO_MANAGEMENT}, \
+                 {NO_PARAMETERS}",
                 names.join(", ")
             )
         })?;
@@ -110,6 +121,26 @@ fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
         total_mah: 100_000,
         cycles: img.cycles.min(0xFFFF) as u16,
         user_count: 4,
+    }
+}
+
+/// The 0x47 answer of a pack of `cells` LFP cells: 3.6 / 2.9 / 2.7 V a cell, charging
+/// between 0 and 55 °C, discharging between −10 and 60 °C, 37 A either way.
+fn system_parameters(cells: usize) -> pylontech::SystemParameters {
+    let pack = |mv: u32| (mv * cells as u32).min(0xFFFF) as u16;
+    pylontech::SystemParameters {
+        cell_high_mv: 3600,
+        cell_low_mv: 2900,
+        cell_under_mv: 2700,
+        charge_high_temp: kelvin(55, 2731.0),
+        charge_low_temp: kelvin(0, 2731.0),
+        charge_current: 370,
+        pack_high_mv: pack(3600),
+        pack_low_mv: pack(2900),
+        pack_under_mv: pack(2700),
+        discharge_high_temp: kelvin(60, 2731.0),
+        discharge_low_temp: kelvin(-10, 2731.0),
+        discharge_current: -370,
     }
 }
 
@@ -184,6 +215,12 @@ impl Dialect for Bank {
                         d
                     }
                     Command::Firmware => vec![adr, 1, 0, 2, 4, 1],
+                    Command::SystemParameters if p.no_parameters => {
+                        return Some((Rtn::Cid2Invalid.code(), Vec::new()));
+                    }
+                    Command::SystemParameters => {
+                        pylontech::encode_system_parameters(&system_parameters(cells))
+                    }
                     _ => return None,
                 }
             }
@@ -222,6 +259,41 @@ mod tests {
         let off = ascii::reply(0x20, 2, 0x95, &[2]);
         assert!(s.feed(&off, now).is_empty());
         assert_eq!(s.refused(), vec![off]);
+        assert!(s.refused().is_empty());
+    }
+
+    #[test]
+    fn answers_system_parameters_or_rtn_04() {
+        let spec = SimSpec {
+            addresses: vec![2, 3],
+            cells: 16,
+            faults: vec![(Some(3), NO_PARAMETERS.into())],
+            ..SimSpec::default()
+        };
+        let mut s = simulator(&spec).unwrap();
+        let now = Instant::now();
+        let q = ascii::request(
+            Vendor::Pylontech,
+            2,
+            Command::SystemParameters,
+            Info::Byte(2),
+        );
+        let r = s.feed(&q.unwrap(), now);
+        let info =
+            ascii::reply_info(&r[0], Vendor::Pylontech, 2, Command::SystemParameters).unwrap();
+        let p = pylontech::parse_system_parameters(&info).unwrap();
+        assert_eq!((p.cell_high_mv, p.pack_high_mv), (3600, 57600));
+        assert_eq!(p.discharge_low_temp, 2631);
+        let q = ascii::request(
+            Vendor::Pylontech,
+            3,
+            Command::SystemParameters,
+            Info::Byte(3),
+        );
+        let r = s.feed(&q.unwrap(), now);
+        let e =
+            ascii::reply_info(&r[0], Vendor::Pylontech, 3, Command::SystemParameters).unwrap_err();
+        assert!(e.is_unsupported(), "{e}");
         assert!(s.refused().is_empty());
     }
 }
