@@ -9,9 +9,8 @@
 //! Read-only: requests come from the PACE allow-list of [`ascii::Vendor::allowed`] (never 0x99
 //! switch control, 0x9A–0x9C MOSFETs and reboot, nor any set-configuration code).
 
-use crate::proto::codec::{self, Decoded, Judge};
-use crate::proto::pylon_ascii::Rd;
-use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
+use crate::proto::codec::Decoded;
+use crate::proto::pylon_ascii::{self as ascii, Command, Rd, Vendor};
 use crate::proto::pylontech::{round, text};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
@@ -178,76 +177,34 @@ pub fn identity(c1: Option<&[u8]>, c2: Option<&[u8]>) -> Info {
     i
 }
 
-/// The PACE v25 codec for the poll engine: one pack per address.
+/// The PACE v25 codec for the poll engine: one pack per address (the engine's codec is
+/// [`ascii::Dialect`]'s).
 #[derive(Debug, Clone, Default)]
 pub struct Codec;
 
-fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
-    ascii::read(Vendor::Pace, address, cmd, info, required)
-}
+impl ascii::Dialect for Codec {
+    const VENDOR: Vendor = Vendor::Pace;
+    const STATUS: &'static [Command] = &[Command::Alarms];
+    const IDENTITY: &'static [Command] = &[Command::PaceHardware, Command::PaceSerial];
 
-fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
-    ascii::answer_info(Vendor::Pace, frame, address, what)
-}
-
-impl codec::Codec for Codec {
-    fn identity(&self, address: u8) -> Vec<codec::Request> {
-        vec![
-            req(address, Command::PaceHardware, ReqInfo::None, false),
-            req(address, Command::PaceSerial, ReqInfo::None, false),
-        ]
-    }
-
-    fn status(&self, address: u8) -> Vec<codec::Request> {
-        vec![
-            req(address, Command::Analog, ReqInfo::Byte(address), true),
-            req(address, Command::Alarms, ReqInfo::Byte(address), false),
-        ]
-    }
-
-    fn judge(
-        &self,
-        address: u8,
-        req: &codec::Request,
-        _prior: &[Option<Vec<u8>>],
-        buf: &[u8],
-        last: bool,
-    ) -> Judge {
-        ascii::judge(Vendor::Pace, address, req, buf, last)
-    }
-
-    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
-        let analog = answers
-            .first()
-            .and_then(Option::as_deref)
-            .ok_or("no analog values")?;
-        let a = parse_analog(&info_of(analog, address, 0x42)?)?;
+    fn decode_info(&self, analog: &[u8], more: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let a = parse_analog(analog)?;
         let mut fields = Fields::new();
         let mut raw = Map::new();
         analog_fields(&a, &mut fields);
-        if let Some(frame) = answers.get(1).and_then(Option::as_deref) {
-            parse_status(&info_of(frame, address, 0x44)?, &mut fields, &mut raw)?;
+        if let Some(Some(status)) = more.first() {
+            parse_status(status, &mut fields, &mut raw)?;
         }
         Ok(Decoded { fields, raw })
     }
 
-    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
-        let get = |i: usize, what: u8| {
-            answers
-                .get(i)
-                .and_then(Option::as_deref)
-                .and_then(|f| info_of(f, address, what).ok())
-        };
-        let i = identity(get(0, 0xC1).as_deref(), get(1, 0xC2).as_deref());
-        (!i.is_empty()).then_some(i)
+    fn identity_info(&self, infos: &[Option<Vec<u8>>]) -> Info {
+        let get = |i: usize| infos.get(i).and_then(Option::as_deref);
+        identity(get(0), get(1))
     }
 
-    fn probe(&self, address: u8) -> codec::Request {
-        req(address, Command::Analog, ReqInfo::Byte(address), true)
-    }
-
-    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
-        let a = parse_analog(&info_of(answer, address, 0x42)?)?;
+    fn check_analog(&self, info: &[u8]) -> Result<Info, String> {
+        let a = parse_analog(info)?;
         if !(8..=16).contains(&a.cells_mv.len()) {
             return Err(format!("{} cells: not a PACE pack", a.cells_mv.len()));
         }
@@ -255,10 +212,6 @@ impl codec::Codec for Codec {
             manufacturer: Some("PACE".into()),
             ..Info::default()
         })
-    }
-
-    fn unsupported(&self, error: &str) -> bool {
-        ascii::is_unsupported(error)
     }
 }
 

@@ -751,6 +751,127 @@ pub(crate) fn item_warnings(cells: &[u8], probes: &[u8], f: &mut crate::record::
     f.bool("warning_battery_ut", any(probes, 1));
 }
 
+/// A Pylon-ASCII vendor whose packs are read the same way (Seplos v2, PACE): 0x42 analog
+/// values (required; also the detection probe) and optional further reads every cycle, each
+/// with the pack address as INFO, and identity reads without INFO once per connection. The
+/// poll engine's [`crate::proto::codec::Codec`] is implemented once for every such vendor;
+/// the vendor gives its commands and decodes the INFO of the answers.
+pub trait Dialect: Send {
+    /// The vendor: VER, allow-list, name.
+    const VENDOR: Vendor;
+    /// The optional reads of every cycle, after 0x42.
+    const STATUS: &'static [Command];
+    /// The identity reads, once per connection.
+    const IDENTITY: &'static [Command];
+
+    /// A status read from the INFO of the 0x42 answer and of each [`Dialect::STATUS`] answer
+    /// (None where that optional answer is missing).
+    fn decode_info(
+        &self,
+        analog: &[u8],
+        more: &[Option<Vec<u8>>],
+    ) -> Result<crate::proto::codec::Decoded, String>;
+
+    /// The identity from the INFO of each [`Dialect::IDENTITY`] answer (None where missing).
+    fn identity_info(&self, infos: &[Option<Vec<u8>>]) -> crate::record::Info;
+
+    /// Whether a 0x42 answer's INFO is this vendor's pack: what it tells of the device.
+    fn check_analog(&self, info: &[u8]) -> Result<crate::record::Info, String>;
+}
+
+impl<D: Dialect> crate::proto::codec::Codec for D {
+    fn identity(&self, address: u8) -> Vec<crate::proto::codec::Request> {
+        D::IDENTITY
+            .iter()
+            .map(|&cmd| read(D::VENDOR, address, cmd, Info::None, false))
+            .collect()
+    }
+
+    fn status(&self, address: u8) -> Vec<crate::proto::codec::Request> {
+        let mut out = vec![self.probe(address)];
+        out.extend(
+            D::STATUS
+                .iter()
+                .map(|&cmd| read(D::VENDOR, address, cmd, Info::Byte(address), false)),
+        );
+        out
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &crate::proto::codec::Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> crate::proto::codec::Judge {
+        judge(D::VENDOR, address, req, buf, last)
+    }
+
+    fn decode(
+        &self,
+        address: u8,
+        answers: &[Option<Vec<u8>>],
+    ) -> Result<crate::proto::codec::Decoded, String> {
+        let analog = answers
+            .first()
+            .and_then(Option::as_deref)
+            .ok_or("no analog values")?;
+        let analog = answer_info(D::VENDOR, analog, address, Command::Analog.cid2())?;
+        let more = D::STATUS
+            .iter()
+            .enumerate()
+            .map(
+                |(i, cmd)| match answers.get(i + 1).and_then(Option::as_deref) {
+                    Some(frame) => answer_info(D::VENDOR, frame, address, cmd.cid2()).map(Some),
+                    None => Ok(None),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()?;
+        self.decode_info(&analog, &more)
+    }
+
+    fn decode_identity(
+        &self,
+        address: u8,
+        answers: &[Option<Vec<u8>>],
+    ) -> Option<crate::record::Info> {
+        let infos: Vec<Option<Vec<u8>>> = D::IDENTITY
+            .iter()
+            .enumerate()
+            .map(|(i, cmd)| {
+                let frame = answers.get(i).and_then(Option::as_deref)?;
+                answer_info(D::VENDOR, frame, address, cmd.cid2()).ok()
+            })
+            .collect();
+        let i = self.identity_info(&infos);
+        (!i.is_empty()).then_some(i)
+    }
+
+    fn probe(&self, address: u8) -> crate::proto::codec::Request {
+        read(
+            D::VENDOR,
+            address,
+            Command::Analog,
+            Info::Byte(address),
+            true,
+        )
+    }
+
+    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<crate::record::Info, String> {
+        self.check_analog(&answer_info(
+            D::VENDOR,
+            answer,
+            address,
+            Command::Analog.cid2(),
+        )?)
+    }
+
+    fn unsupported(&self, error: &str) -> bool {
+        is_unsupported(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,8 @@
 //! come from the Seplos v2 allow-list of [`ascii::Vendor::allowed`] (0x42, 0x44, 0x47, 0x51,
 //! 0x4F and nothing else); Seplos answers 0x92/0x93 with RTN 04 anyway.
 
-use crate::proto::codec::{self, Decoded, Judge};
-use crate::proto::pylon_ascii::Rd;
-use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
+use crate::proto::codec::Decoded;
+use crate::proto::pylon_ascii::{self as ascii, Command, Rd, Vendor};
 use crate::proto::pylontech::{celsius, round, text};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
@@ -223,75 +222,40 @@ pub fn identity(m51: &[u8]) -> Info {
     i
 }
 
-/// The Seplos v2 codec for the poll engine: one pack per DIP address.
+/// The Seplos v2 codec for the poll engine: one pack per DIP address (the engine's codec is
+/// [`ascii::Dialect`]'s).
 #[derive(Debug, Clone, Default)]
 pub struct Codec;
 
-fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
-    ascii::read(Vendor::SeplosV2, address, cmd, info, required)
-}
+impl ascii::Dialect for Codec {
+    const VENDOR: Vendor = Vendor::SeplosV2;
+    const STATUS: &'static [Command] = &[Command::Alarms];
+    const IDENTITY: &'static [Command] = &[Command::Manufacturer];
 
-fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
-    ascii::answer_info(Vendor::SeplosV2, frame, address, what)
-}
-
-impl codec::Codec for Codec {
-    fn identity(&self, address: u8) -> Vec<codec::Request> {
-        vec![req(address, Command::Manufacturer, ReqInfo::None, false)]
-    }
-
-    fn status(&self, address: u8) -> Vec<codec::Request> {
-        vec![
-            req(address, Command::Analog, ReqInfo::Byte(address), true),
-            req(address, Command::Alarms, ReqInfo::Byte(address), false),
-        ]
-    }
-
-    fn judge(
-        &self,
-        address: u8,
-        req: &codec::Request,
-        _prior: &[Option<Vec<u8>>],
-        buf: &[u8],
-        last: bool,
-    ) -> Judge {
-        ascii::judge(Vendor::SeplosV2, address, req, buf, last)
-    }
-
-    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
-        let analog = answers
-            .first()
-            .and_then(Option::as_deref)
-            .ok_or("no analog values")?;
-        let a = parse_analog(&info_of(analog, address, 0x42)?)?;
+    fn decode_info(&self, analog: &[u8], more: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let a = parse_analog(analog)?;
         let mut fields = Fields::new();
         let mut raw = Map::new();
         analog_fields(&a, &mut fields);
         if a.words.len() > 6 {
             raw.insert("reserved".into(), json!(a.words[6..].to_vec()));
         }
-        if let Some(frame) = answers.get(1).and_then(Option::as_deref) {
-            parse_alarms(&info_of(frame, address, 0x44)?, &mut fields, &mut raw)?;
+        if let Some(Some(alarms)) = more.first() {
+            parse_alarms(alarms, &mut fields, &mut raw)?;
         }
         Ok(Decoded { fields, raw })
     }
 
-    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
-        let m51 = answers
+    fn identity_info(&self, infos: &[Option<Vec<u8>>]) -> Info {
+        infos
             .first()
             .and_then(Option::as_deref)
-            .and_then(|f| info_of(f, address, 0x51).ok())?;
-        let i = identity(&m51);
-        (!i.is_empty()).then_some(i)
+            .map(identity)
+            .unwrap_or_default()
     }
 
-    fn probe(&self, address: u8) -> codec::Request {
-        req(address, Command::Analog, ReqInfo::Byte(address), true)
-    }
-
-    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
-        let info = info_of(answer, address, 0x42)?;
-        let a = parse_analog(&info)?;
+    fn check_analog(&self, info: &[u8]) -> Result<Info, String> {
+        let a = parse_analog(info)?;
         if !(8..=16).contains(&a.cells_mv.len()) {
             return Err(format!("{} cells: not a Seplos v2 pack", a.cells_mv.len()));
         }
@@ -306,10 +270,6 @@ impl codec::Codec for Codec {
             manufacturer: Some("Seplos".into()),
             ..Info::default()
         })
-    }
-
-    fn unsupported(&self, error: &str) -> bool {
-        ascii::is_unsupported(error)
     }
 }
 
@@ -397,7 +357,7 @@ mod tests {
 
     #[test]
     fn rtn_04_names_the_unsupported_command() {
-        let e = info_of(SP_92.as_bytes(), 0, 0x44).unwrap_err();
+        let e = ascii::answer_info(Vendor::SeplosV2, SP_92.as_bytes(), 0, 0x44).unwrap_err();
         assert!(
             e.starts_with("CID2 invalid: the pack does not support alarm states (0x44)"),
             "{e}"

@@ -272,27 +272,20 @@ mod tests {
         };
         let mut s = simulator(&spec).unwrap();
         let now = Instant::now();
-        let q = ascii::request(
-            Vendor::Pylontech,
-            2,
-            Command::SystemParameters,
-            Info::Byte(2),
-        );
-        let r = s.feed(&q.unwrap(), now);
-        let info =
-            ascii::reply_info(&r[0], Vendor::Pylontech, 2, Command::SystemParameters).unwrap();
-        let p = pylontech::parse_system_parameters(&info).unwrap();
+        let mut ask = |a: u8| {
+            let q = ascii::request(
+                Vendor::Pylontech,
+                a,
+                Command::SystemParameters,
+                Info::Byte(a),
+            );
+            let r = s.feed(&q.unwrap(), now);
+            ascii::reply_info(&r[0], Vendor::Pylontech, a, Command::SystemParameters)
+        };
+        let p = pylontech::parse_system_parameters(&ask(2).unwrap()).unwrap();
         assert_eq!((p.cell_high_mv, p.pack_high_mv), (3600, 57600));
         assert_eq!(p.discharge_low_temp, 2631);
-        let q = ascii::request(
-            Vendor::Pylontech,
-            3,
-            Command::SystemParameters,
-            Info::Byte(3),
-        );
-        let r = s.feed(&q.unwrap(), now);
-        let e =
-            ascii::reply_info(&r[0], Vendor::Pylontech, 3, Command::SystemParameters).unwrap_err();
+        let e = ask(3).unwrap_err();
         assert!(e.is_unsupported(), "{e}");
         assert!(s.refused().is_empty());
     }
