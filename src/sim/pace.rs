@@ -4,7 +4,7 @@
 //! as on boards without it; 0x99 switch control, the MOSFET and reboot codes and every
 //! set-configuration code are refused without an answer.
 
-use super::pylon_ascii::{alarm_states, kelvin, packs, Bus, Dialect, Pack};
+use super::pylon_ascii::{alarm_states, kelvin, Bus, Dialect, Pack, Packs};
 use super::Responder;
 use crate::family::SimSpec;
 use crate::proto::pace::{self, Analog};
@@ -14,19 +14,12 @@ use std::time::Instant;
 /// Hardware version answered to 0xC1.
 pub const HARDWARE: &str = "P16S100A-SIM-1.00";
 
-struct Pace {
-    packs: Vec<Pack>,
-    cells: usize,
-}
+struct Pace(Packs);
 
 /// `bms-sim pace`: packs at the spec's addresses (default 0).
 pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
-    let packs = packs(spec, pace::DEFAULT_ADDRESS, "pace")?;
     Ok(Box::new(Bus::new(
-        Pace {
-            packs,
-            cells: spec.cells.clamp(8, 16),
-        },
+        Pace(Packs::new(spec, pace::DEFAULT_ADDRESS, "pace")?),
         spec.bad_every,
     )))
 }
@@ -59,11 +52,8 @@ impl Dialect for Pace {
     }
 
     fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)> {
-        let cells = self.cells;
-        let p = self
-            .packs
-            .iter_mut()
-            .find(|p| p.address == req.adr && !p.silent)?;
+        let cells = self.0.cells;
+        let p = self.0.live(req.adr)?;
         let info = match cmd {
             Command::ProtocolVersion => Vec::new(),
             Command::Analog => pace::encode_analog(&analog(p, cells, now)),

@@ -212,6 +212,29 @@ pub fn packs(spec: &SimSpec, default: u8, family: &str) -> Result<Vec<Pack>, Str
     Ok(packs)
 }
 
+/// The packs of a Seplos v2 or PACE simulator and their cell count (8 to 16).
+pub struct Packs {
+    pub packs: Vec<Pack>,
+    pub cells: usize,
+}
+
+impl Packs {
+    /// The spec's packs ([`packs`]), at `default` when it names no address.
+    pub fn new(spec: &SimSpec, default: u8, family: &str) -> Result<Packs, String> {
+        Ok(Packs {
+            packs: packs(spec, default, family)?,
+            cells: spec.cells.clamp(8, 16),
+        })
+    }
+
+    /// The pack that answers at `address`: None where there is none or it is silent.
+    pub fn live(&mut self, address: u8) -> Option<&mut Pack> {
+        self.packs
+            .iter_mut()
+            .find(|p| p.address == address && !p.silent)
+    }
+}
+
 /// A temperature in °C as u16 K × 10, with 0 °C at `zero` (2731 for Pylontech and Seplos,
 /// 2730 for PACE).
 pub fn kelvin(c: i8, zero: f64) -> u16 {

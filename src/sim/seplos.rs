@@ -3,7 +3,7 @@
 //! drifting pack model (and 0x47 with placeholder words); 0x92 and 0x93, which real boards
 //! answer with RTN 04, and every write are refused without an answer.
 
-use super::pylon_ascii::{alarm_states, packs, Bus, Dialect, Pack};
+use super::pylon_ascii::{alarm_states, Bus, Dialect, Pack, Packs};
 use super::Responder;
 use crate::family::SimSpec;
 use crate::proto::pylon_ascii::{self as ascii, Command, Vendor};
@@ -13,19 +13,12 @@ use std::time::Instant;
 /// Device name answered to 0x51.
 pub const MODEL: &str = "SP16-SIM";
 
-struct Seplos {
-    packs: Vec<Pack>,
-    cells: usize,
-}
+struct Seplos(Packs);
 
 /// `bms-sim seplos`: packs at the spec's addresses (default 0).
 pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
-    let packs = packs(spec, seplos::DEFAULT_ADDRESS, "seplos")?;
     Ok(Box::new(Bus::new(
-        Seplos {
-            packs,
-            cells: spec.cells.clamp(8, 16),
-        },
+        Seplos(Packs::new(spec, seplos::DEFAULT_ADDRESS, "seplos")?),
         spec.bad_every,
     )))
 }
@@ -72,11 +65,8 @@ impl Dialect for Seplos {
     }
 
     fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)> {
-        let cells = self.cells;
-        let p = self
-            .packs
-            .iter_mut()
-            .find(|p| p.address == req.adr && !p.silent)?;
+        let cells = self.0.cells;
+        let p = self.0.live(req.adr)?;
         let info = match cmd {
             Command::ProtocolVersion => Vec::new(),
             Command::Analog => seplos::encode_analog(&analog(p, cells, now)),
