@@ -434,7 +434,10 @@ pub struct SystemParameters {
     pub discharge_current: i16,
 }
 
-/// A 0x47 reply's INFO: DATAFLAG, then the 12 words of [`SystemParameters`].
+/// A 0x47 reply's INFO: DATAFLAG, then the 12 words of [`SystemParameters`]. The current
+/// limits are read as §14.2 gives them (× 100 mA): the two public replies (see the tests)
+/// then say 90 / 102 A, where python-pylontech and zivillian/esp32-pylontech, dividing by
+/// 100, show 9 / 10.2 A, below any pack's rated current.
 pub fn parse_system_parameters(info: &[u8]) -> Result<SystemParameters, String> {
     let mut r = Rd::new(info, "system parameters (0x47)");
     let _flag = r.u8()?;
@@ -690,48 +693,60 @@ mod tests {
         }
     }
 
-    // No public 0x47 capture: this reply is computed by hand from §14.2's layout (DATAFLAG,
-    // 3600 / 2900 / 2700 mV, 3281 and 2731 (0.1 K), 370 (× 100 mA), 54000 / 43500 / 40500 mV,
-    // 3331 and 2631, −370), LENGTH and CHKSUM worked out as in §14.1.
+    // Public 0x47 replies (no capture in protocols.md): the US3000C answer canned in
+    // zivillian/esp32-pylontech src/pages.cpp, and a debug frame in a python-pylontech copy's
+    // get_system_parameters. Both pass LCHKSUM and CHKSUM; the decodes below are ours from
+    // §14.2's layout. SP_47 is computed by hand from the layout (DATAFLAG 0, as we encode).
+    const US3000C_47: &str =
+        "~20024600B032100E420BEA0AF00D030A470384D2F0B3B0A7F80D030A47FC7CF27F\r";
+    const DEBUG_47: &str = "~20024600B032110E420BEA0B540D0D0A3D03FCD2F0B3B0ADD40D0D0A3DFC18F23D\r";
     const SP_47: &str = "~20024600B032000E100B540A8C0CD10AAB0172D2F0A9EC9E340D030A47FE8EF26A\r";
+
+    fn settings(frame: &str) -> Fields {
+        Codec.identity_fields(2, &[None, None, None, Some(frame.as_bytes().to_vec())])
+    }
 
     #[test]
     fn golden_system_parameters_read_with_the_identity() {
         let ident = Codec.identity(2);
         assert_eq!(ident[3].bytes, b"~20024647E00202FD2E\r".to_vec());
         assert!(!ident[3].required);
-        let answers = [None, None, None, Some(SP_47.as_bytes().to_vec())];
-        let f = Codec.identity_fields(2, &answers);
-        let get = |n: &str| f.get(n).cloned().unwrap_or_else(|| panic!("{n}"));
-        assert_eq!(get("setting_cell_voltage_high"), Value::Float(3.6));
-        assert_eq!(get("setting_cell_voltage_low"), Value::Float(2.9));
-        assert_eq!(get("setting_cell_voltage_under"), Value::Float(2.7));
-        assert_eq!(get("setting_charge_temperature_high"), Value::Float(55.0));
-        assert_eq!(get("setting_charge_temperature_low"), Value::Float(0.0));
-        assert_eq!(get("setting_charge_current"), Value::Float(37.0));
-        assert_eq!(get("setting_pack_voltage_high"), Value::Float(54.0));
-        assert_eq!(get("setting_pack_voltage_low"), Value::Float(43.5));
-        assert_eq!(get("setting_pack_voltage_under"), Value::Float(40.5));
-        assert_eq!(
-            get("setting_discharge_temperature_high"),
-            Value::Float(60.0)
-        );
-        assert_eq!(
-            get("setting_discharge_temperature_low"),
-            Value::Float(-10.0)
-        );
-        assert_eq!(get("setting_discharge_current"), Value::Float(37.0));
-        assert_eq!(f.len(), 12);
-        for (name, _) in f.iter() {
-            assert!(crate::catalog::writes("pylontech", name), "{name}");
+        let expect = [
+            ("setting_cell_voltage_high", [3.65, 3.65, 3.6]),
+            ("setting_cell_voltage_low", [3.05, 3.05, 2.9]),
+            ("setting_cell_voltage_under", [2.8, 2.9, 2.7]),
+            ("setting_charge_temperature_high", [60.0, 61.0, 55.0]),
+            ("setting_charge_temperature_low", [-10.0, -11.0, 0.0]),
+            ("setting_charge_current", [90.0, 102.0, 37.0]),
+            ("setting_pack_voltage_high", [54.0, 54.0, 54.0]),
+            ("setting_pack_voltage_low", [46.0, 46.0, 43.5]),
+            ("setting_pack_voltage_under", [43.0, 44.5, 40.5]),
+            ("setting_discharge_temperature_high", [60.0, 61.0, 60.0]),
+            ("setting_discharge_temperature_low", [-10.0, -11.0, -10.0]),
+            ("setting_discharge_current", [90.0, 100.0, 37.0]),
+        ];
+        for (i, frame) in [US3000C_47, DEBUG_47, SP_47].into_iter().enumerate() {
+            assert_eq!(
+                ascii::scan(frame.as_bytes()),
+                ascii::Scan::Frame { len: frame.len() }
+            );
+            let f = settings(frame);
+            assert_eq!(f.len(), expect.len(), "{frame}");
+            for (name, values) in expect {
+                assert_eq!(
+                    f.get(name),
+                    Some(&Value::Float(values[i])),
+                    "{name} in {frame}"
+                );
+                assert!(crate::catalog::writes("pylontech", name), "{name}");
+            }
+            // The encoder writes the same words back (DATAFLAG 0).
+            let info = ascii::parse(frame.as_bytes()).unwrap().info;
+            let again = encode_system_parameters(&parse_system_parameters(&info).unwrap());
+            assert_eq!((again[0], &again[1..]), (0, &info[1..]));
         }
-        // The encoder writes the same INFO back.
-        let info = ascii::parse(SP_47.as_bytes()).unwrap().info;
-        assert_eq!(
-            encode_system_parameters(&parse_system_parameters(&info).unwrap()),
-            info
-        );
         // The identity itself is unchanged by the extra answer.
+        let answers = [None, None, None, Some(SP_47.as_bytes().to_vec())];
         assert_eq!(Codec.decode_identity(2, &answers), None);
     }
 
