@@ -435,9 +435,9 @@ pub struct SystemParameters {
 }
 
 /// A 0x47 reply's INFO: DATAFLAG, then the 12 words of [`SystemParameters`]. The current
-/// limits are read as §14.2 gives them (× 100 mA): the two public replies (see the tests)
-/// then say 90 / 102 A, where python-pylontech and zivillian/esp32-pylontech, dividing by
-/// 100, show 9 / 10.2 A, below any pack's rated current.
+/// limits are read as §14.2 gives them (× 100 mA), as python-pylontech 0.3.3 does: the two
+/// public replies (see the tests) then say 90 / 102 A. Older python-pylontech code and
+/// zivillian/esp32-pylontech divide by 100 (9 / 10.2 A, below any pack's rated current).
 pub fn parse_system_parameters(info: &[u8]) -> Result<SystemParameters, String> {
     let mut r = Rd::new(info, "system parameters (0x47)");
     let _flag = r.u8()?;
