@@ -89,7 +89,8 @@ impl Dialect for Seplos {
             }
             Command::SystemParameters => {
                 // A plausible answer so a tool that asks gets one; bms-poll does not read
-                // 0x47 from Seplos (protocols.md has no Seplos layout for it yet).
+                // 0x47 from Seplos (its V2.0 document lists 47H without a layout, and no
+                // other source gives one).
                 let mut d = vec![0x00];
                 for w in [
                     3600u16, 2900, 2700, 3281, 2731, 15000, 5760, 4640, 4320, 3331, 2531, 15000,
