@@ -1270,13 +1270,15 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
         .code(2);
 }
 
-#[test]
-fn a_command_answered_with_rtn_04_is_not_sent_again() {
-    let dir = TempDir::new("bms-poll-rtn04");
+/// `bms-poll -v -p pylontech -a 2,3` for three cycles against a simulated bank whose pack 3
+/// has the simulator fault `fault`: the readings, stderr and the --capture file as text.
+fn pylontech_bank_with_a_fault(fault: &str) -> (Vec<serde_json::Value>, String, String) {
+    let dir = TempDir::new(&format!("bms-poll-{fault}"));
     let capture = dir.path("capture.log");
+    let fault = format!("3:{fault}");
     let s = sim(
         "pylontech",
-        &["--address", "2,3", "--fault", "3:unsupported_0x92"],
+        &["--address", "2,3", "--cells", "15", "--fault", &fault],
     );
     let out = cmd("bms-poll")
         .args([
@@ -1296,7 +1298,17 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
         .assert()
         .success();
     let out = out.get_output();
-    let r = readings(&out.stdout);
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    (
+        readings(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        cap,
+    )
+}
+
+#[test]
+fn a_command_answered_with_rtn_04_is_not_sent_again() {
+    let (r, err, cap) = pylontech_bank_with_a_fault("unsupported_0x92");
     assert_eq!(r.len(), 6);
     for reading in &r {
         let has_limits = reading["fields"].get("charge_voltage_limit").is_some();
@@ -1306,14 +1318,12 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
         );
     }
     // Said once, at the first refusal; 0x92 went to pack 3 once and to pack 2 every cycle.
-    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         err.matches("CID2 invalid: the pack does not support charge/discharge management")
             .count(),
         1,
         "{err}"
     );
-    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
     let sent92 = |req: &str| cap.matches(req).count();
     assert_eq!(sent92("~20024692E00202FD2E\r"), 3, "{cap}");
     assert_eq!(sent92("~20034692E00203FD2C\r"), 1, "{cap}");
@@ -1321,36 +1331,7 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
 
 #[test]
 fn pylontech_system_parameters_are_read_once_per_connection() {
-    let dir = TempDir::new("bms-poll-0x47");
-    let capture = dir.path("capture.log");
-    let s = sim(
-        "pylontech",
-        &[
-            "--address",
-            "2,3",
-            "--cells",
-            "15",
-            "--fault",
-            "3:unsupported_0x47",
-        ],
-    );
-    let out = cmd("bms-poll")
-        .args([
-            "-p",
-            "pylontech",
-            "-a",
-            "2,3",
-            "--count",
-            "3",
-            "--interval",
-            "0",
-        ])
-        .arg("--capture")
-        .arg(&capture)
-        .arg(&s.path)
-        .assert()
-        .success();
-    let r = readings(&out.get_output().stdout);
+    let (r, err, cap) = pylontech_bank_with_a_fault("unsupported_0x47");
     assert_eq!(r.len(), 6);
     for reading in &r {
         let f = &reading["fields"];
@@ -1366,8 +1347,11 @@ fn pylontech_system_parameters_are_read_once_per_connection() {
             assert!(f.get("pack_voltage").is_some());
         }
     }
-    // 0x47 went once to each pack: with the identity, not every cycle.
-    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    // 0x47 went once to each pack: with the identity, not every cycle; the refusal is said.
+    assert!(
+        err.contains("CID2 invalid: the pack does not support system parameters (0x47)"),
+        "{err}"
+    );
     assert_eq!(cap.matches("~20024647E00202FD2E\r").count(), 1, "{cap}");
     assert_eq!(cap.matches("~20034647E00203FD2C\r").count(), 1, "{cap}");
 }
