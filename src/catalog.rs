@@ -557,6 +557,18 @@ pub static CATALOG: &[FieldSpec] = &[
     flag!("protection_box_ot", &["jk"], "Protection: battery box over-temperature (warning bit 8)."),
     num!("port_voltage", V, Some("voltage"), M, &["seplos"], "Voltage at the pack's power terminals behind the MOSFETs (0x42 custom word 6); pack_voltage is the cell stack."),
     num!("cell_temperature_avg", DEG, Some("temperature"), M, &["seplos3"], "Average cell temperature of the bank, as its master reports it (seplos3: system block 0x2100 register 10, × 0.1 °C)."),
+    num!("setting_cell_voltage_high", V, Some("voltage"), M, &["pylontech"], "Configured cell high-voltage limit (0x47 system parameters, read once per connection)."),
+    num!("setting_cell_voltage_low", V, Some("voltage"), M, &["pylontech"], "Configured cell low-voltage alarm limit (0x47)."),
+    num!("setting_cell_voltage_under", V, Some("voltage"), M, &["pylontech"], "Configured cell under-voltage protection limit (0x47)."),
+    num!("setting_charge_temperature_high", DEG, Some("temperature"), M, &["pylontech"], "Configured highest temperature for charging (0x47)."),
+    num!("setting_charge_temperature_low", DEG, Some("temperature"), M, &["pylontech"], "Configured lowest temperature for charging (0x47)."),
+    num!("setting_charge_current", A, Some("current"), M, &["pylontech"], "Configured charge current limit (0x47, ≥ 0); charge_current_limit is what the BMS allows now."),
+    num!("setting_pack_voltage_high", V, Some("voltage"), M, &["pylontech"], "Configured pack (module) high-voltage limit (0x47)."),
+    num!("setting_pack_voltage_low", V, Some("voltage"), M, &["pylontech"], "Configured pack low-voltage alarm limit (0x47)."),
+    num!("setting_pack_voltage_under", V, Some("voltage"), M, &["pylontech"], "Configured pack under-voltage protection limit (0x47)."),
+    num!("setting_discharge_temperature_high", DEG, Some("temperature"), M, &["pylontech"], "Configured highest temperature for discharging (0x47)."),
+    num!("setting_discharge_temperature_low", DEG, Some("temperature"), M, &["pylontech"], "Configured lowest temperature for discharging (0x47)."),
+    num!("setting_discharge_current", A, Some("current"), M, &["pylontech"], "Configured discharge current limit (0x47, ≥ 0); discharge_current_limit is what the BMS allows now."),
 ];
 
 /// The sources of the Pylon-ASCII families added after the per-field lists (issue 22), by
@@ -705,6 +717,8 @@ const PRECISION: &[(&str, u8)] = &[
 /// unless [`WATCHED`] lists them; [`DIAGNOSTIC`] adds the rest.
 pub fn entity_category(f: &FieldSpec) -> Option<&'static str> {
     let diagnostic = DIAGNOSTIC.contains(&f.name)
+        // Configured thresholds (0x47): the battery's settings, not its state.
+        || f.name.starts_with("setting_")
         // Which cell or pack a figure belongs to goes with the cell index numbers.
         || (f.kind == Kind::Text && (f.name.ends_with("_device") || f.name.ends_with("_id")))
         || f.name.contains("version")

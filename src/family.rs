@@ -309,9 +309,9 @@ pub static FAMILIES: &[Family] = &[
         simulator: Some(sim::pylontech::simulator),
         notes: "Master pack at address 2, slaves 3-13 (group m adds 16 x m). DIP 1 on the master \
                 selects 9600 (up) or 115200 (down). Reads 0x42 analog values, 0x44 alarms and \
-                0x92 limits every cycle, 0x51/0x93/0x96 identity once per connection; never \
-                0x94/0x95. --pylontech-group reads every module of a group with one 0x42 \
-                INFO FF to its master instead (no alarms or limits then).",
+                0x92 limits every cycle, 0x51/0x93/0x96 identity and 0x47 system parameters \
+                once per connection; never 0x94/0x95. --pylontech-group reads every module of a \
+                group with one 0x42 INFO FF to its master instead (no alarms or limits then).",
     },
     Family {
         name: "seplos",
@@ -325,6 +325,7 @@ pub static FAMILIES: &[Family] = &[
             max: 15,
             probe: &[0],
         },
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -337,7 +338,6 @@ pub static FAMILIES: &[Family] = &[
                 firmware 9600; detection tries both). Reads 0x42 analog values and 0x44 alarms \
                 every cycle, 0x51 device name once per connection; nothing but 0x42, 0x44, \
                 0x47, 0x51 and 0x4F is ever sent.",
-        reach: Reach::ASKED,
     },
     Family {
         name: "pace",
@@ -350,6 +350,7 @@ pub static FAMILIES: &[Family] = &[
             max: 15,
             probe: &[pace::DEFAULT_ADDRESS, pace::CONSOLE_ADDRESS],
         },
+        reach: Reach::ASKED,
         modbus: false,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -362,7 +363,6 @@ pub static FAMILIES: &[Family] = &[
                 switches set 0-15). Reads 0x42 analog values and 0x44 status every cycle, \
                 0xC1 hardware version and 0xC2 serial number once per connection; never 0x99 \
                 switch control, 0x9A-0x9C MOSFETs/reboot or any set-configuration code.",
-        reach: Reach::ASKED,
     },
     Family {
         name: "eg4-7e",
@@ -464,6 +464,7 @@ pub static FAMILIES: &[Family] = &[
             max: 16,
             probe: &[seplos3::DEFAULT_ADDRESS, 1],
         },
+        reach: Reach::ASKED,
         modbus: true,
         gap: Duration::from_millis(100),
         pause: Duration::from_millis(20),
@@ -479,7 +480,6 @@ pub static FAMILIES: &[Family] = &[
                 version, serial: the device id) once per connection; with several packs at \
                 1-16, the master's system blocks 0x2000 and 0x2100 at 0 as one more reading \
                 (the bank's, device PORT-0); never FC05/06/0F/10. modbus-tcp:// gateways work.",
-        reach: Reach::ASKED,
     },
 ];
 

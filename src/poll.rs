@@ -680,15 +680,32 @@ pub struct CodecDriver {
     /// Per address, the optional requests the device said it does not support (RTN 04):
     /// not sent again until the port is reopened.
     pub unsupported: BTreeMap<u8, Vec<Vec<u8>>>,
+    /// Per address, the settings read with the identity ([`Codec::identity_fields`]), added to
+    /// every reading; replaced when the identity is read again after a reconnect.
+    pub settings: BTreeMap<u8, Fields>,
 }
 
 impl CodecDriver {
+    /// Adds the settings read with `address`'s identity (if any) to its fields: a device read
+    /// by a group read gets its own, like one read alone.
+    fn add_settings(&self, address: u8, fields: &mut Fields) {
+        for (name, value) in self
+            .settings
+            .get(&address)
+            .into_iter()
+            .flat_map(Fields::iter)
+        {
+            fields.set(name.to_string(), value.clone());
+        }
+    }
+
     pub fn new(source: &'static str, codec: Box<dyn Codec>, pause: Duration) -> CodecDriver {
         CodecDriver {
             source,
             codec,
             pause,
             unsupported: BTreeMap::new(),
+            settings: BTreeMap::new(),
         }
     }
 }
@@ -717,6 +734,8 @@ impl Driver for CodecDriver {
             self.pause,
             self.unsupported.entry(pack.address).or_default(),
         )?;
+        let settings = self.codec.identity_fields(pack.address, &answers);
+        self.settings.insert(pack.address, settings);
         Ok(self.codec.decode_identity(pack.address, &answers))
     }
 
@@ -736,10 +755,11 @@ impl Driver for CodecDriver {
             self.pause,
             self.unsupported.entry(pack.address).or_default(),
         )?;
-        let d = self
+        let mut d = self
             .codec
             .decode(pack.address, &answers)
             .map_err(LinkError::Reply)?;
+        self.add_settings(pack.address, &mut d.fields);
         Ok(Polled {
             fields: d.fields,
             raw: d.raw,
@@ -776,9 +796,12 @@ impl Driver for CodecDriver {
             .decode_group(read, &answers)
             .into_iter()
             .map(|(a, d)| {
-                let polled = d.map(|d| Polled {
-                    fields: d.fields,
-                    raw: d.raw,
+                let polled = d.map(|mut d| {
+                    self.add_settings(a, &mut d.fields);
+                    Polled {
+                        fields: d.fields,
+                        raw: d.raw,
+                    }
                 });
                 (a, polled)
             })

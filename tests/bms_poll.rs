@@ -1282,13 +1282,15 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
         .code(2);
 }
 
-#[test]
-fn a_command_answered_with_rtn_04_is_not_sent_again() {
-    let dir = TempDir::new("bms-poll-rtn04");
+/// `bms-poll -v -p pylontech -a 2,3` for three cycles against a simulated bank whose pack 3
+/// has the simulator fault `fault`: the readings, stderr and the --capture file as text.
+fn pylontech_bank_with_a_fault(fault: &str) -> (Vec<serde_json::Value>, String, String) {
+    let dir = TempDir::new(&format!("bms-poll-{fault}"));
     let capture = dir.path("capture.log");
+    let fault = format!("3:{fault}");
     let s = sim(
         "pylontech",
-        &["--address", "2,3", "--fault", "3:unsupported_0x92"],
+        &["--address", "2,3", "--cells", "15", "--fault", &fault],
     );
     let out = cmd("bms-poll")
         .args([
@@ -1308,7 +1310,17 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
         .assert()
         .success();
     let out = out.get_output();
-    let r = readings(&out.stdout);
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    (
+        readings(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        cap,
+    )
+}
+
+#[test]
+fn a_command_answered_with_rtn_04_is_not_sent_again() {
+    let (r, err, cap) = pylontech_bank_with_a_fault("unsupported_0x92");
     assert_eq!(r.len(), 6);
     for reading in &r {
         let has_limits = reading["fields"].get("charge_voltage_limit").is_some();
@@ -1318,14 +1330,12 @@ fn a_command_answered_with_rtn_04_is_not_sent_again() {
         );
     }
     // Said once, at the first refusal; 0x92 went to pack 3 once and to pack 2 every cycle.
-    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         err.matches("CID2 invalid: the pack does not support charge/discharge management")
             .count(),
         1,
         "{err}"
     );
-    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
     let sent92 = |req: &str| cap.matches(req).count();
     assert_eq!(sent92("~20024692E00202FD2E\r"), 3, "{cap}");
     assert_eq!(sent92("~20034692E00203FD2C\r"), 1, "{cap}");
@@ -1429,6 +1439,8 @@ fn pylontech_group_reads_every_module_with_one_request_per_cycle() {
         assert_eq!(f["cell_voltages"].as_array().unwrap().len(), 15);
         assert_eq!(r["info"]["model"], "US3000C");
         assert!(f.get("charge_voltage_limit").is_none(), "{f}");
+        // The 0x47 settings, read per pack with its identity, come in group mode too.
+        assert_eq!(f["setting_cell_voltage_high"], 3.6, "{f}");
     }
     // One 0x42 FF per cycle; no per-pack 0x42, 0x44 or 0x92 at all.
     let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
@@ -1631,4 +1643,31 @@ fn seplos3_packs_without_a_master_are_polled_as_before() {
     let cap = std::fs::read(&capture).unwrap();
     let eia = [0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0];
     assert_eq!(cap.windows(8).filter(|w| *w == eia).count(), 3);
+}
+
+#[test]
+fn pylontech_system_parameters_are_read_once_per_connection() {
+    let (r, err, cap) = pylontech_bank_with_a_fault("unsupported_0x47");
+    assert_eq!(r.len(), 6);
+    for reading in &r {
+        let f = &reading["fields"];
+        if reading["device"].as_str().unwrap().ends_with("-02") {
+            assert_eq!(f["setting_cell_voltage_high"], 3.6);
+            assert_eq!(f["setting_pack_voltage_high"], 54.0);
+            assert_eq!(f["setting_charge_temperature_high"], 55.0);
+            assert_eq!(f["setting_discharge_temperature_low"], -10.0);
+            assert_eq!(f["setting_discharge_current"], 37.0);
+        } else {
+            // Pack 3 answers RTN 04: its readings come without the settings.
+            assert!(f.get("setting_cell_voltage_high").is_none(), "{f}");
+            assert!(f.get("pack_voltage").is_some());
+        }
+    }
+    // 0x47 went once to each pack: with the identity, not every cycle; the refusal is said.
+    assert!(
+        err.contains("CID2 invalid: the pack does not support system parameters (0x47)"),
+        "{err}"
+    );
+    assert_eq!(cap.matches("~20024647E00202FD2E\r").count(), 1, "{cap}");
+    assert_eq!(cap.matches("~20034647E00203FD2C\r").count(), 1, "{cap}");
 }

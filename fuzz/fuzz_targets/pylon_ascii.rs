@@ -34,11 +34,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(a) = answer {
-        let answers = vec![Some(a.clone()), Some(a.clone()), Some(a)];
+        let answers = vec![Some(a.clone()), Some(a.clone()), Some(a.clone()), Some(a)];
         if let Ok(d) = codec.decode(2, &answers) {
             serde_json::to_string(&d.fields).expect("fields serialise");
         }
         let _ = codec.decode_identity(2, &answers);
+        serde_json::to_string(&codec.identity_fields(2, &answers)).expect("fields serialise");
         let _ = codec.check_probe(2, answers[0].as_deref().unwrap_or_default());
     }
     let mut buf = rest;
@@ -63,6 +64,10 @@ fuzz_target!(|data: &[u8]| {
                 let _ = pylontech::parse_analog_group(&f.info);
                 let _ = pylontech::parse_alarms(&f.info, &mut fields);
                 let _ = pylontech::parse_management(&f.info, &mut fields);
+                if let Ok(p) = pylontech::parse_system_parameters(&f.info) {
+                    assert_eq!(pylontech::encode_system_parameters(&p)[1..], f.info[1..25]);
+                    pylontech::system_parameter_fields(&p, &mut fields);
+                }
                 serde_json::to_string(&fields).expect("fields serialise");
                 buf = &buf[len..];
             }

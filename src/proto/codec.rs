@@ -152,6 +152,13 @@ pub trait Codec: Send {
     ) -> Vec<(u8, Result<Decoded, String>)> {
         Vec::new()
     }
+
+    /// Fields from the identity answers (one per request of [`Codec::identity`]): configured
+    /// settings such as protection thresholds, read once per connection with the identity and
+    /// added to every reading of the device. None by default.
+    fn identity_fields(&self, _address: u8, _answers: &[Option<Vec<u8>>]) -> Fields {
+        Fields::new()
+    }
 }
 
 /// Every distinct request a codec can send to the addresses given: identity, status, probe,

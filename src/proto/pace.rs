@@ -9,9 +9,9 @@
 //! Read-only: requests come from the PACE allow-list of [`ascii::Vendor::allowed`] (never 0x99
 //! switch control, 0x9A–0x9C MOSFETs and reboot, nor any set-configuration code).
 
-use crate::proto::codec::{self, Decoded, Judge};
-use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
-use crate::proto::pylontech::{round, text, Rd};
+use crate::proto::codec::Decoded;
+use crate::proto::pylon_ascii::{self as ascii, Command, Rd, Vendor};
+use crate::proto::pylontech::{round, text};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
 
@@ -54,23 +54,7 @@ pub struct Analog {
 /// voltage, remaining, custom count 3, full, cycles, design.
 pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
     let mut r = Rd::new(info, "analog values (0x42)");
-    let _flag = r.u8()?;
-    let bus_id = r.u8()?;
-    let m = r.u8()?;
-    if !(1..=24).contains(&m) {
-        return Err(format!("analog values (0x42): implausible cell count {m}"));
-    }
-    let cells_mv = (0..m).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
-    let n = r.u8()?;
-    if n > 16 {
-        return Err(format!(
-            "analog values (0x42): implausible temperature count {n}"
-        ));
-    }
-    let temps = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
-    let current = r.u16()? as i16;
-    let voltage_mv = r.u16()?;
-    let remaining = r.u16()?;
+    let h = ascii::analog_head(&mut r)?;
     let custom = r.u8()?;
     if custom < CUSTOM_COUNT {
         return Err(format!(
@@ -81,12 +65,12 @@ pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
     let cycles = r.u16()?;
     let design = r.u16()?;
     Ok(Analog {
-        bus_id,
-        cells_mv,
-        temps,
-        current,
-        voltage_mv,
-        remaining,
+        bus_id: h.group,
+        cells_mv: h.cells_mv,
+        temps: h.temps,
+        current: h.current,
+        voltage_mv: h.voltage,
+        remaining: h.remaining,
         custom,
         full,
         cycles,
@@ -96,17 +80,14 @@ pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
 
 /// The INFO of a 0x42 reply carrying `a` (simulators, tests).
 pub fn encode_analog(a: &Analog) -> Vec<u8> {
-    let mut d = vec![0x00, a.bus_id, a.cells_mv.len().min(255) as u8];
-    for c in &a.cells_mv {
-        d.extend_from_slice(&c.to_be_bytes());
-    }
-    d.push(a.temps.len().min(255) as u8);
-    for t in &a.temps {
-        d.extend_from_slice(&t.to_be_bytes());
-    }
-    d.extend_from_slice(&a.current.to_be_bytes());
-    d.extend_from_slice(&a.voltage_mv.to_be_bytes());
-    d.extend_from_slice(&a.remaining.to_be_bytes());
+    let mut d = ascii::encode_analog_head(&ascii::AnalogHead {
+        group: a.bus_id,
+        cells_mv: a.cells_mv.clone(),
+        temps: a.temps.clone(),
+        current: a.current,
+        voltage: a.voltage_mv,
+        remaining: a.remaining,
+    });
     d.push(CUSTOM_COUNT);
     for w in [a.full, a.cycles, a.design] {
         d.extend_from_slice(&w.to_be_bytes());
@@ -152,21 +133,12 @@ pub fn parse_status(
     raw: &mut Map<String, serde_json::Value>,
 ) -> Result<(), String> {
     let mut r = Rd::new(info, "status (0x44)");
-    let _flag = r.u8()?;
-    let _bus_id = r.u8()?;
-    let m = usize::from(r.u8()?);
-    let cells = r.bytes(m)?;
-    let n = usize::from(r.u8()?);
-    let temps = r.bytes(n)?;
+    let (cells, temps) = ascii::item_states(&mut r)?;
     let charge_current = r.u8()?;
     let voltage = r.u8()?;
     let discharge_current = r.u8()?;
     let s = r.bytes(9)?;
-    let any = |states: &[u8], v: u8| states.contains(&v);
-    f.bool("warning_cell_ov", any(cells, 2));
-    f.bool("warning_cell_uv", any(cells, 1));
-    f.bool("warning_battery_ot", any(temps, 2));
-    f.bool("warning_battery_ut", any(temps, 1));
+    ascii::item_warnings(cells, temps, f);
     f.bool("warning_charge_oc", charge_current == 2);
     f.bool("warning_pack_ov", voltage == 2);
     f.bool("warning_pack_uv", voltage == 1);
@@ -205,83 +177,34 @@ pub fn identity(c1: Option<&[u8]>, c2: Option<&[u8]>) -> Info {
     i
 }
 
-/// The PACE v25 codec for the poll engine: one pack per address.
+/// The PACE v25 codec for the poll engine: one pack per address (the engine's codec is
+/// [`ascii::Dialect`]'s).
 #[derive(Debug, Clone, Default)]
 pub struct Codec;
 
-fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
-    // The allow-list holds every command used here; a refusal would be a bug in this file.
-    let bytes = ascii::request(Vendor::Pace, address, cmd, info).unwrap_or_default();
-    codec::Request {
-        bytes,
-        what: cmd.cid2(),
-        required,
-    }
-}
+impl ascii::Dialect for Codec {
+    const VENDOR: Vendor = Vendor::Pace;
+    const STATUS: &'static [Command] = &[Command::Alarms];
+    const IDENTITY: &'static [Command] = &[Command::PaceHardware, Command::PaceSerial];
 
-fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
-    let cmd = Command::from_cid2(what).ok_or("not a PACE read")?;
-    ascii::reply_info(frame, Vendor::Pace, address, cmd).map_err(|e| e.to_string())
-}
-
-impl codec::Codec for Codec {
-    fn identity(&self, address: u8) -> Vec<codec::Request> {
-        vec![
-            req(address, Command::PaceHardware, ReqInfo::None, false),
-            req(address, Command::PaceSerial, ReqInfo::None, false),
-        ]
-    }
-
-    fn status(&self, address: u8) -> Vec<codec::Request> {
-        vec![
-            req(address, Command::Analog, ReqInfo::Byte(address), true),
-            req(address, Command::Alarms, ReqInfo::Byte(address), false),
-        ]
-    }
-
-    fn judge(
-        &self,
-        address: u8,
-        req: &codec::Request,
-        _prior: &[Option<Vec<u8>>],
-        buf: &[u8],
-        last: bool,
-    ) -> Judge {
-        ascii::judge(Vendor::Pace, address, req, buf, last)
-    }
-
-    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
-        let analog = answers
-            .first()
-            .and_then(Option::as_deref)
-            .ok_or("no analog values")?;
-        let a = parse_analog(&info_of(analog, address, 0x42)?)?;
+    fn decode_info(&self, analog: &[u8], more: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let a = parse_analog(analog)?;
         let mut fields = Fields::new();
         let mut raw = Map::new();
         analog_fields(&a, &mut fields);
-        if let Some(frame) = answers.get(1).and_then(Option::as_deref) {
-            parse_status(&info_of(frame, address, 0x44)?, &mut fields, &mut raw)?;
+        if let Some(Some(status)) = more.first() {
+            parse_status(status, &mut fields, &mut raw)?;
         }
         Ok(Decoded { fields, raw })
     }
 
-    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
-        let get = |i: usize, what: u8| {
-            answers
-                .get(i)
-                .and_then(Option::as_deref)
-                .and_then(|f| info_of(f, address, what).ok())
-        };
-        let i = identity(get(0, 0xC1).as_deref(), get(1, 0xC2).as_deref());
-        (!i.is_empty()).then_some(i)
+    fn identity_info(&self, infos: &[Option<Vec<u8>>]) -> Info {
+        let get = |i: usize| infos.get(i).and_then(Option::as_deref);
+        identity(get(0), get(1))
     }
 
-    fn probe(&self, address: u8) -> codec::Request {
-        req(address, Command::Analog, ReqInfo::Byte(address), true)
-    }
-
-    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
-        let a = parse_analog(&info_of(answer, address, 0x42)?)?;
+    fn check_analog(&self, info: &[u8]) -> Result<Info, String> {
+        let a = parse_analog(info)?;
         if !(8..=16).contains(&a.cells_mv.len()) {
             return Err(format!("{} cells: not a PACE pack", a.cells_mv.len()));
         }
@@ -289,10 +212,6 @@ impl codec::Codec for Codec {
             manufacturer: Some("PACE".into()),
             ..Info::default()
         })
-    }
-
-    fn unsupported(&self, error: &str) -> bool {
-        ascii::is_unsupported(error)
     }
 }
 

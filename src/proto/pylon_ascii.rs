@@ -601,6 +601,277 @@ pub fn judge(
     }
 }
 
+/// The poll engine's request of `cmd` to the pack at `address` in `vendor`'s dialect. Every
+/// vendor codec asks only for commands on its own allow-list; a command off it would be a bug
+/// and is sent as nothing (an empty request), never as a frame.
+pub fn read(
+    vendor: Vendor,
+    address: u8,
+    cmd: Command,
+    info: Info,
+    required: bool,
+) -> crate::proto::codec::Request {
+    crate::proto::codec::Request {
+        bytes: request(vendor, address, cmd, info).unwrap_or_default(),
+        what: cmd.cid2(),
+        required,
+    }
+}
+
+/// The INFO of `frame`, the answer [`judge`] accepted for the request `what` (a CID2) to
+/// `vendor`'s pack at `address`, with the checks of [`reply_info`] as a message.
+pub fn answer_info(vendor: Vendor, frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
+    let cmd = Command::from_cid2(what).ok_or_else(|| format!("not a {} read", vendor.name()))?;
+    reply_info(frame, vendor, address, cmd).map_err(|e| e.to_string())
+}
+
+/// A reader over INFO bytes that names what is missing: every vendor's decoder reads with it.
+pub(crate) struct Rd<'a> {
+    d: &'a [u8],
+    pos: usize,
+    /// What is read ("analog values (0x42)"), for messages.
+    pub(crate) what: &'static str,
+}
+
+impl<'a> Rd<'a> {
+    pub(crate) fn new(d: &'a [u8], what: &'static str) -> Self {
+        Rd { d, pos: 0, what }
+    }
+    fn short(&self, need: usize) -> String {
+        format!(
+            "{}: {} INFO bytes, need at least {}",
+            self.what,
+            self.d.len(),
+            self.pos + need
+        )
+    }
+    pub(crate) fn u8(&mut self) -> Result<u8, String> {
+        let b = *self.d.get(self.pos).ok_or_else(|| self.short(1))?;
+        self.pos += 1;
+        Ok(b)
+    }
+    pub(crate) fn u16(&mut self) -> Result<u16, String> {
+        let s = self
+            .d
+            .get(self.pos..self.pos + 2)
+            .ok_or_else(|| self.short(2))?;
+        self.pos += 2;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+    pub(crate) fn u24(&mut self) -> Result<u32, String> {
+        let s = self
+            .d
+            .get(self.pos..self.pos + 3)
+            .ok_or_else(|| self.short(3))?;
+        self.pos += 3;
+        Ok(u32::from_be_bytes([0, s[0], s[1], s[2]]))
+    }
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self
+            .d
+            .get(self.pos..self.pos + n)
+            .ok_or_else(|| self.short(n))?;
+        self.pos += n;
+        Ok(s)
+    }
+}
+
+/// The start of a 0x42 reply that Seplos v2 and PACE share (§14.3, §14.4): DATAFLAG, the
+/// command group or bus id, M cells (mV), N temperatures, current, voltage and remaining
+/// capacity, raw in the vendor's scales. The custom words that follow are the vendor's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalogHead {
+    pub group: u8,
+    pub cells_mv: Vec<u16>,
+    pub temps: Vec<u16>,
+    pub current: i16,
+    pub voltage: u16,
+    pub remaining: u16,
+}
+
+/// Reads an [`AnalogHead`] (1 to 24 cells, at most 16 temperatures).
+pub(crate) fn analog_head(r: &mut Rd<'_>) -> Result<AnalogHead, String> {
+    let _flag = r.u8()?;
+    let group = r.u8()?;
+    let m = r.u8()?;
+    if !(1..=24).contains(&m) {
+        return Err(format!("{}: implausible cell count {m}", r.what));
+    }
+    let cells_mv = (0..m).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
+    let n = r.u8()?;
+    if n > 16 {
+        return Err(format!("{}: implausible temperature count {n}", r.what));
+    }
+    let temps = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
+    Ok(AnalogHead {
+        group,
+        cells_mv,
+        temps,
+        current: r.u16()? as i16,
+        voltage: r.u16()?,
+        remaining: r.u16()?,
+    })
+}
+
+/// The bytes of an [`AnalogHead`] (simulators, tests), DATAFLAG 0.
+pub fn encode_analog_head(h: &AnalogHead) -> Vec<u8> {
+    let mut d = vec![0x00, h.group, h.cells_mv.len().min(255) as u8];
+    for c in &h.cells_mv {
+        d.extend_from_slice(&c.to_be_bytes());
+    }
+    d.push(h.temps.len().min(255) as u8);
+    for t in &h.temps {
+        d.extend_from_slice(&t.to_be_bytes());
+    }
+    d.extend_from_slice(&h.current.to_be_bytes());
+    d.extend_from_slice(&h.voltage.to_be_bytes());
+    d.extend_from_slice(&h.remaining.to_be_bytes());
+    d
+}
+
+/// The start of a 0x44 reply that Seplos v2 and PACE share: DATAFLAG, group, M cell item
+/// states, N temperature item states (`(cells, temps)`). An item state is 00 normal, 01 below
+/// the lower limit, 02 above the upper limit, F0 other.
+pub(crate) fn item_states<'a>(r: &mut Rd<'a>) -> Result<(&'a [u8], &'a [u8]), String> {
+    let _flag = r.u8()?;
+    let _group = r.u8()?;
+    let m = usize::from(r.u8()?);
+    let cells = r.bytes(m)?;
+    let n = usize::from(r.u8()?);
+    let temps = r.bytes(n)?;
+    Ok((cells, temps))
+}
+
+/// The cell and cell-probe item states as warnings.
+pub(crate) fn item_warnings(cells: &[u8], probes: &[u8], f: &mut crate::record::Fields) {
+    let any = |states: &[u8], v: u8| states.contains(&v);
+    f.bool("warning_cell_ov", any(cells, 2));
+    f.bool("warning_cell_uv", any(cells, 1));
+    f.bool("warning_battery_ot", any(probes, 2));
+    f.bool("warning_battery_ut", any(probes, 1));
+}
+
+/// A Pylon-ASCII vendor whose packs are read the same way (Seplos v2, PACE): 0x42 analog
+/// values (required; also the detection probe) and optional further reads every cycle, each
+/// with the pack address as INFO, and identity reads without INFO once per connection. The
+/// poll engine's [`crate::proto::codec::Codec`] is implemented once for every such vendor;
+/// the vendor gives its commands and decodes the INFO of the answers.
+pub trait Dialect: Send {
+    /// The vendor: VER, allow-list, name.
+    const VENDOR: Vendor;
+    /// The optional reads of every cycle, after 0x42.
+    const STATUS: &'static [Command];
+    /// The identity reads, once per connection.
+    const IDENTITY: &'static [Command];
+
+    /// A status read from the INFO of the 0x42 answer and of each [`Dialect::STATUS`] answer
+    /// (None where that optional answer is missing).
+    fn decode_info(
+        &self,
+        analog: &[u8],
+        more: &[Option<Vec<u8>>],
+    ) -> Result<crate::proto::codec::Decoded, String>;
+
+    /// The identity from the INFO of each [`Dialect::IDENTITY`] answer (None where missing).
+    fn identity_info(&self, infos: &[Option<Vec<u8>>]) -> crate::record::Info;
+
+    /// Whether a 0x42 answer's INFO is this vendor's pack: what it tells of the device.
+    fn check_analog(&self, info: &[u8]) -> Result<crate::record::Info, String>;
+}
+
+impl<D: Dialect> crate::proto::codec::Codec for D {
+    fn identity(&self, address: u8) -> Vec<crate::proto::codec::Request> {
+        D::IDENTITY
+            .iter()
+            .map(|&cmd| read(D::VENDOR, address, cmd, Info::None, false))
+            .collect()
+    }
+
+    fn status(&self, address: u8) -> Vec<crate::proto::codec::Request> {
+        let mut out = vec![self.probe(address)];
+        out.extend(
+            D::STATUS
+                .iter()
+                .map(|&cmd| read(D::VENDOR, address, cmd, Info::Byte(address), false)),
+        );
+        out
+    }
+
+    fn judge(
+        &self,
+        address: u8,
+        req: &crate::proto::codec::Request,
+        _prior: &[Option<Vec<u8>>],
+        buf: &[u8],
+        last: bool,
+    ) -> crate::proto::codec::Judge {
+        judge(D::VENDOR, address, req, buf, last)
+    }
+
+    fn decode(
+        &self,
+        address: u8,
+        answers: &[Option<Vec<u8>>],
+    ) -> Result<crate::proto::codec::Decoded, String> {
+        let analog = answers
+            .first()
+            .and_then(Option::as_deref)
+            .ok_or("no analog values")?;
+        let analog = answer_info(D::VENDOR, analog, address, Command::Analog.cid2())?;
+        let more = D::STATUS
+            .iter()
+            .enumerate()
+            .map(
+                |(i, cmd)| match answers.get(i + 1).and_then(Option::as_deref) {
+                    Some(frame) => answer_info(D::VENDOR, frame, address, cmd.cid2()).map(Some),
+                    None => Ok(None),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()?;
+        self.decode_info(&analog, &more)
+    }
+
+    fn decode_identity(
+        &self,
+        address: u8,
+        answers: &[Option<Vec<u8>>],
+    ) -> Option<crate::record::Info> {
+        let infos: Vec<Option<Vec<u8>>> = D::IDENTITY
+            .iter()
+            .enumerate()
+            .map(|(i, cmd)| {
+                let frame = answers.get(i).and_then(Option::as_deref)?;
+                answer_info(D::VENDOR, frame, address, cmd.cid2()).ok()
+            })
+            .collect();
+        let i = self.identity_info(&infos);
+        (!i.is_empty()).then_some(i)
+    }
+
+    fn probe(&self, address: u8) -> crate::proto::codec::Request {
+        read(
+            D::VENDOR,
+            address,
+            Command::Analog,
+            Info::Byte(address),
+            true,
+        )
+    }
+
+    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<crate::record::Info, String> {
+        self.check_analog(&answer_info(
+            D::VENDOR,
+            answer,
+            address,
+            Command::Analog.cid2(),
+        )?)
+    }
+
+    fn unsupported(&self, error: &str) -> bool {
+        is_unsupported(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

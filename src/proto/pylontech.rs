@@ -9,7 +9,7 @@
 //! [`pylon_ascii::Vendor::allowed`] (never 0x94 set-management, never 0x95 turn-off).
 
 use crate::proto::codec::{self, Decoded, Judge};
-use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
+use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Rd, Vendor};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
 
@@ -24,56 +24,6 @@ pub(crate) fn round(v: f64, places: i32) -> f64 {
 /// °C from u16 × 0.1 K (Pylontech subtracts 2731).
 pub fn celsius(raw: u16) -> f64 {
     round((f64::from(raw) - 2731.0) / 10.0, 1)
-}
-
-/// A reader over INFO bytes that names what is missing (shared by the Seplos and PACE codecs).
-pub(crate) struct Rd<'a> {
-    d: &'a [u8],
-    pos: usize,
-    what: &'static str,
-}
-
-impl<'a> Rd<'a> {
-    pub(crate) fn new(d: &'a [u8], what: &'static str) -> Self {
-        Rd { d, pos: 0, what }
-    }
-    fn short(&self, need: usize) -> String {
-        format!(
-            "{}: {} INFO bytes, need at least {}",
-            self.what,
-            self.d.len(),
-            self.pos + need
-        )
-    }
-    pub(crate) fn u8(&mut self) -> Result<u8, String> {
-        let b = *self.d.get(self.pos).ok_or_else(|| self.short(1))?;
-        self.pos += 1;
-        Ok(b)
-    }
-    pub(crate) fn u16(&mut self) -> Result<u16, String> {
-        let s = self
-            .d
-            .get(self.pos..self.pos + 2)
-            .ok_or_else(|| self.short(2))?;
-        self.pos += 2;
-        Ok(u16::from_be_bytes([s[0], s[1]]))
-    }
-    fn u24(&mut self) -> Result<u32, String> {
-        let s = self
-            .d
-            .get(self.pos..self.pos + 3)
-            .ok_or_else(|| self.short(3))?;
-        self.pos += 3;
-        Ok(u32::from_be_bytes([0, s[0], s[1], s[2]]))
-    }
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let s = self
-            .d
-            .get(self.pos..self.pos + n)
-            .ok_or_else(|| self.short(n))?;
-        self.pos += n;
-        Ok(s)
-    }
 }
 
 /// One module's analog values (0x42).
@@ -337,18 +287,11 @@ pub fn encode_module(a: &Analog, out: &mut Vec<u8>) {
 pub struct Codec;
 
 fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
-    // The allow-list holds every command used here; a refusal would be a bug in this file.
-    let bytes = ascii::request(Vendor::Pylontech, address, cmd, info).unwrap_or_default();
-    codec::Request {
-        bytes,
-        what: cmd.cid2(),
-        required,
-    }
+    ascii::read(Vendor::Pylontech, address, cmd, info, required)
 }
 
 fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
-    let cmd = Command::from_cid2(what).ok_or("not a Pylontech read")?;
-    ascii::reply_info(frame, Vendor::Pylontech, address, cmd).map_err(|e| e.to_string())
+    ascii::answer_info(Vendor::Pylontech, frame, address, what)
 }
 
 impl codec::Codec for Codec {
@@ -357,6 +300,12 @@ impl codec::Codec for Codec {
             req(address, Command::Manufacturer, ReqInfo::None, false),
             req(address, Command::Serial, ReqInfo::Byte(address), false),
             req(address, Command::Firmware, ReqInfo::Byte(address), false),
+            req(
+                address,
+                Command::SystemParameters,
+                ReqInfo::Byte(address),
+                false,
+            ),
         ]
     }
 
@@ -444,6 +393,20 @@ impl codec::Codec for Codec {
         ascii::is_unsupported(error)
     }
 
+    fn identity_fields(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Fields {
+        let mut f = Fields::new();
+        let params = answers
+            .get(3)
+            .and_then(Option::as_deref)
+            .map(|frame| info_of(frame, address, 0x47).and_then(|i| parse_system_parameters(&i)));
+        match params {
+            Some(Ok(p)) => system_parameter_fields(&p, &mut f),
+            Some(Err(e)) => log::debug!("address {address}: system parameters (0x47): {e}"),
+            None => {}
+        }
+        f
+    }
+
     /// A group's master (2 + 16 x m) is asked for the whole group (0x42 `INFO FF`).
     fn members_probe(&self, address: u8) -> Option<codec::Request> {
         (group_master(address) == Some(address)).then(|| {
@@ -523,6 +486,10 @@ impl codec::Codec for GroupCodec {
         Codec.unsupported(error)
     }
 
+    fn identity_fields(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Fields {
+        Codec.identity_fields(address, answers)
+    }
+
     fn members_probe(&self, address: u8) -> Option<codec::Request> {
         Codec.members_probe(address)
     }
@@ -596,6 +563,104 @@ impl codec::Codec for GroupCodec {
             })
             .collect()
     }
+}
+
+/// The 0x47 system parameters (protocols.md §14.2, the V3.3 PDF): the pack's configured
+/// alarm and protection thresholds, raw as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemParameters {
+    /// Cell high-voltage limit, mV.
+    pub cell_high_mv: u16,
+    /// Cell low-voltage (alarm) limit, mV.
+    pub cell_low_mv: u16,
+    /// Cell under-voltage (protection) limit, mV.
+    pub cell_under_mv: u16,
+    /// Charge high / low temperature limits, u16 × 0.1 K.
+    pub charge_high_temp: u16,
+    pub charge_low_temp: u16,
+    /// Charge current limit, s16 × 100 mA.
+    pub charge_current: i16,
+    /// Module (pack) high / low / under voltage limits, mV.
+    pub pack_high_mv: u16,
+    pub pack_low_mv: u16,
+    pub pack_under_mv: u16,
+    /// Discharge high / low temperature limits, u16 × 0.1 K.
+    pub discharge_high_temp: u16,
+    pub discharge_low_temp: u16,
+    /// Discharge current limit, s16 × 100 mA (negative on packs that sign it as a discharge).
+    pub discharge_current: i16,
+}
+
+/// A 0x47 reply's INFO: DATAFLAG, then the 12 words of [`SystemParameters`]. The current
+/// limits are read as §14.2 gives them (× 100 mA), as python-pylontech 0.3.3 does: the two
+/// public replies (see the tests) then say 90 / 102 A. Older python-pylontech code and
+/// zivillian/esp32-pylontech divide by 100 (9 / 10.2 A, below any pack's rated current).
+pub fn parse_system_parameters(info: &[u8]) -> Result<SystemParameters, String> {
+    let mut r = Rd::new(info, "system parameters (0x47)");
+    let _flag = r.u8()?;
+    Ok(SystemParameters {
+        cell_high_mv: r.u16()?,
+        cell_low_mv: r.u16()?,
+        cell_under_mv: r.u16()?,
+        charge_high_temp: r.u16()?,
+        charge_low_temp: r.u16()?,
+        charge_current: r.u16()? as i16,
+        pack_high_mv: r.u16()?,
+        pack_low_mv: r.u16()?,
+        pack_under_mv: r.u16()?,
+        discharge_high_temp: r.u16()?,
+        discharge_low_temp: r.u16()?,
+        discharge_current: r.u16()? as i16,
+    })
+}
+
+/// The INFO of a 0x47 reply carrying `p` (simulators, tests), DATAFLAG 0.
+pub fn encode_system_parameters(p: &SystemParameters) -> Vec<u8> {
+    let mut d = vec![0x00];
+    for w in [
+        p.cell_high_mv,
+        p.cell_low_mv,
+        p.cell_under_mv,
+        p.charge_high_temp,
+        p.charge_low_temp,
+        p.charge_current as u16,
+        p.pack_high_mv,
+        p.pack_low_mv,
+        p.pack_under_mv,
+        p.discharge_high_temp,
+        p.discharge_low_temp,
+        p.discharge_current as u16,
+    ] {
+        d.extend_from_slice(&w.to_be_bytes());
+    }
+    d
+}
+
+/// The `setting_*` fields of the system parameters: volts, °C and amperes (both limits ≥ 0).
+pub fn system_parameter_fields(p: &SystemParameters, f: &mut Fields) {
+    let volts = |mv: u16| f64::from(mv) / 1000.0;
+    let amps = |a: i16| round(f64::from(a).abs() / 10.0, 1);
+    f.float("setting_cell_voltage_high", volts(p.cell_high_mv));
+    f.float("setting_cell_voltage_low", volts(p.cell_low_mv));
+    f.float("setting_cell_voltage_under", volts(p.cell_under_mv));
+    f.float(
+        "setting_charge_temperature_high",
+        celsius(p.charge_high_temp),
+    );
+    f.float("setting_charge_temperature_low", celsius(p.charge_low_temp));
+    f.float("setting_charge_current", amps(p.charge_current));
+    f.float("setting_pack_voltage_high", volts(p.pack_high_mv));
+    f.float("setting_pack_voltage_low", volts(p.pack_low_mv));
+    f.float("setting_pack_voltage_under", volts(p.pack_under_mv));
+    f.float(
+        "setting_discharge_temperature_high",
+        celsius(p.discharge_high_temp),
+    );
+    f.float(
+        "setting_discharge_temperature_low",
+        celsius(p.discharge_low_temp),
+    );
+    f.float("setting_discharge_current", amps(p.discharge_current));
 }
 
 #[cfg(test)]
@@ -730,7 +795,7 @@ mod tests {
         for r in sent {
             let f = ascii::parse(&r.bytes).unwrap();
             assert!(
-                [0x42, 0x44, 0x51, 0x92, 0x93, 0x96].contains(&f.cid2),
+                [0x42, 0x44, 0x47, 0x51, 0x92, 0x93, 0x96].contains(&f.cid2),
                 "{r:?}"
             );
             assert_eq!(f.cid2, r.what);
@@ -865,5 +930,92 @@ mod tests {
         assert_eq!(g.status(3), Codec.status(3));
         assert_eq!(g.identity(3), Codec.identity(3));
         assert_eq!(g.probe(2), Codec.probe(2));
+    }
+
+    // Public 0x47 replies (no capture in protocols.md): the US3000C answer canned in
+    // zivillian/esp32-pylontech src/pages.cpp, and a debug frame in a python-pylontech copy's
+    // get_system_parameters. Both pass LCHKSUM and CHKSUM; the decodes below are ours from
+    // §14.2's layout. SP_47 is computed by hand from the layout (DATAFLAG 0, as we encode).
+    const US3000C_47: &str =
+        "~20024600B032100E420BEA0AF00D030A470384D2F0B3B0A7F80D030A47FC7CF27F\r";
+    const DEBUG_47: &str = "~20024600B032110E420BEA0B540D0D0A3D03FCD2F0B3B0ADD40D0D0A3DFC18F23D\r";
+    const SP_47: &str = "~20024600B032000E100B540A8C0CD10AAB0172D2F0A9EC9E340D030A47FE8EF26A\r";
+
+    fn settings(frame: &str) -> Fields {
+        Codec.identity_fields(2, &[None, None, None, Some(frame.as_bytes().to_vec())])
+    }
+
+    #[test]
+    fn golden_system_parameters_read_with_the_identity() {
+        let ident = Codec.identity(2);
+        assert_eq!(ident[3].bytes, b"~20024647E00202FD2E\r".to_vec());
+        assert!(!ident[3].required);
+        let expect = [
+            ("setting_cell_voltage_high", [3.65, 3.65, 3.6]),
+            ("setting_cell_voltage_low", [3.05, 3.05, 2.9]),
+            ("setting_cell_voltage_under", [2.8, 2.9, 2.7]),
+            ("setting_charge_temperature_high", [60.0, 61.0, 55.0]),
+            ("setting_charge_temperature_low", [-10.0, -11.0, 0.0]),
+            ("setting_charge_current", [90.0, 102.0, 37.0]),
+            ("setting_pack_voltage_high", [54.0, 54.0, 54.0]),
+            ("setting_pack_voltage_low", [46.0, 46.0, 43.5]),
+            ("setting_pack_voltage_under", [43.0, 44.5, 40.5]),
+            ("setting_discharge_temperature_high", [60.0, 61.0, 60.0]),
+            ("setting_discharge_temperature_low", [-10.0, -11.0, -10.0]),
+            ("setting_discharge_current", [90.0, 100.0, 37.0]),
+        ];
+        for (i, frame) in [US3000C_47, DEBUG_47, SP_47].into_iter().enumerate() {
+            assert_eq!(
+                ascii::scan(frame.as_bytes()),
+                ascii::Scan::Frame { len: frame.len() }
+            );
+            let f = settings(frame);
+            assert_eq!(f.len(), expect.len(), "{frame}");
+            for (name, values) in expect {
+                assert_eq!(
+                    f.get(name),
+                    Some(&Value::Float(values[i])),
+                    "{name} in {frame}"
+                );
+                assert!(crate::catalog::writes("pylontech", name), "{name}");
+            }
+            // The encoder writes the same words back (DATAFLAG 0).
+            let info = ascii::parse(frame.as_bytes()).unwrap().info;
+            let again = encode_system_parameters(&parse_system_parameters(&info).unwrap());
+            assert_eq!((again[0], &again[1..]), (0, &info[1..]));
+        }
+        // The identity itself is unchanged by the extra answer.
+        let answers = [None, None, None, Some(SP_47.as_bytes().to_vec())];
+        assert_eq!(Codec.decode_identity(2, &answers), None);
+    }
+
+    #[test]
+    fn system_parameters_refused_or_short_give_no_fields() {
+        // RTN 04: the judge names it as unsupported, the engine drops the request for the
+        // device, and the answer is missing.
+        let r = Codec.identity(2).remove(3);
+        let refused = ascii::reply(0x20, 2, 0x04, &[]);
+        match Codec.judge(2, &r, &[], &refused, false) {
+            Judge::Done(Err(e)) => assert!(Codec.unsupported(&e), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Codec
+            .identity_fields(2, &[None, None, None, None])
+            .is_empty());
+        assert!(Codec.identity_fields(2, &[]).is_empty());
+        // One word short: an error, no fields.
+        let info = ascii::parse(SP_47.as_bytes()).unwrap().info;
+        let e = parse_system_parameters(&info[..info.len() - 1]).unwrap_err();
+        assert!(
+            e.starts_with("system parameters (0x47): 24 INFO bytes"),
+            "{e}"
+        );
+        let short = ascii::reply(0x20, 2, 0, &info[..info.len() - 2]);
+        assert!(Codec
+            .identity_fields(2, &[None, None, None, Some(short)])
+            .is_empty());
+        for n in 0..=info.len() {
+            let _ = parse_system_parameters(&info[..n]);
+        }
     }
 }

@@ -8,9 +8,9 @@
 //! come from the Seplos v2 allow-list of [`ascii::Vendor::allowed`] (0x42, 0x44, 0x47, 0x51,
 //! 0x4F and nothing else); Seplos answers 0x92/0x93 with RTN 04 anyway.
 
-use crate::proto::codec::{self, Decoded, Judge};
-use crate::proto::pylon_ascii::{self as ascii, Command, Info as ReqInfo, Vendor};
-use crate::proto::pylontech::{celsius, round, text, Rd};
+use crate::proto::codec::Decoded;
+use crate::proto::pylon_ascii::{self as ascii, Command, Rd, Vendor};
+use crate::proto::pylontech::{celsius, round, text};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
 
@@ -53,23 +53,7 @@ impl Analog {
 /// voltage, remaining, P, P words. At least the first 6 custom words are required.
 pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
     let mut r = Rd::new(info, "analog values (0x42)");
-    let _flag = r.u8()?;
-    let group = r.u8()?;
-    let m = r.u8()?;
-    if !(1..=24).contains(&m) {
-        return Err(format!("analog values (0x42): implausible cell count {m}"));
-    }
-    let cells_mv = (0..m).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
-    let n = r.u8()?;
-    if n > 16 {
-        return Err(format!(
-            "analog values (0x42): implausible temperature count {n}"
-        ));
-    }
-    let temps = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
-    let current = r.u16()? as i16;
-    let voltage = r.u16()?;
-    let remaining = r.u16()?;
+    let h = ascii::analog_head(&mut r)?;
     let custom = r.u8()?;
     if custom < 6 {
         return Err(format!(
@@ -80,12 +64,12 @@ pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
         .map(|_| r.u16())
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Analog {
-        group,
-        cells_mv,
-        temps,
-        current,
-        voltage,
-        remaining,
+        group: h.group,
+        cells_mv: h.cells_mv,
+        temps: h.temps,
+        current: h.current,
+        voltage: h.voltage,
+        remaining: h.remaining,
         custom,
         words,
     })
@@ -93,17 +77,14 @@ pub fn parse_analog(info: &[u8]) -> Result<Analog, String> {
 
 /// The INFO of a 0x42 reply carrying `a` (simulators, tests).
 pub fn encode_analog(a: &Analog) -> Vec<u8> {
-    let mut d = vec![0x00, a.group, a.cells_mv.len().min(255) as u8];
-    for c in &a.cells_mv {
-        d.extend_from_slice(&c.to_be_bytes());
-    }
-    d.push(a.temps.len().min(255) as u8);
-    for t in &a.temps {
-        d.extend_from_slice(&t.to_be_bytes());
-    }
-    d.extend_from_slice(&a.current.to_be_bytes());
-    d.extend_from_slice(&a.voltage.to_be_bytes());
-    d.extend_from_slice(&a.remaining.to_be_bytes());
+    let mut d = ascii::encode_analog_head(&ascii::AnalogHead {
+        group: a.group,
+        cells_mv: a.cells_mv.clone(),
+        temps: a.temps.clone(),
+        current: a.current,
+        voltage: a.voltage,
+        remaining: a.remaining,
+    });
     d.push(a.words.len().min(255) as u8);
     for w in &a.words {
         d.extend_from_slice(&w.to_be_bytes());
@@ -175,12 +156,7 @@ pub fn parse_alarms(
     raw: &mut Map<String, serde_json::Value>,
 ) -> Result<(), String> {
     let mut r = Rd::new(info, "alarm states (0x44)");
-    let _flag = r.u8()?;
-    let _group = r.u8()?;
-    let m = usize::from(r.u8()?);
-    let cells = r.bytes(m)?;
-    let n = usize::from(r.u8()?);
-    let temps = r.bytes(n)?;
+    let (cells, temps) = ascii::item_states(&mut r)?;
     let current = r.u8()?;
     let voltage = r.u8()?;
     let p = usize::from(r.u8()?);
@@ -190,17 +166,12 @@ pub fn parse_alarms(
         ));
     }
     let s = r.bytes(p)?;
-    // Item states: 00 normal, 01 below the lower limit, 02 above the upper limit, F0 other.
-    let any = |states: &[u8], v: u8| states.contains(&v);
-    f.bool("warning_cell_ov", any(cells, 2));
-    f.bool("warning_cell_uv", any(cells, 1));
     let (probes, board) = if temps.len() >= 6 {
         temps.split_at(temps.len() - 2)
     } else {
         (temps, &[][..])
     };
-    f.bool("warning_battery_ot", any(probes, 2));
-    f.bool("warning_battery_ut", any(probes, 1));
+    ascii::item_warnings(cells, probes, f);
     if let [env, mos] = board {
         f.bool("warning_ambient_temp", *env == 1 || *env == 2);
         f.bool("warning_mos_ot", *mos == 2);
@@ -251,82 +222,40 @@ pub fn identity(m51: &[u8]) -> Info {
     i
 }
 
-/// The Seplos v2 codec for the poll engine: one pack per DIP address.
+/// The Seplos v2 codec for the poll engine: one pack per DIP address (the engine's codec is
+/// [`ascii::Dialect`]'s).
 #[derive(Debug, Clone, Default)]
 pub struct Codec;
 
-fn req(address: u8, cmd: Command, info: ReqInfo, required: bool) -> codec::Request {
-    // The allow-list holds every command used here; a refusal would be a bug in this file.
-    let bytes = ascii::request(Vendor::SeplosV2, address, cmd, info).unwrap_or_default();
-    codec::Request {
-        bytes,
-        what: cmd.cid2(),
-        required,
-    }
-}
+impl ascii::Dialect for Codec {
+    const VENDOR: Vendor = Vendor::SeplosV2;
+    const STATUS: &'static [Command] = &[Command::Alarms];
+    const IDENTITY: &'static [Command] = &[Command::Manufacturer];
 
-fn info_of(frame: &[u8], address: u8, what: u8) -> Result<Vec<u8>, String> {
-    let cmd = Command::from_cid2(what).ok_or("not a Seplos v2 read")?;
-    ascii::reply_info(frame, Vendor::SeplosV2, address, cmd).map_err(|e| e.to_string())
-}
-
-impl codec::Codec for Codec {
-    fn identity(&self, address: u8) -> Vec<codec::Request> {
-        vec![req(address, Command::Manufacturer, ReqInfo::None, false)]
-    }
-
-    fn status(&self, address: u8) -> Vec<codec::Request> {
-        vec![
-            req(address, Command::Analog, ReqInfo::Byte(address), true),
-            req(address, Command::Alarms, ReqInfo::Byte(address), false),
-        ]
-    }
-
-    fn judge(
-        &self,
-        address: u8,
-        req: &codec::Request,
-        _prior: &[Option<Vec<u8>>],
-        buf: &[u8],
-        last: bool,
-    ) -> Judge {
-        ascii::judge(Vendor::SeplosV2, address, req, buf, last)
-    }
-
-    fn decode(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
-        let analog = answers
-            .first()
-            .and_then(Option::as_deref)
-            .ok_or("no analog values")?;
-        let a = parse_analog(&info_of(analog, address, 0x42)?)?;
+    fn decode_info(&self, analog: &[u8], more: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
+        let a = parse_analog(analog)?;
         let mut fields = Fields::new();
         let mut raw = Map::new();
         analog_fields(&a, &mut fields);
         if a.words.len() > 6 {
             raw.insert("reserved".into(), json!(a.words[6..].to_vec()));
         }
-        if let Some(frame) = answers.get(1).and_then(Option::as_deref) {
-            parse_alarms(&info_of(frame, address, 0x44)?, &mut fields, &mut raw)?;
+        if let Some(Some(alarms)) = more.first() {
+            parse_alarms(alarms, &mut fields, &mut raw)?;
         }
         Ok(Decoded { fields, raw })
     }
 
-    fn decode_identity(&self, address: u8, answers: &[Option<Vec<u8>>]) -> Option<Info> {
-        let m51 = answers
+    fn identity_info(&self, infos: &[Option<Vec<u8>>]) -> Info {
+        infos
             .first()
             .and_then(Option::as_deref)
-            .and_then(|f| info_of(f, address, 0x51).ok())?;
-        let i = identity(&m51);
-        (!i.is_empty()).then_some(i)
+            .map(identity)
+            .unwrap_or_default()
     }
 
-    fn probe(&self, address: u8) -> codec::Request {
-        req(address, Command::Analog, ReqInfo::Byte(address), true)
-    }
-
-    fn check_probe(&self, address: u8, answer: &[u8]) -> Result<Info, String> {
-        let info = info_of(answer, address, 0x42)?;
-        let a = parse_analog(&info)?;
+    fn check_analog(&self, info: &[u8]) -> Result<Info, String> {
+        let a = parse_analog(info)?;
         if !(8..=16).contains(&a.cells_mv.len()) {
             return Err(format!("{} cells: not a Seplos v2 pack", a.cells_mv.len()));
         }
@@ -341,10 +270,6 @@ impl codec::Codec for Codec {
             manufacturer: Some("Seplos".into()),
             ..Info::default()
         })
-    }
-
-    fn unsupported(&self, error: &str) -> bool {
-        ascii::is_unsupported(error)
     }
 }
 
@@ -432,7 +357,7 @@ mod tests {
 
     #[test]
     fn rtn_04_names_the_unsupported_command() {
-        let e = info_of(SP_92.as_bytes(), 0, 0x44).unwrap_err();
+        let e = ascii::answer_info(Vendor::SeplosV2, SP_92.as_bytes(), 0, 0x44).unwrap_err();
         assert!(
             e.starts_with("CID2 invalid: the pack does not support alarm states (0x44)"),
             "{e}"

@@ -4,8 +4,7 @@
 //! as on boards without it; 0x99 switch control, the MOSFET and reboot codes and every
 //! set-configuration code are refused without an answer.
 
-use super::lp4::PackModel;
-use super::pylon_ascii::{Bus, Dialect, ItemFaults};
+use super::pylon_ascii::{alarm_states, kelvin, Bus, Dialect, Pack, Packs};
 use super::Responder;
 use crate::family::SimSpec;
 use crate::proto::pace::{self, Analog};
@@ -15,48 +14,12 @@ use std::time::Instant;
 /// Hardware version answered to 0xC1.
 pub const HARDWARE: &str = "P16S100A-SIM-1.00";
 
-struct Pack {
-    address: u8,
-    model: PackModel,
-    silent: bool,
-    faults: ItemFaults,
-}
-
-struct Pace {
-    packs: Vec<Pack>,
-    cells: usize,
-}
+struct Pace(Packs);
 
 /// `bms-sim pace`: packs at the spec's addresses (default 0).
 pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
-    let addresses = if spec.addresses.is_empty() {
-        vec![pace::DEFAULT_ADDRESS]
-    } else {
-        spec.addresses.clone()
-    };
-    let start = Instant::now();
-    let mut packs: Vec<Pack> = addresses
-        .iter()
-        .map(|&a| Pack {
-            address: a,
-            model: PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start),
-            silent: spec.silent.contains(&a) || spec.asleep.contains(&a),
-            faults: ItemFaults::default(),
-        })
-        .collect();
-    for (addr, name) in &spec.faults {
-        for p in packs
-            .iter_mut()
-            .filter(|p| addr.is_none_or(|a| a == p.address))
-        {
-            p.faults.raise(name, "pace")?;
-        }
-    }
     Ok(Box::new(Bus::new(
-        Pace {
-            packs,
-            cells: spec.cells.clamp(8, 16),
-        },
+        Pace(Packs::new(spec, pace::DEFAULT_ADDRESS, "pace")?),
         spec.bad_every,
     )))
 }
@@ -65,7 +28,7 @@ fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
     let img = p.model.image(now);
     let cells_mv: Vec<u16> = img.cells_mv[..cells.min(img.cells_mv.len())].to_vec();
     let total_mv: u32 = cells_mv.iter().map(|&c| u32::from(c)).sum();
-    let kelvin = |c: i8| (f64::from(c) * 10.0 + 2730.0).round() as u16;
+    let kelvin = |c: i8| kelvin(c, 2730.0);
     let mut temps: Vec<u16> = img.sensors[..4].iter().map(|&t| kelvin(t)).collect();
     temps.push(kelvin(img.sensors[0].saturating_add(3)));
     temps.push(kelvin(img.sensors[0].saturating_sub(1)));
@@ -89,23 +52,14 @@ impl Dialect for Pace {
     }
 
     fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)> {
-        let cells = self.cells;
-        let p = self
-            .packs
-            .iter_mut()
-            .find(|p| p.address == req.adr && !p.silent)?;
+        let cells = self.0.cells;
+        let p = self.0.live(req.adr)?;
         let info = match cmd {
             Command::ProtocolVersion => Vec::new(),
             Command::Analog => pace::encode_analog(&analog(p, cells, now)),
             Command::Alarms => {
-                let f = p.faults;
-                let mut d = vec![0x00, p.address, cells as u8];
-                d.extend(std::iter::repeat_n(0, cells));
-                if let Some(c) = d.get_mut(3) {
-                    *c = f.cell;
-                }
-                d.extend([6, f.temp, 0, 0, 0, 0, 0]);
-                d.extend([0, f.voltage, 0]);
+                let mut d = alarm_states(p.address, cells, p.faults);
+                d.push(0);
                 // Protection 1-2, system, configuration, fault, balance high/low, warning 1-2.
                 let img = p.model.image(now);
                 let balance = if cells > 8 {

@@ -1,9 +1,11 @@
-//! The simulator core shared by the Pylon-ASCII families (Seplos v2 and PACE; protocols.md
-//! §14): it gathers `~…\r` frames from the bytes received, refuses (and reports) every frame
+//! The simulator core shared by the Pylon-ASCII families (Pylontech, Seplos v2 and PACE;
+//! protocols.md §14): it gathers `~…\r` frames from the bytes received, refuses (and reports) every frame
 //! that is not a read on the vendor's allow-list, asks the vendor's [`Dialect`] for the answer
 //! to the rest, frames it, and damages every Nth reply's checksum when asked.
 
+use super::lp4::PackModel;
 use super::Responder;
+use crate::family::SimSpec;
 use crate::proto::pylon_ascii::{self as ascii, Command, Scan, Vendor};
 use std::time::{Duration, Instant};
 
@@ -158,4 +160,97 @@ impl ItemFaults {
     pub fn any(&self) -> bool {
         *self != ItemFaults::default()
     }
+}
+
+/// The packs a spec asks for: `(address, model, silent)` at its addresses, or at `default`
+/// alone; a pack asleep is silent too.
+pub fn pack_models(spec: &SimSpec, default: u8) -> Vec<(u8, PackModel, bool)> {
+    let addresses = if spec.addresses.is_empty() {
+        vec![default]
+    } else {
+        spec.addresses.clone()
+    };
+    let start = Instant::now();
+    addresses
+        .iter()
+        .map(|&a| {
+            let model = PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start);
+            let silent = spec.silent.contains(&a) || spec.asleep.contains(&a);
+            (a, model, silent)
+        })
+        .collect()
+}
+
+/// A simulated pack whose faults are item states (Seplos v2, PACE).
+pub struct Pack {
+    pub address: u8,
+    pub model: PackModel,
+    pub silent: bool,
+    pub faults: ItemFaults,
+}
+
+/// The spec's packs ([`pack_models`]) with the spec's item-state faults raised (`family` names
+/// the simulator in the error for an unknown fault).
+pub fn packs(spec: &SimSpec, default: u8, family: &str) -> Result<Vec<Pack>, String> {
+    let mut packs: Vec<Pack> = pack_models(spec, default)
+        .into_iter()
+        .map(|(address, model, silent)| Pack {
+            address,
+            model,
+            silent,
+            faults: ItemFaults::default(),
+        })
+        .collect();
+    for (addr, name) in &spec.faults {
+        for p in packs
+            .iter_mut()
+            .filter(|p| addr.is_none_or(|a| a == p.address))
+        {
+            p.faults.raise(name, family)?;
+        }
+    }
+    Ok(packs)
+}
+
+/// The packs of a Seplos v2 or PACE simulator and their cell count (8 to 16).
+pub struct Packs {
+    pub packs: Vec<Pack>,
+    pub cells: usize,
+}
+
+impl Packs {
+    /// The spec's packs ([`packs`]), at `default` when it names no address.
+    pub fn new(spec: &SimSpec, default: u8, family: &str) -> Result<Packs, String> {
+        Ok(Packs {
+            packs: packs(spec, default, family)?,
+            cells: spec.cells.clamp(8, 16),
+        })
+    }
+
+    /// The pack that answers at `address`: None where there is none or it is silent.
+    pub fn live(&mut self, address: u8) -> Option<&mut Pack> {
+        self.packs
+            .iter_mut()
+            .find(|p| p.address == address && !p.silent)
+    }
+}
+
+/// A temperature in °C as u16 K × 10, with 0 °C at `zero` (2731 for Pylontech and Seplos,
+/// 2730 for PACE).
+pub fn kelvin(c: i8, zero: f64) -> u16 {
+    (f64::from(c) * 10.0 + zero).round() as u16
+}
+
+/// The start of a 0x44 answer of `cells` cells and 6 probes (Seplos v2, PACE): DATAFLAG, the
+/// address, the cell states (the first carrying `f.cell`), the probe states (the first
+/// carrying `f.temp`), a current state 0 and the voltage state `f.voltage`.
+pub fn alarm_states(address: u8, cells: usize, f: ItemFaults) -> Vec<u8> {
+    let mut d = vec![0x00, address, cells as u8];
+    d.extend(std::iter::repeat_n(0, cells));
+    if let Some(c) = d.get_mut(3) {
+        *c = f.cell;
+    }
+    d.extend([6, f.temp, 0, 0, 0, 0, 0]);
+    d.extend([0, f.voltage]);
+    d
 }

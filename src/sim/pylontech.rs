@@ -2,12 +2,14 @@
 //! addresses 2, 3, ... answering 0x4F, 0x42 (the pack's own or, at the master, `INFO FF` for
 //! every module up to the first silent one in one reply), 0x44, 0x92, 0x51, 0x93 and 0x96 from the drifting pack model.
 //! Anything else (0x94 set-management, 0x95 turn-off above all) gets no answer and is reported
-//! as refused, so tests can assert that no tool ever sends one.
+//! as refused, so tests can assert that no tool ever sends one. 0x47 (system parameters) is
+//! answered with LFP thresholds, or RTN 04 under `--fault unsupported_0x47`.
 
 use super::lp4::PackModel;
+use super::pylon_ascii::{kelvin, pack_models, Bus, Dialect};
 use super::Responder;
 use crate::family::SimSpec;
-use crate::proto::pylon_ascii::{self as ascii, Command, Scan, Vendor, ALL_MODULES};
+use crate::proto::pylon_ascii::{self as ascii, Command, Rtn, Vendor, ALL_MODULES};
 use crate::proto::pylontech::{self, Analog};
 use std::time::Instant;
 
@@ -22,19 +24,18 @@ struct Pack {
     status1: u8,
     /// --fault unsupported_0x92: 0x92 is answered with RTN 04 (firmware without it).
     no_management: bool,
+    /// --fault unsupported_0x47: 0x47 is answered with RTN 04.
+    no_parameters: bool,
 }
 
 /// The --fault that makes a pack answer 0x92 with RTN 04.
 pub const NO_MANAGEMENT: &str = "unsupported_0x92";
+/// The --fault that makes a pack answer 0x47 with RTN 04.
+pub const NO_PARAMETERS: &str = "unsupported_0x47";
 
 pub struct Bank {
     packs: Vec<Pack>,
     cells: usize,
-    bad_every: Option<u64>,
-    replies: u64,
-    buf: Vec<u8>,
-    last: Option<Instant>,
-    refused: Vec<Vec<u8>>,
 }
 
 /// The protection bits of 0x44 status 1 a --fault may raise.
@@ -50,29 +51,28 @@ const FAULTS: [(&str, u8); 7] = [
 
 /// `bms-sim pylontech`: packs at the spec's addresses (default 2, the master).
 pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
-    let addresses = if spec.addresses.is_empty() {
-        vec![pylontech::MASTER]
-    } else {
-        spec.addresses.clone()
-    };
-    let start = Instant::now();
-    let mut packs: Vec<Pack> = addresses
-        .iter()
-        .map(|&a| Pack {
-            address: a,
-            model: PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start),
-            silent: spec.silent.contains(&a) || spec.asleep.contains(&a),
+    let mut packs: Vec<Pack> = pack_models(spec, pylontech::MASTER)
+        .into_iter()
+        .map(|(address, model, silent)| Pack {
+            address,
+            model,
+            silent,
             status1: 0,
             no_management: false,
+            no_parameters: false,
         })
         .collect();
     for (addr, name) in &spec.faults {
-        if name == NO_MANAGEMENT {
+        if name == NO_MANAGEMENT || name == NO_PARAMETERS {
             for p in packs
                 .iter_mut()
                 .filter(|p| addr.is_none_or(|a| a == p.address))
             {
-                p.no_management = true;
+                if name == NO_MANAGEMENT {
+                    p.no_management = true;
+                } else {
+                    p.no_parameters = true;
+                }
             }
             continue;
         }
@@ -84,7 +84,8 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
         let (_, bit) = FAULTS.iter().find(|(n, _)| *n == full).ok_or_else(|| {
             let names: Vec<&str> = FAULTS.iter().map(|(n, _)| *n).collect();
             format!(
-                "unknown fault '{name}' for pylontech: use one of {}, {NO_MANAGEMENT}",
+                "unknown fault '{name}' for pylontech: use one of {}, {NO_MANAGEMENT}, \
+                 {NO_PARAMETERS}",
                 names.join(", ")
             )
         })?;
@@ -95,22 +96,20 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
             p.status1 |= 1 << bit;
         }
     }
-    Ok(Box::new(Bank {
-        packs,
-        cells: spec.cells.clamp(8, 16),
-        bad_every: spec.bad_every,
-        replies: 0,
-        buf: Vec::new(),
-        last: None,
-        refused: Vec::new(),
-    }))
+    Ok(Box::new(Bus::new(
+        Bank {
+            packs,
+            cells: spec.cells.clamp(8, 16),
+        },
+        spec.bad_every,
+    )))
 }
 
 fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
     let img = p.model.image(now);
     let cells_mv: Vec<u16> = img.cells_mv[..cells.min(img.cells_mv.len())].to_vec();
     let total_mv: u32 = cells_mv.iter().map(|&c| u32::from(c)).sum();
-    let kelvin = |c: i8| (f64::from(c) * 10.0 + 2731.0).round() as u16;
+    let kelvin = |c: i8| kelvin(c, 2731.0);
     let mut temps = vec![kelvin(img.sensors[0])];
     temps.extend(img.sensors[1..5].iter().map(|&t| kelvin(t)));
     Analog {
@@ -125,9 +124,32 @@ fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
     }
 }
 
-impl Bank {
-    fn answer(&mut self, req: &ascii::Frame, now: Instant) -> Option<Vec<u8>> {
-        let cmd = Command::from_cid2(req.cid2)?;
+/// The 0x47 answer of a pack of `cells` LFP cells: 3.6 / 2.9 / 2.7 V a cell, charging
+/// between 0 and 55 °C, discharging between −10 and 60 °C, 37 A either way.
+fn system_parameters(cells: usize) -> pylontech::SystemParameters {
+    let pack = |mv: u32| (mv * cells as u32).min(0xFFFF) as u16;
+    pylontech::SystemParameters {
+        cell_high_mv: 3600,
+        cell_low_mv: 2900,
+        cell_under_mv: 2700,
+        charge_high_temp: kelvin(55, 2731.0),
+        charge_low_temp: kelvin(0, 2731.0),
+        charge_current: 370,
+        pack_high_mv: pack(3600),
+        pack_low_mv: pack(2900),
+        pack_under_mv: pack(2700),
+        discharge_high_temp: kelvin(60, 2731.0),
+        discharge_low_temp: kelvin(-10, 2731.0),
+        discharge_current: -370,
+    }
+}
+
+impl Dialect for Bank {
+    fn vendor(&self) -> Vendor {
+        Vendor::Pylontech
+    }
+
+    fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)> {
         let cells = self.cells;
         let byte = req.info.first().copied();
         let master = self.packs.first().map(|p| p.address);
@@ -171,9 +193,7 @@ impl Bank {
                         d
                     }
                     Command::Management if p.no_management => {
-                        let reply = ascii::reply(ascii::VER_20, adr, 0x04, &[]);
-                        self.replies += 1;
-                        return Some(reply);
+                        return Some((Rtn::Cid2Invalid.code(), Vec::new()));
                     }
                     Command::Management => {
                         let mut d = vec![adr];
@@ -197,74 +217,17 @@ impl Bank {
                         d
                     }
                     Command::Firmware => vec![adr, 1, 0, 2, 4, 1],
+                    Command::SystemParameters if p.no_parameters => {
+                        return Some((Rtn::Cid2Invalid.code(), Vec::new()));
+                    }
+                    Command::SystemParameters => {
+                        pylontech::encode_system_parameters(&system_parameters(cells))
+                    }
                     _ => return None,
                 }
             }
         };
-        let mut reply = ascii::reply(ascii::VER_20, req.adr, 0, &info);
-        self.replies += 1;
-        if self
-            .bad_every
-            .is_some_and(|n| n > 0 && self.replies.is_multiple_of(n))
-        {
-            let k = reply.len() - 2;
-            reply[k] = if reply[k] == b'0' { b'1' } else { b'0' };
-        }
-        Some(reply)
-    }
-}
-
-impl Responder for Bank {
-    fn feed(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) > std::time::Duration::from_millis(200))
-        {
-            self.buf.clear();
-        }
-        self.last = Some(now);
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() > 4 * ascii::MAX_FRAME {
-            self.buf.clear();
-        }
-        let mut out = Vec::new();
-        loop {
-            match ascii::scan(&self.buf) {
-                Scan::NeedMore => break,
-                Scan::Garbage { skip, .. } => {
-                    self.buf.drain(..skip.min(self.buf.len()));
-                }
-                Scan::Frame { len } => {
-                    let frame: Vec<u8> = self.buf.drain(..len).collect();
-                    let Ok(req) = ascii::parse(&frame) else {
-                        continue;
-                    };
-                    let allowed = Command::from_cid2(req.cid2)
-                        .is_some_and(|c| Vendor::Pylontech.allows(c))
-                        && req.ver == ascii::VER_20;
-                    if allowed {
-                        out.extend(self.answer(&req, now));
-                    } else {
-                        self.refused.push(frame);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn foreign(&self, reply: &[u8]) -> Option<Vec<u8>> {
-        let f = ascii::parse(reply).ok()?;
-        Some(ascii::reply(
-            f.ver,
-            super::next_address(f.adr),
-            f.cid2,
-            &f.info,
-        ))
-    }
-
-    fn refused(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.refused)
+        Some((0, info))
     }
 }
 
@@ -298,6 +261,34 @@ mod tests {
         let off = ascii::reply(0x20, 2, 0x95, &[2]);
         assert!(s.feed(&off, now).is_empty());
         assert_eq!(s.refused(), vec![off]);
+        assert!(s.refused().is_empty());
+    }
+
+    #[test]
+    fn answers_system_parameters_or_rtn_04() {
+        let spec = SimSpec {
+            addresses: vec![2, 3],
+            cells: 16,
+            faults: vec![(Some(3), NO_PARAMETERS.into())],
+            ..SimSpec::default()
+        };
+        let mut s = simulator(&spec).unwrap();
+        let now = Instant::now();
+        let mut ask = |a: u8| {
+            let q = ascii::request(
+                Vendor::Pylontech,
+                a,
+                Command::SystemParameters,
+                Info::Byte(a),
+            );
+            let r = s.feed(&q.unwrap(), now);
+            ascii::reply_info(&r[0], Vendor::Pylontech, a, Command::SystemParameters)
+        };
+        let p = pylontech::parse_system_parameters(&ask(2).unwrap()).unwrap();
+        assert_eq!((p.cell_high_mv, p.pack_high_mv), (3600, 57600));
+        assert_eq!(p.discharge_low_temp, 2631);
+        let e = ask(3).unwrap_err();
+        assert!(e.is_unsupported(), "{e}");
         assert!(s.refused().is_empty());
     }
 }

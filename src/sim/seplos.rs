@@ -3,8 +3,7 @@
 //! drifting pack model (and 0x47 with placeholder words); 0x92 and 0x93, which real boards
 //! answer with RTN 04, and every write are refused without an answer.
 
-use super::lp4::PackModel;
-use super::pylon_ascii::{Bus, Dialect, ItemFaults};
+use super::pylon_ascii::{alarm_states, Bus, Dialect, Pack, Packs};
 use super::Responder;
 use crate::family::SimSpec;
 use crate::proto::pylon_ascii::{self as ascii, Command, Vendor};
@@ -14,54 +13,18 @@ use std::time::Instant;
 /// Device name answered to 0x51.
 pub const MODEL: &str = "SP16-SIM";
 
-struct Pack {
-    address: u8,
-    model: PackModel,
-    silent: bool,
-    faults: ItemFaults,
-}
-
-struct Seplos {
-    packs: Vec<Pack>,
-    cells: usize,
-}
+struct Seplos(Packs);
 
 /// `bms-sim seplos`: packs at the spec's addresses (default 0).
 pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
-    let addresses = if spec.addresses.is_empty() {
-        vec![seplos::DEFAULT_ADDRESS]
-    } else {
-        spec.addresses.clone()
-    };
-    let start = Instant::now();
-    let mut packs: Vec<Pack> = addresses
-        .iter()
-        .map(|&a| Pack {
-            address: a,
-            model: PackModel::new(a, format!("SIM-{}-{a:02}", spec.tag), start),
-            silent: spec.silent.contains(&a) || spec.asleep.contains(&a),
-            faults: ItemFaults::default(),
-        })
-        .collect();
-    for (addr, name) in &spec.faults {
-        for p in packs
-            .iter_mut()
-            .filter(|p| addr.is_none_or(|a| a == p.address))
-        {
-            p.faults.raise(name, "seplos")?;
-        }
-    }
     Ok(Box::new(Bus::new(
-        Seplos {
-            packs,
-            cells: spec.cells.clamp(8, 16),
-        },
+        Seplos(Packs::new(spec, seplos::DEFAULT_ADDRESS, "seplos")?),
         spec.bad_every,
     )))
 }
 
 fn kelvin(c: i8) -> u16 {
-    (f64::from(c) * 10.0 + 2731.0).round() as u16
+    super::pylon_ascii::kelvin(c, 2731.0)
 }
 
 fn analog(p: &mut Pack, cells: usize, now: Instant) -> Analog {
@@ -102,23 +65,15 @@ impl Dialect for Seplos {
     }
 
     fn answer(&mut self, req: &ascii::Frame, cmd: Command, now: Instant) -> Option<(u8, Vec<u8>)> {
-        let cells = self.cells;
-        let p = self
-            .packs
-            .iter_mut()
-            .find(|p| p.address == req.adr && !p.silent)?;
+        let cells = self.0.cells;
+        let p = self.0.live(req.adr)?;
         let info = match cmd {
             Command::ProtocolVersion => Vec::new(),
             Command::Analog => seplos::encode_analog(&analog(p, cells, now)),
             Command::Alarms => {
                 let f = p.faults;
-                let mut d = vec![0x00, p.address, cells as u8];
-                d.extend(std::iter::repeat_n(0, cells));
-                if let Some(c) = d.get_mut(3) {
-                    *c = f.cell;
-                }
-                d.extend([6, f.temp, 0, 0, 0, 0, 0]);
-                d.extend([0, f.voltage, seplos::ALARM_COUNT]);
+                let mut d = alarm_states(p.address, cells, f);
+                d.push(seplos::ALARM_COUNT);
                 let current = p.model.image(now).current_centi;
                 let on_off = if f.any() { 0x00 } else { 0x03 };
                 let state: u8 = if current > 50 {
@@ -134,7 +89,8 @@ impl Dialect for Seplos {
             }
             Command::SystemParameters => {
                 // A plausible answer so a tool that asks gets one; bms-poll does not read
-                // 0x47 from Seplos (protocols.md has no Seplos layout for it yet).
+                // 0x47 from Seplos (its V2.0 document lists 47H without a layout, and no
+                // other source gives one).
                 let mut d = vec![0x00];
                 for w in [
                     3600u16, 2900, 2700, 3281, 2731, 15000, 5760, 4640, 4320, 3331, 2531, 15000,

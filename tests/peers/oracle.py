@@ -2,7 +2,7 @@
 
 Input lines (stdin): `jbd BASIC_HEX CELLS_HEX` (whole reply frames),
 `daly SOC8 MOS8 STATUS8` (the 8 data bytes of the 0x90, 0x93 and 0x94 answers, hex) or
-`pylontech single|group|management FRAME` (a whole Pylon-ASCII reply without its `\r`) or
+`pylontech single|group|management|system FRAME` (a whole Pylon-ASCII reply without its `\r`) or
 `jkpb RECORD` (a 300-byte JK-PB type-2 record, hex).
 Peers: aiobmsble (BMS.jbd_bms, the JBD decoder Home Assistant's BMS_BLE uses) and dalybms
 (python-daly-bms, its get_* decoders take the data bytes offline). Both decode offline: no
@@ -85,6 +85,9 @@ def pylontech(kind, frame):
     if kind == "group":
         d = Pylontech.get_values_fmt.parse(f.info[1:])
         return {"modules": [module(m) for m in d.Module], "soc": float(d.StateOfCharge)}
+    if kind == "system":
+        s = Pylontech.system_parameters_fmt.parse(f.info[1:])
+        return {k: float(v) for k, v in s.items() if not k.startswith("_")}
     m = Pylontech.management_info_fmt.parse(f.info[1:])
     return {
         "charge_voltage_limit": float(m.ChargeVoltageLimit),
