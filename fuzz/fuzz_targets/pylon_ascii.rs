@@ -1,12 +1,14 @@
 //! The Pylon-ASCII framer and the Pylontech codec as bms-poll drives them: the first byte
-//! picks a request of a status or identity read, the rest arrives in chunks and is judged
-//! after each one (and at the deadline); every answer the judge accepts is decoded. Frames
+//! picks a request of a status, identity or group read (0x42 `INFO FF`), the rest arrives in
+//! chunks and is judged after each one (and at the deadline); every answer the judge
+//! accepts is decoded, as one pack's and as the group's (readings per module, detection's
+//! members). Frames
 //! are also scanned on their own, parsed, re-encoded and their INFO decoded every way.
 #![no_main]
 
 use bmstap::proto::codec::{Codec as _, Judge};
 use bmstap::proto::pylon_ascii::{self as ascii, Scan};
-use bmstap::proto::pylontech::{self, Codec};
+use bmstap::proto::pylontech::{self, Codec, GroupCodec};
 use bmstap::record::Fields;
 use libfuzzer_sys::fuzz_target;
 
@@ -17,6 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let codec = Codec;
     let mut requests = codec.status(2);
     requests.extend(codec.identity(2));
+    let group = &GroupCodec.reads(&[2, 3, 4])[0];
+    requests.extend(GroupCodec.group_status(group));
     let req = &requests[usize::from(pick) % requests.len()];
     let chunk = usize::from(pick >> 4) + 1;
     let mut answer = None;
@@ -41,6 +45,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = codec.decode_identity(2, &answers);
         serde_json::to_string(&codec.identity_fields(2, &answers)).expect("fields serialise");
         let _ = codec.check_probe(2, answers[0].as_deref().unwrap_or_default());
+        for (_, d) in GroupCodec.decode_group(group, &answers[..1]) {
+            if let Ok(d) = d {
+                serde_json::to_string(&d.fields).expect("fields serialise");
+            }
+        }
+        let _ = codec.members(2, answers[0].as_deref().unwrap_or_default());
     }
     let mut buf = rest;
     while !buf.is_empty() {
