@@ -1,11 +1,13 @@
 //! readings-to-mqtt: readings into MQTT and Home Assistant, without losing a thing.
 //!
 //! What to publish and when is [`crate::mqtt::Bridge`]'s business (no threads, no sockets);
-//! this module is the arguments and the wiring. Three threads: one reads stdin (NDJSON records)
-//! and waits while the bridge wants no more input (backpressure), one drives the MQTT
-//! connection (rumqttc's sync `Connection`; a fresh client after every failure), and the main
-//! one feeds the bridge every event and hands its transmits to the client, mapping the
-//! client's acknowledgements back to them.
+//! this module is the arguments and the wiring. Two threads: one reads stdin (NDJSON records)
+//! and waits while the bridge wants no more input (backpressure); the main one runs a
+//! single-threaded tokio runtime with two tasks, one driving the MQTT connection (rumqttc's
+//! `EventLoop`; a fresh client after every failure) and one feeding the bridge every event and
+//! handing its transmits to the client, mapping the client's acknowledgements back to them.
+//! The connection and the bridge share a thread, so a message costs no thread wakeups
+//! between them (the sync `Client` ran its event loop on a thread of its own).
 
 use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
@@ -16,13 +18,13 @@ use crate::mqtt::head::Head;
 use crate::mqtt::{Bridge, Config, Transmit};
 use crate::ndjson::RecordWriter;
 use rumqttc::{
-    Client, ConnectReturnCode, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS, Transport,
+    AsyncClient, ConnectReturnCode, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS,
+    Transport,
 };
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -183,9 +185,9 @@ enum Msg {
     /// An input line skipped as bad (the reader has warned).
     Skipped,
     Eof,
-    /// A new MQTT client: the connection thread starts a fresh one after every failure, so
+    /// A new MQTT client: the connection task starts a fresh one after every failure, so
     /// nothing handed to a dead connection is sent after the bridge has queued it again.
-    Client(Client),
+    Client(AsyncClient),
     Conn(Result<Event, ConnError>),
 }
 
@@ -367,7 +369,7 @@ pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64
     (taken, bad)
 }
 
-fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread::JoinHandle<()> {
+fn spawn_reader(tx: flume::Sender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut tee_out = tee.then(RecordWriter::stdout);
@@ -423,48 +425,50 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
     })
 }
 
-/// The MQTT connection thread: iterates rumqttc's connection (which is what makes it
-/// progress) and forwards every event. After a failure the connection is dropped with every
-/// request it still held, and a fresh client is made: the bridge sends again what was not
-/// acknowledged, in order, so nothing the old one held can overtake it after the reconnect.
-fn spawn_connection(opts: MqttOptions, tx: SyncSender<Msg>) {
-    std::thread::spawn(move || {
-        let mut failures = 0u32;
+/// The MQTT connection task: polls rumqttc's event loop (which is what makes it progress)
+/// and forwards every event. After a failure the event loop is dropped with every request it
+/// still held, and a fresh client is made: the bridge sends again what was not acknowledged,
+/// in order, so nothing the old one held can overtake it after the reconnect.
+async fn connection(opts: MqttOptions, tx: flume::Sender<Msg>) {
+    let mut failures = 0u32;
+    loop {
+        let (client, mut eventloop) = AsyncClient::new(opts.clone(), CLIENT_CHANNEL);
+        if tx.send_async(Msg::Client(client)).await.is_err() {
+            return;
+        }
         loop {
-            let (client, mut connection) = Client::new(opts.clone(), CLIENT_CHANNEL);
-            if tx.send(Msg::Client(client)).is_err() {
+            let ev = eventloop.poll().await;
+            // Every client dropped: as the sync `Connection`'s iterator, this one is over.
+            if matches!(ev, Err(rumqttc::ConnectionError::RequestsDone)) {
+                break;
+            }
+            let failed = ev.is_err();
+            if !failed && matches!(ev, Ok(Event::Incoming(Incoming::ConnAck(_)))) {
+                failures = 0;
+            }
+            let ev = ev.map_err(|e| ConnError {
+                auth: matches!(
+                    e,
+                    rumqttc::ConnectionError::ConnectionRefused(
+                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
+                    )
+                ),
+                text: e.to_string(),
+            });
+            if tx.send_async(Msg::Conn(ev)).await.is_err() {
                 return;
             }
-            for ev in connection.iter() {
-                let failed = ev.is_err();
-                if !failed && matches!(ev, Ok(Event::Incoming(Incoming::ConnAck(_)))) {
-                    failures = 0;
-                }
-                let ev = ev.map_err(|e| ConnError {
-                    auth: matches!(
-                        e,
-                        rumqttc::ConnectionError::ConnectionRefused(
-                            ConnectReturnCode::BadUserNamePassword
-                                | ConnectReturnCode::NotAuthorized
-                        )
-                    ),
-                    text: e.to_string(),
-                });
-                if tx.send(Msg::Conn(ev)).is_err() {
-                    return;
-                }
-                if failed {
-                    break;
-                }
+            if failed {
+                break;
             }
-            failures += 1;
-            std::thread::sleep(Duration::from_millis(250 * u64::from(failures.min(20))));
         }
-    });
+        failures += 1;
+        tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(20)))).await;
+    }
 }
 
 fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
-    let (tx, rx) = sync_channel::<Msg>(RECORD_CHANNEL);
+    let (tx, rx) = flume::bounded::<Msg>(RECORD_CHANNEL);
     let _reader = spawn_reader(tx, false, Arc::new(Gate::new()));
     let mut out = RecordWriter::stdout();
     bridge.connected();
@@ -588,8 +592,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     install_signal_handlers();
     let opts = options(&args, &topics)?;
     resolves(&args)?;
-    let (tx, rx) = sync_channel::<Msg>(RECORD_CHANNEL);
-    spawn_connection(opts, tx.clone());
+    let (tx, rx) = flume::bounded::<Msg>(RECORD_CHANNEL);
+    let conn_tx = tx.clone();
     let gate = Arc::new(Gate::new());
     let mut d = Driver {
         qos: if args.qos == 0 {
@@ -626,62 +630,81 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         d.eof = true;
         drop(tx);
     }
-    loop {
-        let now = Instant::now();
-        // A transmit the client could not take yet waits for the client, not for a deadline.
-        let wait = match d.pending {
-            Some(_) => TICK,
-            None => d
-                .bridge
-                .next_deadline()
-                .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK)),
-        };
-        let msg = match rx.recv_timeout(wait) {
-            Ok(m) => Some(m),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        if let Some(msg) = msg {
-            if d.on_msg(msg)? == Flow::Done {
+    // The connection task and this loop share the thread: a message is handed from the
+    // bridge to the connection and acknowledged back without waking another thread.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the MQTT runtime: {e}"))?;
+    rt.block_on(async {
+        tokio::spawn(connection(opts, conn_tx));
+        loop {
+            let now = Instant::now();
+            // A transmit the client could not take yet waits for the client, not for a deadline.
+            let wait = match d.pending {
+                Some(_) => TICK,
+                None => d
+                    .bridge
+                    .next_deadline()
+                    .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK)),
+            };
+            // Messages already waiting are taken without a timer; the budget makes the loop
+            // let the connection task run now and then even while the input never pauses.
+            tokio::task::coop::consume_budget().await;
+            let msg = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(flume::TryRecvError::Disconnected) => break,
+                Err(flume::TryRecvError::Empty) => {
+                    match tokio::time::timeout(wait, rx.recv_async()).await {
+                        Ok(Ok(m)) => Some(m),
+                        Ok(Err(flume::RecvError::Disconnected)) => break,
+                        Err(_) => None,
+                    }
+                }
+            };
+            if let Some(msg) = msg {
+                if d.on_msg(msg)? == Flow::Done {
+                    break;
+                }
+            }
+            if STOP.load(Ordering::SeqCst) && d.stop_at.is_none() {
+                log::info!("signal: delivering what was read, then exiting");
+                d.stop_at = Some(Instant::now());
+                if !d.eof {
+                    d.eof = true;
+                    d.bridge.end_of_input();
+                }
+            }
+            // Nothing to deliver and no broker to say goodbye to: no reason to wait.
+            let nothing_left = !d.bridge.is_connected() && d.bridge.held() == 0;
+            if d.stop_at
+                .is_some_and(|t| t.elapsed() >= STOP_GRACE || nothing_left)
+            {
+                let n = d.bridge.abandon();
+                if n > 0 {
+                    log::warn!(
+                        "signal: the broker did not take {n} reading(s) within {} ms; dropped",
+                        STOP_GRACE.as_millis()
+                    );
+                }
+                if let Some(c) = &d.client {
+                    let _ = c.try_disconnect();
+                }
+                d.log_notes();
+                break;
+            }
+            if d.stop_at.is_none() {
+                d.check_timeouts()?;
+            }
+            gate.set(d.bridge.wants_input());
+            let flow = d.pump();
+            d.log_notes();
+            if flow == Flow::Done {
                 break;
             }
         }
-        if STOP.load(Ordering::SeqCst) && d.stop_at.is_none() {
-            log::info!("signal: delivering what was read, then exiting");
-            d.stop_at = Some(Instant::now());
-            if !d.eof {
-                d.eof = true;
-                d.bridge.end_of_input();
-            }
-        }
-        // Nothing to deliver and no broker to say goodbye to: no reason to wait.
-        let nothing_left = !d.bridge.is_connected() && d.bridge.held() == 0;
-        if d.stop_at
-            .is_some_and(|t| t.elapsed() >= STOP_GRACE || nothing_left)
-        {
-            let n = d.bridge.abandon();
-            if n > 0 {
-                log::warn!(
-                    "signal: the broker did not take {n} reading(s) within {} ms; dropped",
-                    STOP_GRACE.as_millis()
-                );
-            }
-            if let Some(c) = &d.client {
-                let _ = c.try_disconnect();
-            }
-            d.log_notes();
-            break;
-        }
-        if d.stop_at.is_none() {
-            d.check_timeouts()?;
-        }
-        gate.set(d.bridge.wants_input());
-        let flow = d.pump();
-        d.log_notes();
-        if flow == Flow::Done {
-            break;
-        }
-    }
+        anyhow::Ok(())
+    })?;
     Ok(finish(&args, &d.bridge))
 }
 
@@ -735,7 +758,7 @@ struct Driver<'a> {
     args: &'a Args,
     qos: QoS,
     bridge: Bridge,
-    client: Option<Client>,
+    client: Option<AsyncClient>,
     /// A transmit the client could not take yet (its channel was full).
     pending: Option<Transmit>,
     /// Ids handed to the client, waiting for their `Outgoing::Publish` (in the same order).
