@@ -176,7 +176,11 @@ fn install_signal_handlers() {
 /// Records waiting between the reader and the bridge. Small: it is all the bridge may take
 /// beyond `--queue` while connected (records already read when the reader is told to wait).
 const RECORD_CHANNEL: usize = 64;
-/// Requests rumqttc's client holds before its event loop takes them.
+/// Lines the reader hands on in one message at most: what one read of stdin gave, so that a
+/// replay does not wake the main thread per line (a live pipe's lines go on one by one).
+const READ_BATCH: usize = 32;
+/// Requests rumqttc's client holds before its event loop takes them; also the connection's
+/// events waiting for the bridge.
 const CLIENT_CHANNEL: usize = 256;
 
 enum Msg {
@@ -184,6 +188,7 @@ enum Msg {
     Record(Head, String, u64),
     /// An input line skipped as bad (the reader has warned).
     Skipped,
+    /// The end of input (the last message of the last batch).
     Eof,
     /// A new MQTT client: the connection task starts a fresh one after every failure, so
     /// nothing handed to a dead connection is sent after the bridge has queued it again.
@@ -369,14 +374,33 @@ pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64
     (taken, bad)
 }
 
-fn spawn_reader(tx: flume::Sender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread::JoinHandle<()> {
+/// The reader thread: input lines, checked, go to the main thread in batches of at most
+/// [`READ_BATCH`], each batch after the gate opens (backpressure).
+fn spawn_reader(
+    tx: flume::Sender<Vec<Msg>>,
+    tee: bool,
+    gate: Arc<Gate>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut tee_out = tee.then(RecordWriter::stdout);
+        let mut batch: Vec<Msg> = Vec::with_capacity(READ_BATCH);
         loop {
+            // A batch goes on when it is full or stdin has nothing more buffered (a live
+            // pipe: each line at once).
+            if !batch.is_empty() && (batch.len() >= READ_BATCH || lines.drained()) {
+                gate.wait();
+                let b = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
+                if tx.send(b).is_err() {
+                    return;
+                }
+            }
             // After a signal nothing more is read: what was read is delivered, then the
             // tool exits (a line already on its way counts as dropped).
             if STOP.load(Ordering::SeqCst) {
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
                 return;
             }
             let (n, line) = match lines.next_line() {
@@ -408,20 +432,16 @@ fn spawn_reader(tx: flume::Sender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thre
                             tee_out = None;
                         }
                     }
-                    gate.wait();
-                    if tx.send(Msg::Record(v, s, n)).is_err() {
-                        return;
-                    }
+                    batch.push(Msg::Record(v, s, n));
                 }
                 Err(why) => {
                     crate::io::lines::skipped("stdin", n, &why);
-                    if tx.send(Msg::Skipped).is_err() {
-                        return;
-                    }
+                    batch.push(Msg::Skipped);
                 }
             }
         }
-        let _ = tx.send(Msg::Eof);
+        batch.push(Msg::Eof);
+        let _ = tx.send(batch);
     })
 }
 
@@ -468,12 +488,12 @@ async fn connection(opts: MqttOptions, tx: flume::Sender<Msg>) {
 }
 
 fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
-    let (tx, rx) = flume::bounded::<Msg>(RECORD_CHANNEL);
+    let (tx, rx) = flume::bounded::<Vec<Msg>>(RECORD_CHANNEL / READ_BATCH);
     let _reader = spawn_reader(tx, false, Arc::new(Gate::new()));
     let mut out = RecordWriter::stdout();
     bridge.connected();
     let mut started = false;
-    for msg in rx {
+    for msg in rx.iter().flatten() {
         match msg {
             Msg::Record(v, raw, at) => {
                 if let Err(why) = bridge.record_head(&v, &raw, Instant::now()) {
@@ -592,8 +612,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     install_signal_handlers();
     let opts = options(&args, &topics)?;
     resolves(&args)?;
-    let (tx, rx) = flume::bounded::<Msg>(RECORD_CHANNEL);
-    let conn_tx = tx.clone();
+    let (tx, rx) = flume::bounded::<Vec<Msg>>(RECORD_CHANNEL / READ_BATCH);
+    let (conn_tx, events) = flume::bounded::<Msg>(CLIENT_CHANNEL);
+    // The reader's channel closes after its last batch; the connection's stays open.
+    let mut input_open = true;
     let gate = Arc::new(Gate::new());
     let mut d = Driver {
         qos: if args.qos == 0 {
@@ -648,24 +670,43 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     .next_deadline()
                     .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK)),
             };
-            // Messages already waiting are taken without a timer; the budget makes the loop
-            // let the connection task run now and then even while the input never pauses.
+            // Messages already waiting are taken without a timer, the connection's first (its
+            // acknowledgements make room); the budget makes the loop let the connection task
+            // run now and then even while the input never pauses.
             tokio::task::coop::consume_budget().await;
-            let msg = match rx.try_recv() {
-                Ok(m) => Some(m),
+            let msgs = match events.try_recv() {
+                Ok(m) => vec![m],
                 Err(flume::TryRecvError::Disconnected) => break,
-                Err(flume::TryRecvError::Empty) => {
-                    match tokio::time::timeout(wait, rx.recv_async()).await {
-                        Ok(Ok(m)) => Some(m),
-                        Ok(Err(flume::RecvError::Disconnected)) => break,
-                        Err(_) => None,
+                Err(flume::TryRecvError::Empty) => match rx.try_recv() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        if e == flume::TryRecvError::Disconnected {
+                            input_open = false;
+                        }
+                        tokio::select! {
+                            biased;
+                            m = events.recv_async() => match m {
+                                Ok(m) => vec![m],
+                                Err(_) => break,
+                            },
+                            b = rx.recv_async(), if input_open => b.unwrap_or_else(|_| {
+                                input_open = false;
+                                Vec::new()
+                            }),
+                            () = tokio::time::sleep(wait) => Vec::new(),
+                        }
                     }
-                }
+                },
             };
-            if let Some(msg) = msg {
+            let mut done = false;
+            for msg in msgs {
                 if d.on_msg(msg)? == Flow::Done {
+                    done = true;
                     break;
                 }
+            }
+            if done {
+                break;
             }
             if STOP.load(Ordering::SeqCst) && d.stop_at.is_none() {
                 log::info!("signal: delivering what was read, then exiting");
