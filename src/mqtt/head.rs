@@ -218,26 +218,30 @@ impl<'de> Deserialize<'de> for Shape {
                 f.write_str("any value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Shape, A::Error> {
+                // Names stay borrowed from the line until the end: no allocation per field.
                 let mut values = 0usize;
-                let mut longest_array: Option<(String, usize)> = None;
-                let mut longest_name = (0usize, String::new());
+                let mut longest_array: Option<(Cow<'de, str>, usize)> = None;
+                let mut longest_name: Option<Cow<'de, str>> = None;
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
-                    if k.len() > longest_name.0 {
-                        longest_name = (k.len(), k.chars().take(24).collect());
-                    }
-                    match m.next_value::<Count>()?.0 {
-                        Some(n) => {
-                            values = values.saturating_add(n);
-                            if longest_array.as_ref().is_none_or(|(_, l)| n > *l) {
-                                longest_array = Some((k.into_owned(), n));
-                            }
+                    let n = m.next_value::<Count>()?.0;
+                    if let Some(n) = n {
+                        values = values.saturating_add(n);
+                        if longest_array.as_ref().is_none_or(|(_, l)| n > *l) {
+                            longest_array = Some((k.clone(), n));
                         }
-                        None => values = values.saturating_add(1),
+                    } else {
+                        values = values.saturating_add(1);
+                    }
+                    if longest_name.as_ref().is_none_or(|l| k.len() > l.len()) {
+                        longest_name = Some(k);
                     }
                 }
+                let longest_name = longest_name.map_or((0, String::new()), |k| {
+                    (k.len(), k.chars().take(24).collect())
+                });
                 Ok(Shape::Object {
                     values,
-                    longest_array,
+                    longest_array: longest_array.map(|(k, n)| (k.into_owned(), n)),
                     longest_name,
                 })
             }

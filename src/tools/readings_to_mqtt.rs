@@ -840,7 +840,7 @@ impl Driver<'_> {
         match msg {
             Msg::Record(v, raw, at) => {
                 if !self.eof {
-                    if let Err(why) = self.bridge.record_head(&v, &raw, now) {
+                    if let Err(why) = self.bridge.record_line(&v, raw.into(), now) {
                         crate::io::lines::skipped("stdin", at, &why);
                     }
                 } else {
