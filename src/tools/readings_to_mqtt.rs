@@ -173,12 +173,17 @@ fn install_signal_handlers() {
     }
 }
 
-/// Records waiting between the reader and the bridge. Small: it is all the bridge may take
-/// beyond `--queue` while connected (records already read when the reader is told to wait).
-const RECORD_CHANNEL: usize = 64;
+/// Records waiting between the reader and the bridge, at most (and at most `--queue`): all
+/// the bridge may take beyond `--queue` while connected (records already read when the reader
+/// is told to wait). Enough for either thread to run on for a few milliseconds while the
+/// other one waits for a core (on a busy machine a thread is off its core for a time slice).
+const RECORD_CHANNEL: usize = 1024;
 /// Lines the reader hands on in one message at most: what one read of stdin gave, so that a
 /// replay does not wake the main thread per line (a live pipe's lines go on one by one).
-const READ_BATCH: usize = 32;
+const READ_BATCH: usize = 64;
+/// A batch goes on once its lines hold this many bytes (so the records waiting hold about
+/// 1 MiB of ordinary readings, and at most `RECORD_CHANNEL / READ_BATCH` lines of 1 MiB more).
+const READ_BATCH_BYTES: usize = 64 * 1024;
 /// Requests rumqttc's client holds before its event loop takes them; also the connection's
 /// events waiting for the bridge.
 const CLIENT_CHANNEL: usize = 256;
@@ -385,11 +390,15 @@ fn spawn_reader(
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut tee_out = tee.then(RecordWriter::stdout);
         let mut batch: Vec<Msg> = Vec::with_capacity(READ_BATCH);
+        let mut bytes = 0usize;
         loop {
             // A batch goes on when it is full or stdin has nothing more buffered (a live
             // pipe: each line at once).
-            if !batch.is_empty() && (batch.len() >= READ_BATCH || lines.drained()) {
+            if !batch.is_empty()
+                && (batch.len() >= READ_BATCH || bytes >= READ_BATCH_BYTES || lines.drained())
+            {
                 gate.wait();
+                bytes = 0;
                 let b = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
                 if tx.send(b).is_err() {
                     return;
@@ -432,6 +441,7 @@ fn spawn_reader(
                             tee_out = None;
                         }
                     }
+                    bytes += s.len();
                     batch.push(Msg::Record(v, s, n));
                 }
                 Err(why) => {
@@ -488,7 +498,7 @@ async fn connection(opts: MqttOptions, tx: flume::Sender<Msg>) {
 }
 
 fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
-    let (tx, rx) = flume::bounded::<Vec<Msg>>(RECORD_CHANNEL / READ_BATCH);
+    let (tx, rx) = flume::bounded::<Vec<Msg>>(1);
     let _reader = spawn_reader(tx, false, Arc::new(Gate::new()));
     let mut out = RecordWriter::stdout();
     bridge.connected();
@@ -612,7 +622,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     install_signal_handlers();
     let opts = options(&args, &topics)?;
     resolves(&args)?;
-    let (tx, rx) = flume::bounded::<Vec<Msg>>(RECORD_CHANNEL / READ_BATCH);
+    let batches =
+        (RECORD_CHANNEL.min(usize::try_from(args.queue).unwrap_or(usize::MAX)) / READ_BATCH).max(1);
+    let (tx, rx) = flume::bounded::<Vec<Msg>>(batches);
     let (conn_tx, events) = flume::bounded::<Msg>(CLIENT_CHANNEL);
     // The reader's channel closes after its last batch; the connection's stays open.
     let mut input_open = true;
