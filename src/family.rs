@@ -361,8 +361,9 @@ pub static FAMILIES: &[Family] = &[
         simulator: Some(sim::pace::simulator),
         notes: "Address 0 on the RS-485 port, 1 on the RS-232 console port (a bank's DIP \
                 switches set 0-15). Reads 0x42 analog values and 0x44 status every cycle, \
-                0xC1 hardware version and 0xC2 serial number once per connection; never 0x99 \
-                switch control, 0x9A-0x9C MOSFETs/reboot or any set-configuration code.",
+                0xC1 hardware version, 0xC2 serial number and the odd threshold reads \
+                0xD1-0xDF once per connection; never 0x99 switch control, 0x9A-0x9C \
+                MOSFETs/reboot or any set-configuration code (the even 0xD0-0xE6 among them).",
     },
     Family {
         name: "eg4-7e",
