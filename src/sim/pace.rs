@@ -37,7 +37,8 @@ pub fn simulator(spec: &SimSpec) -> Result<Box<dyn Responder>, String> {
     items.faults = faults;
     Ok(Box::new(Bus::new(
         Pace {
-            packs: Packs::new(&items, pace::DEFAULT_ADDRESS, "pace")?,
+            packs: Packs::new(&items, pace::DEFAULT_ADDRESS, "pace")
+                .map_err(|e| format!("{e}, {NO_THRESHOLDS}"))?,
             no_thresholds: no_thresholds.into_iter().map(|(a, _)| a).collect(),
         },
         spec.bad_every,
@@ -242,5 +243,15 @@ mod tests {
         assert!(e.is_unsupported(), "{e}");
         let q = ascii::request(Vendor::Pace, 0, cmd, Info::None).unwrap();
         assert!(ascii::reply_info(&s.feed(&q, now)[0], Vendor::Pace, 0, cmd).is_ok());
+        // An unknown fault's error names this one too.
+        let spec = SimSpec {
+            faults: vec![(None, "nonsense".into())],
+            ..SimSpec::default()
+        };
+        let e = simulator(&spec).err().unwrap();
+        assert!(
+            e.ends_with("warning_pack_uv, unsupported_thresholds"),
+            "{e}"
+        );
     }
 }
