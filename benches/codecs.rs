@@ -1,12 +1,13 @@
 //! Decode throughput of bms-poll's codecs: the published JBD, Daly, JK, Seplos v2 and PACE
-//! replies (and Seplos v3 blocks) judged and decoded as the engine does it, many times over.
+//! replies (and Seplos v3 blocks), and the group reads (Pylontech's INFO FF, Seplos v3's
+//! system blocks), judged and decoded as the engine does it, many times over.
 //! `cargo bench --bench codecs`; the figures
 //! go to docs/performance.md by hand (scripts/bench runs this too).
 
 // A benchmark reports on stdout (scripts/bench reads it).
 #![allow(clippy::print_stdout)]
 
-use bmstap::proto::codec::{Codec, Judge};
+use bmstap::proto::codec::{Codec, Judge, Read};
 use bmstap::proto::{daly, jbd, modbus, pace, seplos, seplos3};
 use std::hint::black_box;
 use std::time::Instant;
@@ -92,7 +93,60 @@ fn main() {
     println!(
         "seplos3: {s3:.0} reads/s (judge + decode + JSON of 2 FC04 blocks and the FC01 coils)"
     );
+    group_benches(n);
 }
+
+/// Judges and decodes one group read (`read`, one answer per request) `n` times; readings
+/// per second (every device of the read counts).
+fn run_group(codec: &dyn Codec, read: &Read, replies: &[Vec<u8>], n: u32) -> f64 {
+    let requests = codec.group_status(read);
+    assert_eq!(requests.len(), replies.len());
+    let t = Instant::now();
+    let mut readings = 0u64;
+    for _ in 0..n {
+        let mut answers: Vec<Option<Vec<u8>>> = Vec::with_capacity(requests.len());
+        for (req, reply) in requests.iter().zip(replies) {
+            match codec.judge(read.address, req, &answers, black_box(reply), true) {
+                Judge::Done(Ok(a)) => answers.push(Some(a)),
+                other => panic!("{other:?}"),
+            }
+        }
+        for (_, d) in codec.decode_group(read, &answers) {
+            black_box(serde_json::to_vec(&d.unwrap().fields).unwrap());
+            readings += 1;
+        }
+    }
+    readings as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The group reads (issue 22): Pylontech's whole-group 0x42 (protocols.md §14.2's US2000 x 3
+/// reply) and a Seplos v3 bank's system blocks (computed).
+fn group_benches(n: u32) {
+    use bmstap::proto::pylontech;
+    let g = pylontech::GroupCodec;
+    let read = g.reads(&[2, 3, 4]).remove(0);
+    let p = run_group(&g, &read, &[US2000_FF.as_bytes().to_vec()], n);
+    let system = seplos3::Codec
+        .reads(&[1, 2])
+        .into_iter()
+        .find(|r| r.group)
+        .unwrap();
+    let mut eia = vec![0u16; 0x1A];
+    eia[0] = 5312;
+    eia[22] = 2;
+    let eib = vec![250u16; 0x16];
+    let replies = vec![
+        modbus::encode_read_reply(0, 4, &eia),
+        modbus::encode_read_reply(0, 4, &eib),
+    ];
+    let s = run_group(&seplos3::Codec, &system, &replies, n);
+    println!(
+        "pylontech group: {p:.0} readings/s (judge + decode + JSON of the 0x42 INFO FF reply, 3 modules of 15S)"
+    );
+    println!("seplos3 system: {s:.0} readings/s (judge + decode + JSON of EIA and EIB)");
+}
+
+const US2000_FF: &str = "~20024600914211030F0CE70CE80CE60CE70CE80CE80CE80CE60CE50CE60CE80CE70CEA0CE50CE6050B910B870B870B870B87FFE6C18982DC02C350001F0F0CE20CE60CE60CE10CE50CE70CE60CE30CE20CE50CE30CE90CE70CE90CE9050B910B870B870B870B87FFE7C17082DC02C350001F0F0CE20CE50CE50CE20CE30CE30CE40CE50CE60CE60CE30CE40CE40CE60CE6050B910B7D0B7D0B7D0B7DFFE5C16082DC02C350001FB476\r";
 
 /// The JK families (protocols.md §15): JK-B's read-all reply, JK-PB asked with triggers, and
 /// JK-PB heard: a master's cycle of records fed to the listener.

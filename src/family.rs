@@ -479,8 +479,9 @@ pub static FAMILIES: &[Family] = &[
                 detection tries it last. Reads FC04 0x1000 pack and 0x1100 cell blocks and the \
                 FC01 0x1200 status coils every cycle, the 0x1700 identity block (factory, model, \
                 version, serial: the device id) once per connection; with several packs at \
-                1-16, the master's system blocks 0x2000 and 0x2100 at 0 as one more reading \
-                (the bank's, device PORT-0); never FC05/06/0F/10. modbus-tcp:// gateways work.",
+                1-16, the master's system blocks 0x2000 and 0x2100 (and the 0x2200 coils) at 0 \
+                as one more reading (the bank's, device PORT-0); never FC05/06/0F/10. \
+                modbus-tcp:// gateways work.",
     },
 ];
 
@@ -756,8 +757,9 @@ mod tests {
             }
             "seplos3" => {
                 // FC04 of the 0x1000/0x1100/0x1700 blocks, of the system blocks 0x2000 (0x1A
-                // registers) and 0x2100 (0x16) at slave 0 only, or FC01 of the 0x1200 coils,
-                // CRC valid; never FC05/06/0F/10 (§14.6).
+                // registers) and 0x2100 (0x16) at slave 0 only, or FC01 of the 0x1200 coils
+                // (and of the system's 0x2200 at slave 0), CRC valid; never FC05/06/0F/10
+                // (§14.6).
                 let blocks = [
                     (4u8, 0x1000u16, 0x11u16),
                     (4, 0x1100, 0x1A),
@@ -766,6 +768,7 @@ mod tests {
                     (1, 0x1200, 0x90),
                     (4, 0x2000, 0x1A),
                     (4, 0x2100, 0x16),
+                    (1, 0x2200, 0x50),
                 ];
                 let ok = req.len() == 8
                     && crate::proto::modbus::crc_ok(req)

@@ -1274,6 +1274,7 @@ fn seplos3_at_the_broadcast_address_and_through_modbus_tcp() {
     assert_eq!(r[0]["fields"]["charge_fet"], true);
     assert_eq!(r[1]["fields"]["charge_fet"], false);
     assert_eq!(r[2]["fields"]["packs_total"], 2);
+    assert_eq!(r[2]["fields"]["charge_fet"], false);
     assert!(r[2]["device"].as_str().unwrap().ends_with("-0"), "{}", r[2]);
     // An ASCII family has no Modbus TCP mode.
     cmd("bms-sim")
@@ -1455,7 +1456,7 @@ fn pylontech_group_reads_every_module_with_one_request_per_cycle() {
 }
 
 /// Seplos v3 packs behind a master: besides each pack's reading, the master's system blocks
-/// (0x2000, and 0x2100 as 0x16 registers) at slave 0 give one bank reading per cycle, device
+/// (0x2000, 0x2100 as 0x16 registers, the 0x2200 coils) at slave 0 give one bank reading per cycle, device
 /// PORT-0, consistent with the packs; readings-bank does not count it as a pack.
 #[test]
 fn seplos3_bank_gives_a_system_reading_that_readings_bank_does_not_count() {
@@ -1526,6 +1527,7 @@ fn seplos3_bank_gives_a_system_reading_that_readings_bank_does_not_count() {
         );
         assert!(sys["cell_temperature_avg"].is_number(), "{sys}");
         assert!(sys["soc"].is_number() && sys["soh"].is_number(), "{sys}");
+        assert_eq!(sys["charge_fet"], true, "{sys}");
     }
     // What was sent: EIA and EIB (0x16 registers) to slave 0, once per cycle each.
     let cap = std::fs::read(&capture).unwrap();
@@ -1533,6 +1535,7 @@ fn seplos3_bank_gives_a_system_reading_that_readings_bank_does_not_count() {
     assert_eq!(sent(&[0x00, 0x04, 0x20, 0x00, 0x00, 0x1A, 0x7B, 0xD0]), 2);
     assert_eq!(sent(&[0x00, 0x04, 0x21, 0x00, 0x00, 0x16, 0x7A, 0x29]), 2);
     assert_eq!(sent(&[0x00, 0x04, 0x21, 0x00, 0x00, 0x1A]), 0);
+    assert_eq!(sent(&[0x00, 0x01, 0x22, 0x00, 0x00, 0x50, 0x37, 0x9F]), 2);
     no_writes(&log);
     // readings-bank: a bank of three packs, the system reading passed through beside it.
     let banked = cmd("readings-bank")

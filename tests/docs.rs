@@ -418,3 +418,42 @@ fn simulator_one_liners_work_as_written() {
         }
     }
 }
+
+/// The README's table says which protocols bms-poll reads and which packs bms-sim simulates:
+/// both lists name every family and every simulator the tools have (a family added without
+/// its README mention fails here).
+#[test]
+fn readme_names_every_protocol_and_simulator() {
+    let readme = read("README.md");
+    let row = |tool: &str| {
+        readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| [`{tool}`]")))
+            .unwrap_or_else(|| panic!("no README row for {tool}"))
+            .to_string()
+    };
+    let poll = row("bms-poll");
+    for name in bmstap::family::names() {
+        assert!(
+            poll.contains(&format!("`{name}`")),
+            "bms-poll's row lacks {name}: {poll}"
+        );
+    }
+    let sim = row("bms-sim");
+    let commands = bmstap::tools::commands();
+    let bms_sim = commands
+        .iter()
+        .find(|c| c.get_name() == "bms-sim")
+        .expect("bms-sim");
+    for sub in bms_sim.get_subcommands() {
+        let name = sub.get_name();
+        // Tools of the simulator, not simulated packs.
+        if ["replay", "rtu-capture", "help"].contains(&name) {
+            continue;
+        }
+        assert!(
+            sim.contains(&format!("`{name}`")),
+            "bms-sim's row lacks {name}: {sim}"
+        );
+    }
+}

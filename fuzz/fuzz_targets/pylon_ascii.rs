@@ -1,9 +1,10 @@
 //! The Pylon-ASCII framer and the Pylontech and PACE codecs as bms-poll drives them: the
-//! first byte picks a request of a status or identity read (of each codec), the rest arrives
-//! in chunks and is judged after each one (and at the deadline); every answer the judge
-//! accepts is decoded, as status, identity and identity fields (Pylontech's 0x47, PACE's
-//! threshold reads). Frames are also scanned on their own, parsed, re-encoded and their INFO
-//! decoded every way.
+//! first byte picks a request of a status, identity or group read (Pylontech's 0x42
+//! `INFO FF`) of each codec, the rest arrives in chunks and is judged after each one (and at
+//! the deadline); every answer the judge accepts is decoded, as status, identity and identity
+//! fields (Pylontech's 0x47, PACE's threshold reads), and as the group's (readings per
+//! module, detection's members). Frames are also scanned on their own, parsed, re-encoded and
+//! their INFO decoded every way.
 #![no_main]
 
 use bmstap::proto::codec::{Codec, Judge};
@@ -14,10 +15,18 @@ use bmstap::record::Fields;
 use libfuzzer_sys::fuzz_target;
 
 /// Drives `codec` at `address` as the poll engine does: the request `pick` chooses, `rest`
-/// received in chunks, the accepted answer decoded every way.
-fn drive(codec: &dyn Codec, address: u8, pick: u8, rest: &[u8]) {
+/// received in chunks, the accepted answer decoded every way; `grouped` gives the group read
+/// of `address` and the next two packs, if its family has one.
+fn drive(codec: &dyn Codec, grouped: &dyn Codec, address: u8, pick: u8, rest: &[u8]) {
     let mut requests = codec.status(address);
     requests.extend(codec.identity(address));
+    let group = grouped
+        .reads(&[address, address + 1, address + 2])
+        .into_iter()
+        .find(|r| r.group);
+    if let Some(g) = &group {
+        requests.extend(grouped.group_status(g));
+    }
     let req = &requests[usize::from(pick) % requests.len()];
     let chunk = usize::from(pick >> 4) + 1;
     let mut answer = None;
@@ -44,6 +53,14 @@ fn drive(codec: &dyn Codec, address: u8, pick: u8, rest: &[u8]) {
         let _ = codec.decode_identity(address, &answers);
         serde_json::to_string(&codec.identity_fields(address, &answers)).expect("fields serialise");
         let _ = codec.check_probe(address, answers[0].as_deref().unwrap_or_default());
+        if let Some(g) = &group {
+            for (_, d) in grouped.decode_group(g, &answers[..1]) {
+                if let Ok(d) = d {
+                    serde_json::to_string(&d.fields).expect("fields serialise");
+                }
+            }
+        }
+        let _ = codec.members(address, answers[0].as_deref().unwrap_or_default());
     }
 }
 
@@ -51,8 +68,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    drive(&pylontech::Codec, 2, pick, rest);
-    drive(&pace::Codec, 0, pick, rest);
+    drive(&pylontech::Codec, &pylontech::GroupCodec, 2, pick, rest);
+    drive(&pace::Codec, &pace::Codec, 0, pick, rest);
     let mut buf = rest;
     while !buf.is_empty() {
         match ascii::scan(buf) {

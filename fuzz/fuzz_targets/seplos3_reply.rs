@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = codec.decode_identity(address, &answers);
         let _ = codec.check_probe(address, answers[0].as_deref().unwrap_or_default());
         if let Some(system) = &system {
-            for (_, d) in codec.decode_group(system, &answers[..2]) {
+            for (_, d) in codec.decode_group(system, &answers) {
                 if let Ok(d) = d {
                     serde_json::to_string(&d.fields).expect("fields serialise");
                 }
@@ -56,6 +56,13 @@ fuzz_target!(|data: &[u8]| {
     // The raw bytes as blocks, whatever the judge said.
     let _ = codec.decode(address, &[Some(rest.to_vec()), Some(rest.to_vec()), None]);
     if let Some(system) = &system {
-        let _ = codec.decode_group(system, &[Some(rest.to_vec()), Some(rest.to_vec())]);
+        let _ = codec.decode_group(
+            system,
+            &[
+                Some(rest.to_vec()),
+                Some(rest.to_vec()),
+                Some(rest.to_vec()),
+            ],
+        );
     }
 });

@@ -34,6 +34,7 @@ use super::head::{Head, Shape};
 use crate::ha::{self, DeviceInfo, Topics};
 use crate::record::is_device_id;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::ops::Bound;
@@ -326,6 +327,12 @@ impl Bridge {
 
     /// One input record, its head already read ([`Head::parse`]) and its line as read.
     pub fn record_head(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
+        self.record_line(h, Cow::Borrowed(raw), now)
+    }
+
+    /// [`Bridge::record_head`] with the line handed over, so that the JSON topic's queue keeps
+    /// it without a copy.
+    pub fn record_line(&mut self, h: &Head, raw: Cow<'_, str>, now: Instant) -> Result<(), String> {
         self.stats.records += 1;
         let r = self.take(h, raw, now);
         if r.is_err() {
@@ -334,7 +341,7 @@ impl Bridge {
         r
     }
 
-    fn take(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
+    fn take(&mut self, h: &Head, raw: Cow<'_, str>, now: Instant) -> Result<(), String> {
         let ty = h.ty.as_deref().ok_or("no \"type\"")?;
         match ty {
             "reading" => self.reading(h, raw, now),
@@ -359,7 +366,7 @@ impl Bridge {
 
     /// A reading: checked and queued on the hot path; its state, keys and description are
     /// worked out from its line when the state is due ([`Bridge::materialize`]).
-    fn reading(&mut self, h: &Head, raw: &str, now: Instant) -> Result<(), String> {
+    fn reading(&mut self, h: &Head, raw: Cow<'_, str>, now: Instant) -> Result<(), String> {
         let id = device_of(h)?;
         match &h.fields {
             Some(shape) => check_bounds(shape)?,
@@ -388,7 +395,7 @@ impl Bridge {
         }
         let mut line = d.raw.take().unwrap_or_default();
         line.clear();
-        line.push_str(raw);
+        line.push_str(&raw);
         d.raw = Some(line);
         d.fresh = true;
         d.state_dirty = true;
@@ -399,7 +406,7 @@ impl Bridge {
         let new = d.keys.is_empty();
         if self.cfg.json_topic.is_some() {
             if self.cfg.array_every.is_some() {
-                d.latest = Some(raw.to_string());
+                d.latest = Some(raw.into_owned());
             } else if !self.fits(self.cfg.json_topic.as_deref().unwrap_or(""), raw.len()) {
                 let why = format!(
                     "{id}: a reading of {} bytes is larger than the maximum packet ({} bytes); \
@@ -410,7 +417,9 @@ impl Bridge {
                 self.refuse(why);
             } else {
                 self.held_bytes += raw.len();
-                self.queue.push_back(Queued { line: raw.into() });
+                self.queue.push_back(Queued {
+                    line: raw.into_owned().into_boxed_str(),
+                });
                 if !self.connected {
                     self.bound();
                 }

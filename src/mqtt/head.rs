@@ -12,7 +12,8 @@ use std::fmt;
 /// The head of one record.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Head {
-    pub ty: Option<String>,
+    /// The record type; the ones readings.md defines are not allocated.
+    pub ty: Option<Cow<'static, str>>,
     pub device: Option<String>,
     /// A non-null `error`.
     pub error: bool,
@@ -62,7 +63,7 @@ impl<'de> Deserialize<'de> for Head {
                 let mut h = Head::default();
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
                     match &*k {
-                        "type" => h.ty = m.next_value::<Option<Text>>()?.and_then(|t| t.0),
+                        "type" => h.ty = m.next_value::<Option<Ty>>()?.and_then(|t| t.0),
                         "device" => h.device = m.next_value::<Option<Text>>()?.and_then(|t| t.0),
                         "error" => h.error = m.next_value::<Option<Skip>>()?.is_some(),
                         "fields" => h.fields = Some(m.next_value::<Shape>()?),
@@ -122,46 +123,72 @@ impl<'de> Deserialize<'de> for Skip {
     }
 }
 
+/// The record type: a string value (readings.md's types without an allocation), or `None`
+/// for any other JSON value.
+struct Ty(Option<Cow<'static, str>>);
+
+impl<'de> Deserialize<'de> for Ty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ty, D::Error> {
+        string_or_none(d, |s| {
+            Cow::Borrowed(match s {
+                "reading" => "reading",
+                "status" => "status",
+                "frame" => "frame",
+                _ => return Cow::Owned(s.to_string()),
+            })
+        })
+        .map(Ty)
+    }
+}
+
 /// A string value, or `None` for any other JSON value.
 struct Text(Option<String>);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text, E> {
-                Ok(Text(Some(s.to_string())))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text, E> {
-                Ok(Text(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text, E> {
-                Ok(Text(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text, E> {
-                Ok(Text(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text, E> {
-                Ok(Text(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
-                Ok(Text(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Text, A::Error> {
-                while s.next_element::<Skip>()?.is_some() {}
-                Ok(Text(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Text, A::Error> {
-                while m.next_entry::<Skip, Skip>()?.is_some() {}
-                Ok(Text(None))
-            }
-        }
-        d.deserialize_any(V)
+        string_or_none(d, str::to_string).map(Text)
     }
+}
+
+/// A string value made into a `T`, or `None` for any other JSON value (skipped).
+fn string_or_none<'de, D: Deserializer<'de>, T>(
+    d: D,
+    make: fn(&str) -> T,
+) -> Result<Option<T>, D::Error> {
+    struct V<T>(fn(&str) -> T);
+    impl<'de, T> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<T>, E> {
+            Ok(Some((self.0)(s)))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Option<T>, A::Error> {
+            while s.next_element::<Skip>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Option<T>, A::Error> {
+            while m.next_entry::<Skip, Skip>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V(make))
 }
 
 /// One field's value: an array's length, or 1.
@@ -218,26 +245,30 @@ impl<'de> Deserialize<'de> for Shape {
                 f.write_str("any value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Shape, A::Error> {
+                // Names stay borrowed from the line until the end: no allocation per field.
                 let mut values = 0usize;
-                let mut longest_array: Option<(String, usize)> = None;
-                let mut longest_name = (0usize, String::new());
+                let mut longest_array: Option<(Cow<'de, str>, usize)> = None;
+                let mut longest_name: Option<Cow<'de, str>> = None;
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
-                    if k.len() > longest_name.0 {
-                        longest_name = (k.len(), k.chars().take(24).collect());
-                    }
-                    match m.next_value::<Count>()?.0 {
-                        Some(n) => {
-                            values = values.saturating_add(n);
-                            if longest_array.as_ref().is_none_or(|(_, l)| n > *l) {
-                                longest_array = Some((k.into_owned(), n));
-                            }
+                    let n = m.next_value::<Count>()?.0;
+                    if let Some(n) = n {
+                        values = values.saturating_add(n);
+                        if longest_array.as_ref().is_none_or(|(_, l)| n > *l) {
+                            longest_array = Some((k.clone(), n));
                         }
-                        None => values = values.saturating_add(1),
+                    } else {
+                        values = values.saturating_add(1);
+                    }
+                    if longest_name.as_ref().is_none_or(|l| k.len() > l.len()) {
+                        longest_name = Some(k);
                     }
                 }
+                let longest_name = longest_name.map_or((0, String::new()), |k| {
+                    (k.len(), k.chars().take(24).collect())
+                });
                 Ok(Shape::Object {
                     values,
-                    longest_array,
+                    longest_array: longest_array.map(|(k, n)| (k.into_owned(), n)),
                     longest_name,
                 })
             }

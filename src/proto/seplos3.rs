@@ -5,9 +5,10 @@
 //! answer at 1–16. Per cycle: FC04 input registers 0x1000 (PIA: pack voltage, current,
 //! remaining and design capacity, SOC, SOH, cycles) and 0x1100 (PIB: cells, temperatures),
 //! and FC01 coils 0x1200 (PIC: status bits, the MOSFETs among them); once per connection
-//! FC04 0x1700 (the identity text). With several packs behind a master (1–16), the master's
-//! system blocks at slave 0 each cycle as one more reading, the bank's: FC04 0x2000 (EIA)
-//! and 0x2100 (EIB, 0x16 registers). Read-only: only FC01 and FC04 requests exist here; FC05,
+//! FC04 0x1700 (the identity block: factory, model, software version, serial). With several
+//! packs behind a master (1–16), the master's system blocks at slave 0 each cycle as one more
+//! reading, the bank's: FC04 0x2000 (EIA) and 0x2100 (EIB, 0x16 registers), FC01 0x2200
+//! (EIC, the system's MOSFETs). Read-only: only FC01 and FC04 requests exist here; FC05,
 //! FC06, FC0F and FC10 (MOSFETs, settings) cannot be expressed.
 
 use crate::proto::codec::{self, Decoded, Judge, Read, Request};
@@ -40,6 +41,9 @@ pub const EIA: (u16, u16) = (0x2000, 0x1A);
 /// EIB: the system's second block; 0x16 registers (a real board answers exception 02 to a
 /// read of 0x1A).
 pub const EIB: (u16, u16) = (0x2100, 0x16);
+/// EIC: the system's status/alarm coils (FC01); data byte 7 bit 0 the discharge MOSFET,
+/// bit 1 the charge MOSFET.
+pub const EIC: (u16, u16) = (0x2200, 0x50);
 /// The slave a bank's system blocks answer at.
 pub const SYSTEM_ADDRESS: u8 = 0;
 /// Coil numbers of the MOSFET states in PIC.
@@ -47,7 +51,7 @@ pub const COIL_DISCHARGE_FET: u16 = 0x78;
 pub const COIL_CHARGE_FET: u16 = 0x79;
 
 /// The reads this codec makes, by function code and block: the whole allow-list.
-pub const READS: [(u8, (u16, u16)); 7] = [
+pub const READS: [(u8, (u16, u16)); 8] = [
     (FC_INPUTS, PIA),
     (FC_INPUTS, PIB),
     (FC_COILS, PIC),
@@ -55,6 +59,7 @@ pub const READS: [(u8, (u16, u16)); 7] = [
     (FC_INPUTS, FACTORY),
     (FC_INPUTS, EIA),
     (FC_INPUTS, EIB),
+    (FC_COILS, EIC),
 ];
 
 /// A read request of one of [`READS`] to `address`: 8 bytes with CRC.
@@ -379,6 +384,7 @@ impl codec::Codec for Codec {
         vec![
             Request::required(read(r.address, FC_INPUTS, EIA), FC_INPUTS),
             Request::optional(read(r.address, FC_INPUTS, EIB), FC_INPUTS),
+            Request::optional(read(r.address, FC_COILS, EIC), FC_COILS),
         ]
     }
 
@@ -402,6 +408,13 @@ impl codec::Codec for Codec {
                 let eib = registers(eib);
                 eib_fields(&eib, &mut fields)?;
                 raw.insert("eib".into(), json!(eib));
+            }
+            if let Some(eic) = answers.get(2).and_then(Option::as_deref) {
+                if let Some(&b) = eic.get(7) {
+                    fields.bool("discharge_fet", b & 0x01 != 0);
+                    fields.bool("charge_fet", b & 0x02 != 0);
+                }
+                raw.insert("eic".into(), json!(hex::encode(eic)));
             }
             Ok(Decoded { fields, raw })
         };
@@ -728,6 +741,17 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+        // EIC: byte 7 = 0b10, the charge MOSFET on, the discharge MOSFET off.
+        assert_eq!(
+            reqs[2].bytes,
+            [0x00, 0x01, 0x22, 0x00, 0x00, 0x50, 0x37, 0x9F]
+        );
+        let mut eic = vec![0u8; coil_bytes(EIC.1)];
+        eic[7] = 0b10;
+        match Codec.judge(0, &reqs[2], &[], &encode_coils(0, &eic), false) {
+            Judge::Done(Ok(a)) => answers.push(Some(a)),
+            other => panic!("{other:?}"),
+        }
         let got = Codec.decode_group(system, &answers);
         assert_eq!(got.len(), 1);
         let (address, d) = &got[0];
@@ -742,14 +766,17 @@ mod tests {
         assert_eq!(get("soc"), Value::Float(61.7));
         assert_eq!(get("soh"), Value::Float(99.5));
         assert_eq!(get("cell_temperature_avg"), Value::Float(-2.5));
+        assert_eq!(get("charge_fet"), Value::Bool(true));
+        assert_eq!(get("discharge_fet"), Value::Bool(false));
         for (name, _) in d.fields.iter() {
             assert!(crate::catalog::writes("seplos3", name), "{name}");
         }
         assert_eq!(d.raw["eia"], json!(eia));
-        // Without EIB the reading still comes, without the temperature.
-        let d = Codec.decode_group(system, &[answers[0].clone(), None]);
+        // Without EIB and EIC the reading still comes, without the temperature and MOSFETs.
+        let d = Codec.decode_group(system, &[answers[0].clone(), None, None]);
         let d = d[0].1.as_ref().unwrap();
         assert!(d.fields.get("cell_temperature_avg").is_none());
+        assert!(d.fields.get("charge_fet").is_none());
         // A pack count of 0, a short block, no block: errors naming the block.
         let mut zero = eia.clone();
         zero[22] = 0;

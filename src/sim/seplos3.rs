@@ -2,9 +2,9 @@
 //! addresses (default 0, as a single pack answers) serving the FC04 pack blocks 0x1000
 //! (PIA), 0x1100 (PIB) and the identity block at 0x1700 (whole, or the factory name alone, as
 //! a real board answers both), and the FC01 status coils at 0x1200 (PIC), from the drifting
-//! pack model; with packs at 1-16 and none at 0, the master's system blocks 0x2000 (EIA) and
-//! 0x2100 (EIB, 0x16 registers) at slave 0, consistent with the packs (`--silent 0`: none, a
-//! bank without a master). Other blocks get exception 02; FC05, FC06, FC0F, FC10
+//! pack model; with packs at 1-16 and none at 0, the master's system blocks 0x2000 (EIA),
+//! 0x2100 (EIB, 0x16 registers) and coils 0x2200 (EIC) at slave 0, consistent with the packs
+//! (`--silent 0`: none, a bank without a master). Other blocks get exception 02; FC05, FC06, FC0F, FC10
 //! and every other function are refused without an answer.
 
 use super::lp4::PackModel;
@@ -12,7 +12,7 @@ use super::Responder;
 use crate::family::SimSpec;
 use crate::proto::modbus;
 use crate::proto::seplos3::{
-    self, EIA, EIB, FACTORY, FC_COILS, FC_INPUTS, IDENTITY, PIA, PIB, PIC,
+    self, EIA, EIB, EIC, FACTORY, FC_COILS, FC_INPUTS, IDENTITY, PIA, PIB, PIC,
 };
 use std::time::{Duration, Instant};
 
@@ -206,6 +206,14 @@ impl Slave {
                 let mut r = vec![0u16; usize::from(EIB.1)];
                 r[10] = (sum * 10 / k.max(1)) as i16 as u16;
                 modbus::encode_read_reply(seplos3::SYSTEM_ADDRESS, FC_INPUTS, &r)
+            }
+            (FC_COILS, EIC) => {
+                // The MOSFETs are on unless a pack's are off (--fault fets_off).
+                let mut c = vec![0u8; seplos3::coil_bytes(EIC.1)];
+                if self.packs.iter().all(|p| !p.fets_off) {
+                    c[7] = 0b11;
+                }
+                seplos3::encode_coils(seplos3::SYSTEM_ADDRESS, &c)
             }
             _ => modbus::encode_exception(seplos3::SYSTEM_ADDRESS, function, 0x02),
         }

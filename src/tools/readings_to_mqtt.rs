@@ -1,11 +1,13 @@
 //! readings-to-mqtt: readings into MQTT and Home Assistant, without losing a thing.
 //!
 //! What to publish and when is [`crate::mqtt::Bridge`]'s business (no threads, no sockets);
-//! this module is the arguments and the wiring. Three threads: one reads stdin (NDJSON records)
-//! and waits while the bridge wants no more input (backpressure), one drives the MQTT
-//! connection (rumqttc's sync `Connection`; a fresh client after every failure), and the main
-//! one feeds the bridge every event and hands its transmits to the client, mapping the
-//! client's acknowledgements back to them.
+//! this module is the arguments and the wiring. Two threads: one reads stdin (NDJSON records)
+//! and waits while the bridge wants no more input (backpressure); the main one runs a
+//! single-threaded tokio runtime with two tasks, one driving the MQTT connection (rumqttc's
+//! `EventLoop`; a fresh client after every failure) and one feeding the bridge every event and
+//! handing its transmits to the client, mapping the client's acknowledgements back to them.
+//! The connection and the bridge share a thread, so a message costs no thread wakeups
+//! between them (the sync `Client` ran its event loop on a thread of its own).
 
 use crate::cli::{duration, Common};
 use crate::exit::{unavailable, usage, Exit};
@@ -16,13 +18,13 @@ use crate::mqtt::head::Head;
 use crate::mqtt::{Bridge, Config, Transmit};
 use crate::ndjson::RecordWriter;
 use rumqttc::{
-    Client, ConnectReturnCode, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS, Transport,
+    AsyncClient, ConnectReturnCode, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS,
+    Transport,
 };
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -171,10 +173,19 @@ fn install_signal_handlers() {
     }
 }
 
-/// Records waiting between the reader and the bridge. Small: it is all the bridge may take
-/// beyond `--queue` while connected (records already read when the reader is told to wait).
-const RECORD_CHANNEL: usize = 64;
-/// Requests rumqttc's client holds before its event loop takes them.
+/// Records waiting between the reader and the bridge, at most (and at most `--queue`): all
+/// the bridge may take beyond `--queue` while connected (records already read when the reader
+/// is told to wait). Enough for either thread to run on for a few milliseconds while the
+/// other one waits for a core (on a busy machine a thread is off its core for a time slice).
+const RECORD_CHANNEL: usize = 1024;
+/// Lines the reader hands on in one message at most: what one read of stdin gave, so that a
+/// replay does not wake the main thread per line (a live pipe's lines go on one by one).
+const READ_BATCH: usize = 64;
+/// A batch goes on once its lines hold this many bytes (so the records waiting hold about
+/// 1 MiB of ordinary readings, and at most `RECORD_CHANNEL / READ_BATCH` lines of 1 MiB more).
+const READ_BATCH_BYTES: usize = 64 * 1024;
+/// Requests rumqttc's client holds before its event loop takes them; also the connection's
+/// events waiting for the bridge.
 const CLIENT_CHANNEL: usize = 256;
 
 enum Msg {
@@ -182,10 +193,11 @@ enum Msg {
     Record(Head, String, u64),
     /// An input line skipped as bad (the reader has warned).
     Skipped,
+    /// The end of input (the last message of the last batch).
     Eof,
-    /// A new MQTT client: the connection thread starts a fresh one after every failure, so
+    /// A new MQTT client: the connection task starts a fresh one after every failure, so
     /// nothing handed to a dead connection is sent after the bridge has queued it again.
-    Client(Client),
+    Client(AsyncClient),
     Conn(Result<Event, ConnError>),
 }
 
@@ -367,14 +379,37 @@ pub fn dry_run(input: &[u8], mut publish: impl FnMut(&str, &[u8], bool)) -> (u64
     (taken, bad)
 }
 
-fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread::JoinHandle<()> {
+/// The reader thread: input lines, checked, go to the main thread in batches of at most
+/// [`READ_BATCH`], each batch after the gate opens (backpressure).
+fn spawn_reader(
+    tx: flume::Sender<Vec<Msg>>,
+    tee: bool,
+    gate: Arc<Gate>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut lines = LineReader::new(std::io::stdin(), LINE_CAP);
         let mut tee_out = tee.then(RecordWriter::stdout);
+        let mut batch: Vec<Msg> = Vec::with_capacity(READ_BATCH);
+        let mut bytes = 0usize;
         loop {
+            // A batch goes on when it is full or stdin has nothing more buffered (a live
+            // pipe: each line at once).
+            if !batch.is_empty()
+                && (batch.len() >= READ_BATCH || bytes >= READ_BATCH_BYTES || lines.drained())
+            {
+                gate.wait();
+                bytes = 0;
+                let b = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
+                if tx.send(b).is_err() {
+                    return;
+                }
+            }
             // After a signal nothing more is read: what was read is delivered, then the
             // tool exits (a line already on its way counts as dropped).
             if STOP.load(Ordering::SeqCst) {
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
                 return;
             }
             let (n, line) = match lines.next_line() {
@@ -406,70 +441,69 @@ fn spawn_reader(tx: SyncSender<Msg>, tee: bool, gate: Arc<Gate>) -> std::thread:
                             tee_out = None;
                         }
                     }
-                    gate.wait();
-                    if tx.send(Msg::Record(v, s, n)).is_err() {
-                        return;
-                    }
+                    bytes += s.len();
+                    batch.push(Msg::Record(v, s, n));
                 }
                 Err(why) => {
                     crate::io::lines::skipped("stdin", n, &why);
-                    if tx.send(Msg::Skipped).is_err() {
-                        return;
-                    }
+                    batch.push(Msg::Skipped);
                 }
             }
         }
-        let _ = tx.send(Msg::Eof);
+        batch.push(Msg::Eof);
+        let _ = tx.send(batch);
     })
 }
 
-/// The MQTT connection thread: iterates rumqttc's connection (which is what makes it
-/// progress) and forwards every event. After a failure the connection is dropped with every
-/// request it still held, and a fresh client is made: the bridge sends again what was not
-/// acknowledged, in order, so nothing the old one held can overtake it after the reconnect.
-fn spawn_connection(opts: MqttOptions, tx: SyncSender<Msg>) {
-    std::thread::spawn(move || {
-        let mut failures = 0u32;
+/// The MQTT connection task: polls rumqttc's event loop (which is what makes it progress)
+/// and forwards every event. After a failure the event loop is dropped with every request it
+/// still held, and a fresh client is made: the bridge sends again what was not acknowledged,
+/// in order, so nothing the old one held can overtake it after the reconnect.
+async fn connection(opts: MqttOptions, tx: flume::Sender<Msg>) {
+    let mut failures = 0u32;
+    loop {
+        let (client, mut eventloop) = AsyncClient::new(opts.clone(), CLIENT_CHANNEL);
+        if tx.send_async(Msg::Client(client)).await.is_err() {
+            return;
+        }
         loop {
-            let (client, mut connection) = Client::new(opts.clone(), CLIENT_CHANNEL);
-            if tx.send(Msg::Client(client)).is_err() {
+            let ev = eventloop.poll().await;
+            // Every client dropped: as the sync `Connection`'s iterator, this one is over.
+            if matches!(ev, Err(rumqttc::ConnectionError::RequestsDone)) {
+                break;
+            }
+            let failed = ev.is_err();
+            if !failed && matches!(ev, Ok(Event::Incoming(Incoming::ConnAck(_)))) {
+                failures = 0;
+            }
+            let ev = ev.map_err(|e| ConnError {
+                auth: matches!(
+                    e,
+                    rumqttc::ConnectionError::ConnectionRefused(
+                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
+                    )
+                ),
+                text: e.to_string(),
+            });
+            if tx.send_async(Msg::Conn(ev)).await.is_err() {
                 return;
             }
-            for ev in connection.iter() {
-                let failed = ev.is_err();
-                if !failed && matches!(ev, Ok(Event::Incoming(Incoming::ConnAck(_)))) {
-                    failures = 0;
-                }
-                let ev = ev.map_err(|e| ConnError {
-                    auth: matches!(
-                        e,
-                        rumqttc::ConnectionError::ConnectionRefused(
-                            ConnectReturnCode::BadUserNamePassword
-                                | ConnectReturnCode::NotAuthorized
-                        )
-                    ),
-                    text: e.to_string(),
-                });
-                if tx.send(Msg::Conn(ev)).is_err() {
-                    return;
-                }
-                if failed {
-                    break;
-                }
+            if failed {
+                break;
             }
-            failures += 1;
-            std::thread::sleep(Duration::from_millis(250 * u64::from(failures.min(20))));
         }
-    });
+        failures += 1;
+        tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(20)))).await;
+    }
 }
 
 fn print_discovery(args: &Args, mut bridge: Bridge) -> anyhow::Result<Exit> {
-    let (tx, rx) = sync_channel::<Msg>(RECORD_CHANNEL);
+    let (tx, rx) = flume::bounded::<Vec<Msg>>(1);
     let _reader = spawn_reader(tx, false, Arc::new(Gate::new()));
     let mut out = RecordWriter::stdout();
     bridge.connected();
     let mut started = false;
-    for msg in rx {
+    for msg in rx.iter().flatten() {
         match msg {
             Msg::Record(v, raw, at) => {
                 if let Err(why) = bridge.record_head(&v, &raw, Instant::now()) {
@@ -588,8 +622,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     install_signal_handlers();
     let opts = options(&args, &topics)?;
     resolves(&args)?;
-    let (tx, rx) = sync_channel::<Msg>(RECORD_CHANNEL);
-    spawn_connection(opts, tx.clone());
+    let batches =
+        (RECORD_CHANNEL.min(usize::try_from(args.queue).unwrap_or(usize::MAX)) / READ_BATCH).max(1);
+    let (tx, rx) = flume::bounded::<Vec<Msg>>(batches);
+    let (conn_tx, events) = flume::bounded::<Msg>(CLIENT_CHANNEL);
+    // The reader's channel closes after its last batch; the connection's stays open.
+    let mut input_open = true;
     let gate = Arc::new(Gate::new());
     let mut d = Driver {
         qos: if args.qos == 0 {
@@ -626,62 +664,100 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         d.eof = true;
         drop(tx);
     }
-    loop {
-        let now = Instant::now();
-        // A transmit the client could not take yet waits for the client, not for a deadline.
-        let wait = match d.pending {
-            Some(_) => TICK,
-            None => d
-                .bridge
-                .next_deadline()
-                .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK)),
-        };
-        let msg = match rx.recv_timeout(wait) {
-            Ok(m) => Some(m),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        if let Some(msg) = msg {
-            if d.on_msg(msg)? == Flow::Done {
+    // The connection task and this loop share the thread: a message is handed from the
+    // bridge to the connection and acknowledged back without waking another thread.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the MQTT runtime: {e}"))?;
+    rt.block_on(async {
+        tokio::spawn(connection(opts, conn_tx));
+        loop {
+            let now = Instant::now();
+            // A transmit the client could not take yet waits for the client, not for a deadline.
+            let wait = match d.pending {
+                Some(_) => TICK,
+                None => d
+                    .bridge
+                    .next_deadline()
+                    .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK)),
+            };
+            // Messages already waiting are taken without a timer, the connection's first (its
+            // acknowledgements make room); the budget makes the loop let the connection task
+            // run now and then even while the input never pauses.
+            tokio::task::coop::consume_budget().await;
+            let msgs = match events.try_recv() {
+                Ok(m) => vec![m],
+                Err(flume::TryRecvError::Disconnected) => break,
+                Err(flume::TryRecvError::Empty) => match rx.try_recv() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        if e == flume::TryRecvError::Disconnected {
+                            input_open = false;
+                        }
+                        tokio::select! {
+                            biased;
+                            m = events.recv_async() => match m {
+                                Ok(m) => vec![m],
+                                Err(_) => break,
+                            },
+                            b = rx.recv_async(), if input_open => b.unwrap_or_else(|_| {
+                                input_open = false;
+                                Vec::new()
+                            }),
+                            () = tokio::time::sleep(wait) => Vec::new(),
+                        }
+                    }
+                },
+            };
+            let mut done = false;
+            for msg in msgs {
+                if d.on_msg(msg)? == Flow::Done {
+                    done = true;
+                    break;
+                }
+            }
+            if done {
+                break;
+            }
+            if STOP.load(Ordering::SeqCst) && d.stop_at.is_none() {
+                log::info!("signal: delivering what was read, then exiting");
+                d.stop_at = Some(Instant::now());
+                if !d.eof {
+                    d.eof = true;
+                    d.bridge.end_of_input();
+                }
+            }
+            // Nothing to deliver and no broker to say goodbye to: no reason to wait.
+            let nothing_left = !d.bridge.is_connected() && d.bridge.held() == 0;
+            if d.stop_at
+                .is_some_and(|t| t.elapsed() >= STOP_GRACE || nothing_left)
+            {
+                let n = d.bridge.abandon();
+                if n > 0 {
+                    log::warn!(
+                        "signal: the broker did not take {n} reading(s) within {} ms; dropped",
+                        STOP_GRACE.as_millis()
+                    );
+                }
+                if let Some(c) = &d.client {
+                    let _ = c.try_disconnect();
+                }
+                d.log_notes();
+                break;
+            }
+            if d.stop_at.is_none() {
+                d.check_timeouts()?;
+            }
+            gate.set(d.bridge.wants_input());
+            let flow = d.pump();
+            d.log_notes();
+            if flow == Flow::Done {
                 break;
             }
         }
-        if STOP.load(Ordering::SeqCst) && d.stop_at.is_none() {
-            log::info!("signal: delivering what was read, then exiting");
-            d.stop_at = Some(Instant::now());
-            if !d.eof {
-                d.eof = true;
-                d.bridge.end_of_input();
-            }
-        }
-        // Nothing to deliver and no broker to say goodbye to: no reason to wait.
-        let nothing_left = !d.bridge.is_connected() && d.bridge.held() == 0;
-        if d.stop_at
-            .is_some_and(|t| t.elapsed() >= STOP_GRACE || nothing_left)
-        {
-            let n = d.bridge.abandon();
-            if n > 0 {
-                log::warn!(
-                    "signal: the broker did not take {n} reading(s) within {} ms; dropped",
-                    STOP_GRACE.as_millis()
-                );
-            }
-            if let Some(c) = &d.client {
-                let _ = c.try_disconnect();
-            }
-            d.log_notes();
-            break;
-        }
-        if d.stop_at.is_none() {
-            d.check_timeouts()?;
-        }
-        gate.set(d.bridge.wants_input());
-        let flow = d.pump();
-        d.log_notes();
-        if flow == Flow::Done {
-            break;
-        }
-    }
+        anyhow::Ok(())
+    })?;
     Ok(finish(&args, &d.bridge))
 }
 
@@ -735,7 +811,7 @@ struct Driver<'a> {
     args: &'a Args,
     qos: QoS,
     bridge: Bridge,
-    client: Option<Client>,
+    client: Option<AsyncClient>,
     /// A transmit the client could not take yet (its channel was full).
     pending: Option<Transmit>,
     /// Ids handed to the client, waiting for their `Outgoing::Publish` (in the same order).
@@ -776,7 +852,7 @@ impl Driver<'_> {
         match msg {
             Msg::Record(v, raw, at) => {
                 if !self.eof {
-                    if let Err(why) = self.bridge.record_head(&v, &raw, now) {
+                    if let Err(why) = self.bridge.record_line(&v, raw.into(), now) {
                         crate::io::lines::skipped("stdin", at, &why);
                     }
                 } else {
