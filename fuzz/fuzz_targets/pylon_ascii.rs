@@ -96,13 +96,16 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(pylontech::encode_system_parameters(&p)[1..], f.info[1..25]);
                     pylontech::system_parameter_fields(&p, &mut fields);
                 }
+                // PACE's groups write Pylontech's setting_* names too: fields of their own.
+                let mut settings = Fields::new();
                 for g in PaceSettings::ALL {
                     if let Ok(t) = pace::parse_thresholds(g, &f.info) {
                         let again = pace::encode_thresholds(&t);
                         assert_eq!(again[1..], f.info[1..again.len()]);
-                        pace::threshold_fields(g, &t, &mut fields);
+                        pace::threshold_fields(g, &t, &mut settings);
                     }
                 }
+                serde_json::to_string(&settings).expect("fields serialise");
                 serde_json::to_string(&fields).expect("fields serialise");
                 buf = &buf[len..];
             }
