@@ -361,8 +361,9 @@ pub static FAMILIES: &[Family] = &[
         simulator: Some(sim::pace::simulator),
         notes: "Address 0 on the RS-485 port, 1 on the RS-232 console port (a bank's DIP \
                 switches set 0-15). Reads 0x42 analog values and 0x44 status every cycle, \
-                0xC1 hardware version and 0xC2 serial number once per connection; never 0x99 \
-                switch control, 0x9A-0x9C MOSFETs/reboot or any set-configuration code.",
+                0xC1 hardware version, 0xC2 serial number and the odd threshold reads \
+                0xD1-0xDF once per connection; never 0x99 switch control, 0x9A-0x9C \
+                MOSFETs/reboot or any set-configuration code (the even 0xD0-0xE6 among them).",
     },
     Family {
         name: "eg4-7e",
@@ -635,6 +636,30 @@ mod tests {
         assert!(total > 1000, "{total}");
     }
 
+    /// No PACE request, to any address, is a write: not an even code of 0xD0-0xE6 (the
+    /// threshold writes beside the odd reads), 0xA8/0xAE/0xB5 (sleep, full charge, balance
+    /// writes) nor 0x99-0x9C (switch control, MOSFETs, reboot); and each of the eight odd
+    /// threshold reads is sent, without INFO.
+    #[test]
+    fn pace_sends_no_even_neighbour_of_its_threshold_reads() {
+        let f = FAMILIES.iter().find(|f| f.name == "pace").unwrap();
+        let codec = (f.codec)(&Options::default());
+        let mut writes: Vec<u8> = (0xD0..=0xE6).step_by(2).collect();
+        writes.extend([0xA8, 0xAE, 0xB5, 0x99, 0x9A, 0x9B, 0x9C]);
+        let mut reads = Vec::new();
+        for req in every_request(codec.as_ref(), 0..=255) {
+            let frame = pylon_ascii::parse(&req).unwrap();
+            assert!(!writes.contains(&frame.cid2), "{req:02x?}");
+            if (0xD0..=0xE6).contains(&frame.cid2) {
+                assert!(frame.info.is_empty(), "{req:02x?}");
+                reads.push(frame.cid2);
+            }
+        }
+        reads.sort_unstable();
+        reads.dedup();
+        assert_eq!(reads, [0xD1, 0xD3, 0xD5, 0xD7, 0xD9, 0xDB, 0xDD, 0xDF]);
+    }
+
     /// The allow-list of each family, written out from protocols.md §16.1 independently of
     /// the codecs.
     fn allowed(family: &str, req: &[u8]) -> Result<(), String> {
@@ -717,15 +742,18 @@ mod tests {
                     .ok_or("not a Seplos v2 0x42/0x44/0x47/0x4F/0x51 read".into())
             }
             "pace" => {
-                // ~ VER 25, CID1 46, CID2 0x42/0x44/0x47/0x4F/0xC1/0xC2 only (never 0x99-0x9C
-                // nor a set-configuration code, §14.5).
+                // ~ VER 25, CID1 46, CID2 0x42/0x44/0x47/0x4F/0xC1/0xC2, or one of the odd
+                // threshold reads 0xD1-0xDF without INFO (never 0x99-0x9C nor a
+                // set-configuration code, the even neighbours among them, §14.5).
                 let f = pylon_ascii::parse(req).map_err(|e| e.to_string())?;
+                let thresholds = [0xD1, 0xD3, 0xD5, 0xD7, 0xD9, 0xDB, 0xDD, 0xDF];
                 let ok = f.ver == 0x25
                     && f.cid1 == 0x46
-                    && [0x4F, 0x42, 0x44, 0x47, 0xC1, 0xC2].contains(&f.cid2)
-                    && f.info.len() <= 1;
+                    && (([0x4F, 0x42, 0x44, 0x47, 0xC1, 0xC2].contains(&f.cid2)
+                        && f.info.len() <= 1)
+                        || (thresholds.contains(&f.cid2) && f.info.is_empty()));
                 ok.then_some(())
-                    .ok_or("not a PACE 0x42/0x44/0x47/0x4F/0xC1/0xC2 read".into())
+                    .ok_or("not a PACE 0x42/0x44/0x47/0x4F/0xC1/0xC2/0xD1-0xDF read".into())
             }
             "seplos3" => {
                 // FC04 of the 0x1000/0x1100/0x1700 blocks, of the system blocks 0x2000 (0x1A

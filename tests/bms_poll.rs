@@ -1674,3 +1674,77 @@ fn pylontech_system_parameters_are_read_once_per_connection() {
     assert_eq!(cap.matches("~20024647E00202FD2E\r").count(), 1, "{cap}");
     assert_eq!(cap.matches("~20034647E00203FD2C\r").count(), 1, "{cap}");
 }
+
+/// PACE's configured thresholds (the odd reads 0xD1-0xDF, protocols.md §14.5) are read once
+/// per connection with the identity and added to every reading of the pack; a pack answering
+/// them with RTN 04 just reads without them. None of their even neighbours (the writes) is sent.
+#[test]
+fn pace_thresholds_are_read_once_per_connection() {
+    let dir = TempDir::new("bms-poll-pace-thresholds");
+    let capture = dir.path("capture.log");
+    let log = dir.path("writes.log");
+    let s = sim(
+        "pace",
+        &[
+            "--address",
+            "0,1",
+            "--fault",
+            "1:unsupported_thresholds",
+            "--write-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let out = cmd("bms-poll")
+        .args([
+            "-v",
+            "-p",
+            "pace",
+            "-a",
+            "0,1",
+            "--count",
+            "3",
+            "--interval",
+            "0",
+        ])
+        .arg("--capture")
+        .arg(&capture)
+        .arg(&s.path)
+        .assert()
+        .success();
+    let out = out.get_output();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cap = String::from_utf8_lossy(&std::fs::read(&capture).unwrap()).into_owned();
+    let r = readings(&out.stdout);
+    assert_eq!(r.len(), 6);
+    for reading in &r {
+        let f = &reading["fields"];
+        assert!(f.get("pack_voltage").is_some(), "{f}");
+        if reading["device"].as_str().unwrap().ends_with("-00") {
+            // 16 LFP cells: the simulator's levels, pack levels 16 x the cell ones.
+            assert_eq!(f["setting_cell_voltage_high"], 3.6);
+            assert_eq!(f["setting_cell_voltage_high_protection"], 3.7);
+            assert_eq!(f["setting_cell_voltage_under"], 2.5);
+            assert_eq!(f["setting_pack_voltage_high"], 57.6);
+            assert_eq!(f["setting_pack_voltage_low"], 44.8);
+            assert_eq!(f["setting_discharge_current"], 105.0);
+            assert_eq!(f["setting_charge_current_protection"], 110.0);
+            assert_eq!(f["setting_charge_temperature_high"], 51.0);
+            assert_eq!(f["setting_discharge_temperature_low_protection"], -20.0);
+        } else {
+            assert!(f.get("setting_cell_voltage_high").is_none(), "{f}");
+        }
+    }
+    assert!(
+        err.contains("CID2 invalid: the pack does not support cell over-voltage settings (0xD1)"),
+        "{err}"
+    );
+    // Each threshold read went once to each pack, without INFO.
+    for (q0, q1) in [
+        ("~250046D10000FD9A\r", "~250146D10000FD99\r"),
+        ("~250046DF0000FD85\r", "~250146DF0000FD84\r"),
+    ] {
+        assert_eq!(cap.matches(q0).count(), 1, "{cap}");
+        assert_eq!(cap.matches(q1).count(), 1, "{cap}");
+    }
+    no_writes(&log);
+}

@@ -10,7 +10,7 @@
 //! switch control, 0x9A–0x9C MOSFETs and reboot, nor any set-configuration code).
 
 use crate::proto::codec::Decoded;
-use crate::proto::pylon_ascii::{self as ascii, Command, Rd, Vendor};
+use crate::proto::pylon_ascii::{self as ascii, Command, PaceSettings, Rd, Vendor};
 use crate::proto::pylontech::{round, text};
 use crate::record::{Fields, Info, Value};
 use serde_json::{json, Map};
@@ -177,6 +177,172 @@ pub fn identity(c1: Option<&[u8]>, c2: Option<&[u8]>) -> Info {
     i
 }
 
+/// One group of configured thresholds as its read answers it (PBmsTools' "Parameter Setting"
+/// tab, protocols.md §14.5): a leading byte of unknown meaning (01 in every capture), then the
+/// levels. Voltages are u16 mV (alarm, protect, release) and a delay byte in 100 ms; currents
+/// s16 A (alarm, protect; discharge sent negative) and a delay byte; temperatures u16 K × 10
+/// (charge alarm, protect, release, then discharge alarm, protect, release).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Thresholds {
+    /// mV and the delay in 100 ms.
+    Voltage {
+        alarm: u16,
+        protect: u16,
+        release: u16,
+        delay: u8,
+    },
+    /// A (the sign as sent) and the delay in 100 ms.
+    Current { alarm: i16, protect: i16, delay: u8 },
+    /// K × 10: charge then discharge, each alarm, protect, release.
+    Temperature {
+        charge: [u16; 3],
+        discharge: [u16; 3],
+    },
+}
+
+/// The INFO of a reply to the threshold read `g`.
+pub fn parse_thresholds(g: PaceSettings, info: &[u8]) -> Result<Thresholds, String> {
+    let mut r = Rd::new(info, g.name());
+    let _lead = r.u8()?;
+    let t = match g {
+        PaceSettings::CellOverVoltage
+        | PaceSettings::CellUnderVoltage
+        | PaceSettings::PackOverVoltage
+        | PaceSettings::PackUnderVoltage => Thresholds::Voltage {
+            alarm: r.u16()?,
+            protect: r.u16()?,
+            release: r.u16()?,
+            delay: r.u8()?,
+        },
+        PaceSettings::ChargeOverCurrent | PaceSettings::DischargeOverCurrent => {
+            Thresholds::Current {
+                alarm: r.u16()? as i16,
+                protect: r.u16()? as i16,
+                delay: r.u8()?,
+            }
+        }
+        PaceSettings::OverTemperature | PaceSettings::UnderTemperature => {
+            let mut w = [0u16; 6];
+            for x in &mut w {
+                *x = r.u16()?;
+            }
+            Thresholds::Temperature {
+                charge: [w[0], w[1], w[2]],
+                discharge: [w[3], w[4], w[5]],
+            }
+        }
+    };
+    Ok(t)
+}
+
+/// The INFO of a reply to the threshold read `g` carrying `t` (simulators, tests).
+pub fn encode_thresholds(t: &Thresholds) -> Vec<u8> {
+    let mut d = vec![1u8];
+    match t {
+        Thresholds::Voltage {
+            alarm,
+            protect,
+            release,
+            delay,
+        } => {
+            for w in [alarm, protect, release] {
+                d.extend_from_slice(&w.to_be_bytes());
+            }
+            d.push(*delay);
+        }
+        Thresholds::Current {
+            alarm,
+            protect,
+            delay,
+        } => {
+            d.extend_from_slice(&alarm.to_be_bytes());
+            d.extend_from_slice(&protect.to_be_bytes());
+            d.push(*delay);
+        }
+        Thresholds::Temperature { charge, discharge } => {
+            for w in charge.iter().chain(discharge) {
+                d.extend_from_slice(&w.to_be_bytes());
+            }
+        }
+    }
+    d
+}
+
+/// The `setting_*` fields of one threshold group, in Pylontech's 0x47 vocabulary where the
+/// meaning matches (`_high` and `_low` are alarm levels, `_under` the under-voltage
+/// protection, currents ≥ 0) and `_protection` fields for the other protect levels. Release
+/// levels and delays are not written.
+pub fn threshold_fields(g: PaceSettings, t: &Thresholds, f: &mut Fields) {
+    let volts = |mv: u16| f64::from(mv) / 1000.0;
+    let amps = |a: i16| f64::from(a).abs();
+    match (g, t) {
+        (PaceSettings::CellOverVoltage, Thresholds::Voltage { alarm, protect, .. }) => {
+            f.float("setting_cell_voltage_high", volts(*alarm));
+            f.float("setting_cell_voltage_high_protection", volts(*protect));
+        }
+        (PaceSettings::CellUnderVoltage, Thresholds::Voltage { alarm, protect, .. }) => {
+            f.float("setting_cell_voltage_low", volts(*alarm));
+            f.float("setting_cell_voltage_under", volts(*protect));
+        }
+        (PaceSettings::PackOverVoltage, Thresholds::Voltage { alarm, protect, .. }) => {
+            f.float("setting_pack_voltage_high", volts(*alarm));
+            f.float("setting_pack_voltage_high_protection", volts(*protect));
+        }
+        (PaceSettings::PackUnderVoltage, Thresholds::Voltage { alarm, protect, .. }) => {
+            f.float("setting_pack_voltage_low", volts(*alarm));
+            f.float("setting_pack_voltage_under", volts(*protect));
+        }
+        (PaceSettings::ChargeOverCurrent, Thresholds::Current { alarm, protect, .. }) => {
+            f.float("setting_charge_current", amps(*alarm));
+            f.float("setting_charge_current_protection", amps(*protect));
+        }
+        (PaceSettings::DischargeOverCurrent, Thresholds::Current { alarm, protect, .. }) => {
+            f.float("setting_discharge_current", amps(*alarm));
+            f.float("setting_discharge_current_protection", amps(*protect));
+        }
+        (PaceSettings::OverTemperature, Thresholds::Temperature { charge, discharge }) => {
+            f.float("setting_charge_temperature_high", celsius(charge[0]));
+            f.float(
+                "setting_charge_temperature_high_protection",
+                celsius(charge[1]),
+            );
+            f.float("setting_discharge_temperature_high", celsius(discharge[0]));
+            f.float(
+                "setting_discharge_temperature_high_protection",
+                celsius(discharge[1]),
+            );
+        }
+        (PaceSettings::UnderTemperature, Thresholds::Temperature { charge, discharge }) => {
+            f.float("setting_charge_temperature_low", celsius(charge[0]));
+            f.float(
+                "setting_charge_temperature_low_protection",
+                celsius(charge[1]),
+            );
+            f.float("setting_discharge_temperature_low", celsius(discharge[0]));
+            f.float(
+                "setting_discharge_temperature_low_protection",
+                celsius(discharge[1]),
+            );
+        }
+        // parse_thresholds gives each group its own shape.
+        _ => {}
+    }
+}
+
+/// The identity reads: 0xC1, 0xC2, then every threshold group.
+const IDENTITY: [Command; 10] = [
+    Command::PaceHardware,
+    Command::PaceSerial,
+    Command::PaceSettings(PaceSettings::ALL[0]),
+    Command::PaceSettings(PaceSettings::ALL[1]),
+    Command::PaceSettings(PaceSettings::ALL[2]),
+    Command::PaceSettings(PaceSettings::ALL[3]),
+    Command::PaceSettings(PaceSettings::ALL[4]),
+    Command::PaceSettings(PaceSettings::ALL[5]),
+    Command::PaceSettings(PaceSettings::ALL[6]),
+    Command::PaceSettings(PaceSettings::ALL[7]),
+];
+
 /// The PACE v25 codec for the poll engine: one pack per address (the engine's codec is
 /// [`ascii::Dialect`]'s).
 #[derive(Debug, Clone, Default)]
@@ -185,7 +351,7 @@ pub struct Codec;
 impl ascii::Dialect for Codec {
     const VENDOR: Vendor = Vendor::Pace;
     const STATUS: &'static [Command] = &[Command::Alarms];
-    const IDENTITY: &'static [Command] = &[Command::PaceHardware, Command::PaceSerial];
+    const IDENTITY: &'static [Command] = &IDENTITY;
 
     fn decode_info(&self, analog: &[u8], more: &[Option<Vec<u8>>]) -> Result<Decoded, String> {
         let a = parse_analog(analog)?;
@@ -201,6 +367,20 @@ impl ascii::Dialect for Codec {
     fn identity_info(&self, infos: &[Option<Vec<u8>>]) -> Info {
         let get = |i: usize| infos.get(i).and_then(Option::as_deref);
         identity(get(0), get(1))
+    }
+
+    fn identity_settings(&self, address: u8, infos: &[Option<Vec<u8>>]) -> Fields {
+        let mut f = Fields::new();
+        for (i, g) in PaceSettings::ALL.into_iter().enumerate() {
+            let Some(info) = infos.get(2 + i).and_then(Option::as_deref) else {
+                continue;
+            };
+            match parse_thresholds(g, info) {
+                Ok(t) => threshold_fields(g, &t, &mut f),
+                Err(e) => log::debug!("address {address}: {e}"),
+            }
+        }
+        f
     }
 
     fn check_analog(&self, info: &[u8]) -> Result<Info, String> {
@@ -294,10 +474,127 @@ mod tests {
                 .chain([Codec.probe(a)])
             {
                 let f = ascii::parse(&r.bytes).unwrap();
-                assert!([0x42, 0x44, 0xC1, 0xC2].contains(&f.cid2), "{r:?}");
+                let reads = [
+                    0x42, 0x44, 0xC1, 0xC2, 0xD1, 0xD3, 0xD5, 0xD7, 0xD9, 0xDB, 0xDD, 0xDF,
+                ];
+                assert!(reads.contains(&f.cid2), "{r:?}");
                 assert_eq!((f.ver, f.adr, f.cid2), (0x25, a, r.what));
             }
         }
+    }
+
+    // The "Parameter Setting" tab of syssi/esphome-pace-bms docs/pbmstools-communication.md
+    // (PBmsTools 2.4, pack at address 0): each threshold read and its reply, as captured. Every
+    // one of these frames passes our framer's LCHKSUM and CHKSUM (the test checks it),
+    // the pack over-voltage reply too: its levels are mV like the cell ones (E100 = 57.6 V),
+    // though the document's prose says "v * 100".
+    const SETTINGS: [(&str, &str); 8] = [
+        ("~250046D10000FD9A\r", "~25004600F010010E100E740D340AFA35\r"),
+        ("~250046D30000FD98\r", "~25004600F010010AF009C40B540AFA24\r"),
+        ("~250046D50000FD96\r", "~25004600F01001E100E740D2F00AFA24\r"),
+        ("~250046D70000FD94\r", "~25004600F01001AF009C40B5400AFA24\r"),
+        ("~250046D90000FD92\r", "~25004600400C010068006E0AFB1D\r"),
+        ("~250046DB0000FD89\r", "~25004600400C01FF97FF920AFAD3\r"),
+        (
+            "~250046DD0000FD87\r",
+            "~25004600501A010CA80CD00C9E0CDA0D020CD0F7BE\r",
+        ),
+        (
+            "~250046DF0000FD85\r",
+            "~25004600501A010AAA0A780AAA0A1409E20A14F7E5\r",
+        ),
+    ];
+
+    fn identity_answers() -> Vec<Option<Vec<u8>>> {
+        let mut a = vec![
+            Some(P16_C1.as_bytes().to_vec()),
+            Some(P16_C2.as_bytes().to_vec()),
+        ];
+        a.extend(SETTINGS.iter().map(|(_, r)| Some(r.as_bytes().to_vec())));
+        a
+    }
+
+    #[test]
+    fn golden_threshold_reads_and_replies() {
+        // Our requests are the captured ones, byte for byte, after 0xC1 and 0xC2.
+        let reqs = Codec.identity(0);
+        assert_eq!(reqs.len(), 2 + SETTINGS.len());
+        for (r, (q, _)) in reqs[2..].iter().zip(SETTINGS) {
+            assert_eq!(String::from_utf8_lossy(&r.bytes), q);
+            assert!(!r.required);
+        }
+        for (g, (_, reply)) in PaceSettings::ALL.into_iter().zip(SETTINGS) {
+            let info =
+                ascii::reply_info(reply.as_bytes(), Vendor::Pace, 0, Command::PaceSettings(g))
+                    .unwrap_or_else(|e| panic!("{}: {e}", g.name()));
+            assert_eq!(
+                encode_thresholds(&parse_thresholds(g, &info).unwrap()),
+                info
+            );
+        }
+        let f = Codec.identity_fields(0, &identity_answers());
+        let want = [
+            ("setting_cell_voltage_high", 3.6),
+            ("setting_cell_voltage_high_protection", 3.7),
+            ("setting_cell_voltage_low", 2.8),
+            ("setting_cell_voltage_under", 2.5),
+            ("setting_pack_voltage_high", 57.6),
+            ("setting_pack_voltage_high_protection", 59.2),
+            ("setting_pack_voltage_low", 44.8),
+            ("setting_pack_voltage_under", 40.0),
+            ("setting_charge_current", 104.0),
+            ("setting_charge_current_protection", 110.0),
+            ("setting_discharge_current", 105.0),
+            ("setting_discharge_current_protection", 110.0),
+            ("setting_charge_temperature_high", 51.0),
+            ("setting_charge_temperature_high_protection", 55.0),
+            ("setting_discharge_temperature_high", 56.0),
+            ("setting_discharge_temperature_high_protection", 60.0),
+            ("setting_charge_temperature_low", 0.0),
+            ("setting_charge_temperature_low_protection", -5.0),
+            ("setting_discharge_temperature_low", -15.0),
+            ("setting_discharge_temperature_low_protection", -20.0),
+        ];
+        for (name, v) in want {
+            assert_eq!(f.get(name), Some(&Value::Float(v)), "{name}");
+            assert!(crate::catalog::writes("pace", name), "{name}");
+        }
+        assert_eq!(f.iter().count(), want.len());
+        // The identity (captured at address 1) is unchanged by the further answers, and the
+        // threshold replies (from address 0) give nothing when address 1 was asked.
+        let i = Codec.decode_identity(1, &identity_answers()).unwrap();
+        assert_eq!(i.hardware.as_deref(), Some("P16S100A-1812-1.00"));
+        assert_eq!(
+            Codec.identity_fields(1, &identity_answers()).iter().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn refused_or_missing_threshold_reads_only_lose_their_fields() {
+        let mut a = identity_answers();
+        // Cell over-voltage refused (RTN 04), pack over-voltage missing, the charge
+        // over-current reply cut short.
+        a[2] = Some(ascii::reply(0x25, 0, 0x04, &[]));
+        a[4] = None;
+        let short = ascii::reply(0x25, 0, 0, &[1, 0, 0x68]);
+        a[6] = Some(short);
+        let f = Codec.identity_fields(0, &a);
+        for gone in [
+            "setting_cell_voltage_high",
+            "setting_pack_voltage_high",
+            "setting_charge_current",
+        ] {
+            assert!(f.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(
+            f.get("setting_cell_voltage_under"),
+            Some(&Value::Float(2.5))
+        );
+        assert_eq!(f.iter().count(), 20 - 6);
+        assert!(Codec.unsupported(
+            &ascii::answer_info(Vendor::Pace, a[2].as_deref().unwrap(), 0, 0xD1).unwrap_err()
+        ));
     }
 
     #[test]
@@ -318,9 +615,15 @@ mod tests {
 
     #[test]
     fn no_panic_on_any_prefix_or_flip() {
-        for s in [P16_42, P16_44, P16_C1, P16_C2] {
+        let replies = SETTINGS.iter().map(|(_, r)| *r);
+        for s in [P16_42, P16_44, P16_C1, P16_C2].into_iter().chain(replies) {
             let info = ascii::parse(s.as_bytes()).unwrap().info;
             for n in 0..=info.len() {
+                for g in PaceSettings::ALL {
+                    if let Ok(t) = parse_thresholds(g, &info[..n]) {
+                        threshold_fields(g, &t, &mut Fields::new());
+                    }
+                }
                 let _ = parse_analog(&info[..n]);
                 let _ = parse_status(&info[..n], &mut Fields::new(), &mut Map::new());
                 let _ = identity(Some(&info[..n]), Some(&info[..n]));

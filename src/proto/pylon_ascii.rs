@@ -89,6 +89,14 @@ impl Vendor {
                 SystemParameters,
                 PaceHardware,
                 PaceSerial,
+                PaceSettings(self::PaceSettings::CellOverVoltage),
+                PaceSettings(self::PaceSettings::CellUnderVoltage),
+                PaceSettings(self::PaceSettings::PackOverVoltage),
+                PaceSettings(self::PaceSettings::PackUnderVoltage),
+                PaceSettings(self::PaceSettings::ChargeOverCurrent),
+                PaceSettings(self::PaceSettings::DischargeOverCurrent),
+                PaceSettings(self::PaceSettings::OverTemperature),
+                PaceSettings(self::PaceSettings::UnderTemperature),
             ],
         }
     }
@@ -130,11 +138,77 @@ pub enum Command {
     PaceHardware,
     /// 0xC2: PACE serial number.
     PaceSerial,
+    /// A PACE configured-threshold read (§14.5, PBmsTools' "Parameter Setting" tab): one odd
+    /// CID2 per group of thresholds, read without INFO. The even neighbour of each is its
+    /// write and has no variant.
+    PaceSettings(PaceSettings),
+}
+
+/// The PACE threshold groups bmstap reads, each its odd CID2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceSettings {
+    /// 0xD1: cell over-voltage alarm/protect/release (mV), delay.
+    CellOverVoltage,
+    /// 0xD3: cell under-voltage.
+    CellUnderVoltage,
+    /// 0xD5: pack over-voltage.
+    PackOverVoltage,
+    /// 0xD7: pack under-voltage.
+    PackUnderVoltage,
+    /// 0xD9: charge over-current (A).
+    ChargeOverCurrent,
+    /// 0xDB: discharge (slow) over-current (A, sent negative).
+    DischargeOverCurrent,
+    /// 0xDD: charge and discharge over-temperature (K × 10).
+    OverTemperature,
+    /// 0xDF: charge and discharge under-temperature (K × 10).
+    UnderTemperature,
+}
+
+impl PaceSettings {
+    /// Every group, in the order the PACE codec reads them.
+    pub const ALL: [PaceSettings; 8] = [
+        PaceSettings::CellOverVoltage,
+        PaceSettings::CellUnderVoltage,
+        PaceSettings::PackOverVoltage,
+        PaceSettings::PackUnderVoltage,
+        PaceSettings::ChargeOverCurrent,
+        PaceSettings::DischargeOverCurrent,
+        PaceSettings::OverTemperature,
+        PaceSettings::UnderTemperature,
+    ];
+
+    /// CID2 on the wire (always odd: a read).
+    pub fn cid2(self) -> u8 {
+        match self {
+            PaceSettings::CellOverVoltage => 0xD1,
+            PaceSettings::CellUnderVoltage => 0xD3,
+            PaceSettings::PackOverVoltage => 0xD5,
+            PaceSettings::PackUnderVoltage => 0xD7,
+            PaceSettings::ChargeOverCurrent => 0xD9,
+            PaceSettings::DischargeOverCurrent => 0xDB,
+            PaceSettings::OverTemperature => 0xDD,
+            PaceSettings::UnderTemperature => 0xDF,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PaceSettings::CellOverVoltage => "cell over-voltage settings (0xD1)",
+            PaceSettings::CellUnderVoltage => "cell under-voltage settings (0xD3)",
+            PaceSettings::PackOverVoltage => "pack over-voltage settings (0xD5)",
+            PaceSettings::PackUnderVoltage => "pack under-voltage settings (0xD7)",
+            PaceSettings::ChargeOverCurrent => "charge over-current settings (0xD9)",
+            PaceSettings::DischargeOverCurrent => "discharge over-current settings (0xDB)",
+            PaceSettings::OverTemperature => "over-temperature settings (0xDD)",
+            PaceSettings::UnderTemperature => "under-temperature settings (0xDF)",
+        }
+    }
 }
 
 impl Command {
     /// Every command, for tests and tables.
-    pub const ALL: [Command; 10] = [
+    pub const ALL: [Command; 18] = [
         Command::ProtocolVersion,
         Command::Manufacturer,
         Command::Analog,
@@ -145,6 +219,14 @@ impl Command {
         Command::Firmware,
         Command::PaceHardware,
         Command::PaceSerial,
+        Command::PaceSettings(PaceSettings::CellOverVoltage),
+        Command::PaceSettings(PaceSettings::CellUnderVoltage),
+        Command::PaceSettings(PaceSettings::PackOverVoltage),
+        Command::PaceSettings(PaceSettings::PackUnderVoltage),
+        Command::PaceSettings(PaceSettings::ChargeOverCurrent),
+        Command::PaceSettings(PaceSettings::DischargeOverCurrent),
+        Command::PaceSettings(PaceSettings::OverTemperature),
+        Command::PaceSettings(PaceSettings::UnderTemperature),
     ];
 
     /// CID2 on the wire.
@@ -160,6 +242,7 @@ impl Command {
             Command::Firmware => 0x96,
             Command::PaceHardware => 0xC1,
             Command::PaceSerial => 0xC2,
+            Command::PaceSettings(g) => g.cid2(),
         }
     }
 
@@ -180,6 +263,7 @@ impl Command {
             Command::Firmware => "firmware version (0x96)",
             Command::PaceHardware => "hardware version (0xC1)",
             Command::PaceSerial => "serial number (0xC2)",
+            Command::PaceSettings(g) => g.name(),
         }
     }
 }
@@ -777,6 +861,12 @@ pub trait Dialect: Send {
 
     /// Whether a 0x42 answer's INFO is this vendor's pack: what it tells of the device.
     fn check_analog(&self, info: &[u8]) -> Result<crate::record::Info, String>;
+
+    /// Configured settings from the INFO of each [`Dialect::IDENTITY`] answer (None where
+    /// missing or refused), added to every reading of the pack. None by default.
+    fn identity_settings(&self, _address: u8, _infos: &[Option<Vec<u8>>]) -> crate::record::Fields {
+        crate::record::Fields::new()
+    }
 }
 
 impl<D: Dialect> crate::proto::codec::Codec for D {
@@ -846,6 +936,20 @@ impl<D: Dialect> crate::proto::codec::Codec for D {
             .collect();
         let i = self.identity_info(&infos);
         (!i.is_empty()).then_some(i)
+    }
+
+    fn identity_fields(&self, address: u8, answers: &[Option<Vec<u8>>]) -> crate::record::Fields {
+        let infos: Vec<Option<Vec<u8>>> = D::IDENTITY
+            .iter()
+            .enumerate()
+            .map(|(i, cmd)| {
+                let frame = answers.get(i).and_then(Option::as_deref)?;
+                answer_info(D::VENDOR, frame, address, cmd.cid2())
+                    .map_err(|e| log::debug!("address {address}: {}: {e}", cmd.name()))
+                    .ok()
+            })
+            .collect();
+        self.identity_settings(address, &infos)
     }
 
     fn probe(&self, address: u8) -> crate::proto::codec::Request {
@@ -943,7 +1047,13 @@ mod tests {
                 &[0x4F, 0x51, 0x42, 0x44, 0x47, 0x92, 0x93, 0x96],
             ),
             (Vendor::SeplosV2, &[0x4F, 0x51, 0x42, 0x44, 0x47]),
-            (Vendor::Pace, &[0x4F, 0x42, 0x44, 0x47, 0xC1, 0xC2]),
+            (
+                Vendor::Pace,
+                &[
+                    0x4F, 0x42, 0x44, 0x47, 0xC1, 0xC2, 0xD1, 0xD3, 0xD5, 0xD7, 0xD9, 0xDB, 0xDD,
+                    0xDF,
+                ],
+            ),
         ];
         for (vendor, codes) in expect {
             for cmd in Command::ALL {
