@@ -442,7 +442,9 @@ pub fn group_master(address: u8) -> Option<u8> {
 /// (module i is the pack at master + i), instead of 0x42, 0x44 and 0x92 to every pack. The
 /// alarm states (0x44) and charge/discharge limits (0x92) are not read in this mode: no
 /// source documents a whole-group 0x44 reply (python-pylontech asks it per module). Identity
-/// (0x51, 0x93, 0x96) is still read per pack, once per connection.
+/// (0x51, 0x93, 0x96) is still read per pack, once per connection, with the 0x47 settings.
+/// Everything but the group read is the per-pack codec's: each trait method, the provided
+/// ones too, is passed on to [`Codec`] (a test checks them).
 #[derive(Debug, Clone, Default)]
 pub struct GroupCodec;
 
@@ -930,6 +932,15 @@ mod tests {
         assert_eq!(g.status(3), Codec.status(3));
         assert_eq!(g.identity(3), Codec.identity(3));
         assert_eq!(g.probe(2), Codec.probe(2));
+        // So are the trait's provided methods: one left to its default would silently drop
+        // what the per-pack codec does (the 0x47 settings once were).
+        let sp = [None, None, None, Some(SP_47.as_bytes().to_vec())];
+        assert!(!Codec.identity_fields(2, &sp).is_empty());
+        assert_eq!(g.identity_fields(2, &sp), Codec.identity_fields(2, &sp));
+        assert_eq!(g.members_probe(2), Codec.members_probe(2));
+        assert!(g.members_probe(2).is_some());
+        let rtn04 = "CID2 invalid: the pack does not support system parameters (0x47)";
+        assert!(g.unsupported(rtn04) && Codec.unsupported(rtn04));
     }
 
     // Public 0x47 replies (no capture in protocols.md): the US3000C answer canned in
